@@ -1,0 +1,58 @@
+/// Who controls a contest: a party with a majority, or no overall control.
+public enum Control: Hashable, Sendable {
+    case noOverallControl
+    case party(PartyIndex)
+
+    /// Control of a council: the party with more than half of `totalSeats`, else no overall control.
+    public static func derive(seats: [PartyCount], totalSeats: Int) -> Control {
+        for entry in seats where 2 * Int(entry.count) > totalSeats {
+            return .party(entry.party)
+        }
+        return .noOverallControl
+    }
+}
+
+/// The headline a declaration makes against the control before the election.
+public enum Outcome: UInt8, Hashable, Sendable, CaseIterable {
+    /// Control before is unknown, so neither hold nor gain can be said.
+    case unknown = 0
+    case hold = 1
+    case gain = 2
+    /// No overall control before and after.
+    case noChange = 3
+    /// A party controlled it before; no one does now.
+    case lostToNoOverallControl = 4
+
+    public static func derive(after: Control, before: Control?) -> Outcome {
+        guard let before else { return .unknown }
+        switch (before, after) {
+        case (.noOverallControl, .noOverallControl): return .noChange
+        case (.party, .noOverallControl): return .lostToNoOverallControl
+        case (.party(let old), .party(let new)) where old == new: return .hold
+        case (_, .party): return .gain
+        }
+    }
+}
+
+extension Election {
+    /// A short code for display: the party code or "NOC".
+    public func code(of control: Control) -> String {
+        switch control {
+        case .noOverallControl: return "NOC"
+        case .party(let index): return parties[index.rawValue].code
+        }
+    }
+
+    /// The headline for a result, e.g. "LAB gain from CON", "NOC (CON lose)", "LAB hold".
+    public func headline(control: Control, outcome: Outcome, contest: Contest) -> String {
+        let after = code(of: control)
+        let before = contest.controlBefore.map { code(of: $0) } ?? "unknown"
+        switch outcome {
+        case .unknown: return "\(after) (control before unknown)"
+        case .hold: return "\(after) hold"
+        case .gain: return "\(after) gain from \(before)"
+        case .noChange: return "no overall control (no change)"
+        case .lostToNoOverallControl: return "no overall control (\(before) lose)"
+        }
+    }
+}

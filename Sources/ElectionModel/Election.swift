@@ -1,0 +1,232 @@
+public struct Party: Hashable, Sendable {
+    /// Short code, e.g. "LAB".
+    public var code: String
+    public var name: String
+    public init(code: String, name: String) {
+        self.code = code
+        self.name = name
+    }
+}
+
+public struct Region: Hashable, Sendable {
+    /// Slug, e.g. "north-west". Default desks are named after regions.
+    public var id: String
+    public var name: String
+    public init(id: String, name: String) {
+        self.id = id
+        self.name = name
+    }
+}
+
+public enum ContestKind: UInt8, Hashable, Sendable, CaseIterable {
+    /// A council: many seats, control by majority.
+    case council = 1
+    /// A single-winner race (a directly elected mayor).
+    case mayoralty = 2
+
+    public var name: String {
+        switch self {
+        case .council: return "council"
+        case .mayoralty: return "mayoralty"
+        }
+    }
+}
+
+public struct Candidate: Hashable, Sendable {
+    public var name: String
+    public var party: PartyIndex?
+    public init(name: String, party: PartyIndex?) {
+        self.name = name
+        self.party = party
+    }
+}
+
+/// The real result a data set knows for a contest, used to replay an election night. Not part of the wire definition.
+public struct ReferenceResult: Hashable, Sendable {
+    public var seats: [PartyCount]
+    public var candidateVotes: [UInt32]
+    public var turnoutBasisPoints: UInt16?
+    public init(seats: [PartyCount], candidateVotes: [UInt32], turnoutBasisPoints: UInt16?) {
+        self.seats = seats
+        self.candidateVotes = candidateVotes
+        self.turnoutBasisPoints = turnoutBasisPoints
+    }
+}
+
+public struct Contest: Hashable, Sendable {
+    public var id: ContestID
+    public var slug: String
+    public var name: String
+    public var region: RegionIndex
+    public var kind: ContestKind
+    /// Seats on the whole council; nil when the data set does not know it (then any positive total is accepted).
+    /// A mayoralty has one seat.
+    public var totalSeats: Int?
+    public var seatsUp: Int?
+    /// Control before the election; nil when unknown.
+    public var controlBefore: Control?
+    /// Mayoralties only.
+    public var candidates: [Candidate]
+    public var councilType: String?
+    public var gssCode: String?
+    public var reference: ReferenceResult?
+
+    public init(
+        id: ContestID, slug: String, name: String, region: RegionIndex, kind: ContestKind, totalSeats: Int?,
+        seatsUp: Int?, controlBefore: Control?, candidates: [Candidate] = [], councilType: String? = nil,
+        gssCode: String? = nil, reference: ReferenceResult? = nil
+    ) {
+        self.id = id
+        self.slug = slug
+        self.name = name
+        self.region = region
+        self.kind = kind
+        self.totalSeats = kind == .mayoralty ? 1 : totalSeats
+        self.seatsUp = seatsUp
+        self.controlBefore = controlBefore
+        self.candidates = candidates
+        self.councilType = councilType
+        self.gssCode = gssCode
+        self.reference = reference
+    }
+}
+
+/// One election: its parties, regions and contests, with lookups. Built once and shared read-only.
+public struct Election: Sendable {
+    public let id: String
+    public let name: String
+    public let date: String
+    /// Credits for the data; not part of the wire definition.
+    public let sources: String
+    public let parties: [Party]
+    public let regions: [Region]
+    /// Ascending contest id.
+    public let contests: [Contest]
+
+    private let contestPositionByID: [ContestID: Int]
+    private let contestPositionBySlug: [String: Int]
+    private let partyIndexByCode: [String: PartyIndex]
+    private let regionIndexByID: [String: RegionIndex]
+
+    /// Checks the definition is coherent and builds the lookups.
+    public init(
+        id: String, name: String, date: String, sources: String = "", parties: [Party], regions: [Region],
+        contests: [Contest]
+    ) throws(ElectionDefinitionError) {
+        func fail(_ message: String) -> ElectionDefinitionError { ElectionDefinitionError(message: message) }
+        guard !id.isEmpty else { throw fail("the election has an empty id") }
+        guard !parties.isEmpty else { throw fail("the election has no parties") }
+        guard !regions.isEmpty else { throw fail("the election has no regions") }
+        guard !contests.isEmpty else { throw fail("the election has no contests") }
+        var partyIndexByCode: [String: PartyIndex] = [:]
+        for (position, party) in parties.enumerated() {
+            guard !party.code.isEmpty, party.code != "NOC" else {
+                throw fail("party \(position + 1) has the code \"\(party.code)\", which is reserved or empty")
+            }
+            guard partyIndexByCode.updateValue(PartyIndex(position), forKey: party.code) == nil else {
+                throw fail("the party code \(party.code) appears twice")
+            }
+        }
+        var regionIndexByID: [String: RegionIndex] = [:]
+        for (position, region) in regions.enumerated() {
+            guard !region.id.isEmpty else { throw fail("region \(position + 1) has an empty id") }
+            guard regionIndexByID.updateValue(RegionIndex(position), forKey: region.id) == nil else {
+                throw fail("the region id \(region.id) appears twice")
+            }
+        }
+        let sorted = contests.sorted { $0.id < $1.id }
+        var byID: [ContestID: Int] = [:]
+        var bySlug: [String: Int] = [:]
+        for (position, contest) in sorted.enumerated() {
+            let label = "contest \(contest.id.rawValue) (\(contest.slug))"
+            guard contest.id.rawValue > 0 else { throw fail("\(label) has id 0; ids start at 1") }
+            guard byID.updateValue(position, forKey: contest.id) == nil else {
+                throw fail("the contest id \(contest.id.rawValue) appears twice")
+            }
+            guard !contest.slug.isEmpty, bySlug.updateValue(position, forKey: contest.slug) == nil else {
+                throw fail("the contest slug \"\(contest.slug)\" is empty or appears twice")
+            }
+            guard regions.indices.contains(contest.region.rawValue) else { throw fail("\(label) has no valid region") }
+            if let total = contest.totalSeats, total <= 0 { throw fail("\(label) has \(total) seats") }
+            if let up = contest.seatsUp, up < 0 || up > (contest.totalSeats ?? Int.max) {
+                throw fail("\(label) has \(up) seats up, outside 0...\(contest.totalSeats ?? up)")
+            }
+            switch contest.kind {
+            case .council:
+                guard contest.candidates.isEmpty else { throw fail("\(label) is a council but lists candidates") }
+            case .mayoralty:
+                guard !contest.candidates.isEmpty else { throw fail("\(label) is a mayoralty with no candidates") }
+                guard contest.candidates.count <= Election.maxCandidates else {
+                    throw fail("\(label) has more than \(Election.maxCandidates) candidates")
+                }
+            }
+        }
+        self.id = id
+        self.name = name
+        self.date = date
+        self.sources = sources
+        self.parties = parties
+        self.regions = regions
+        self.contests = sorted
+        self.contestPositionByID = byID
+        self.contestPositionBySlug = bySlug
+        self.partyIndexByCode = partyIndexByCode
+        self.regionIndexByID = regionIndexByID
+    }
+
+    /// Most candidates a mayoralty may have (the wire's limit).
+    public static let maxCandidates = 64
+
+    public func contest(_ id: ContestID) -> Contest? {
+        contestPositionByID[id].map { contests[$0] }
+    }
+
+    public func contest(slug: String) -> Contest? {
+        contestPositionBySlug[slug].map { contests[$0] }
+    }
+
+    public func party(code: String) -> PartyIndex? { partyIndexByCode[code] }
+
+    public func region(id: String) -> RegionIndex? { regionIndexByID[id] }
+
+    public func party(_ index: PartyIndex) -> Party? {
+        parties.indices.contains(index.rawValue) ? parties[index.rawValue] : nil
+    }
+
+    /// Slugs closest to a mistyped one, for "did you mean" messages.
+    public func slugs(closeTo slug: String, limit: Int = 3) -> [String] {
+        let scored = contests.map { ($0.slug, EditDistance.between($0.slug, slug)) }
+        let threshold = max(2, slug.count / 3)
+        return scored.filter { $0.1 <= threshold || $0.0.hasPrefix(slug) }
+            .sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
+            .prefix(limit).map(\.0)
+    }
+}
+
+/// What is wrong with an election definition, in words an operator can act on.
+public struct ElectionDefinitionError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { "invalid election definition: \(message)" }
+}
+
+enum EditDistance {
+    /// Levenshtein distance over Unicode scalars.
+    static func between(_ a: String, _ b: String) -> Int {
+        let a = Array(a.unicodeScalars)
+        let b = Array(b.unicodeScalars)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}

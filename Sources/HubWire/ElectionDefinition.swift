@@ -1,0 +1,258 @@
+import ElectionModel
+import NIOCore
+
+/// The election as the wire carries it (spec 7.3): what a client needs to interpret indexes, without the data
+/// set's credits and reference results.
+public struct ElectionDefinition: Hashable, Sendable {
+    public struct PartyEntry: Hashable, Sendable {
+        public var code: String
+        public var name: String
+        public init(code: String, name: String) {
+            self.code = code
+            self.name = name
+        }
+    }
+    public struct RegionEntry: Hashable, Sendable {
+        public var id: String
+        public var name: String
+        public init(id: String, name: String) {
+            self.id = id
+            self.name = name
+        }
+    }
+    public struct CandidateEntry: Hashable, Sendable {
+        public var name: String
+        /// 0 = none, k + 1 = party index k.
+        public var party: UInt64
+        public init(name: String, party: UInt64) {
+            self.name = name
+            self.party = party
+        }
+    }
+    public struct ContestEntry: Hashable, Sendable {
+        public var id: UInt32
+        public var slug: String
+        public var name: String
+        public var regionIndex: UInt64
+        public var kind: ContestKind
+        /// 0 = unknown.
+        public var totalSeats: UInt64
+        /// 0 = unknown.
+        public var seatsUp: UInt64
+        /// 0 = unknown, 1 = NOC, k + 2 = party index k.
+        public var previousControl: UInt64
+        public var candidates: [CandidateEntry]
+        public init(
+            id: UInt32, slug: String, name: String, regionIndex: UInt64, kind: ContestKind, totalSeats: UInt64,
+            seatsUp: UInt64, previousControl: UInt64, candidates: [CandidateEntry]
+        ) {
+            self.id = id
+            self.slug = slug
+            self.name = name
+            self.regionIndex = regionIndex
+            self.kind = kind
+            self.totalSeats = totalSeats
+            self.seatsUp = seatsUp
+            self.previousControl = previousControl
+            self.candidates = candidates
+        }
+    }
+
+    public var id: String
+    public var name: String
+    public var date: String
+    public var parties: [PartyEntry]
+    public var regions: [RegionEntry]
+    public var contests: [ContestEntry]
+
+    public init(
+        id: String, name: String, date: String, parties: [PartyEntry], regions: [RegionEntry],
+        contests: [ContestEntry]
+    ) {
+        self.id = id
+        self.name = name
+        self.date = date
+        self.parties = parties
+        self.regions = regions
+        self.contests = contests
+    }
+
+    public init(_ election: Election) {
+        self.init(
+            id: election.id, name: election.name, date: election.date,
+            parties: election.parties.map { PartyEntry(code: $0.code, name: $0.name) },
+            regions: election.regions.map { RegionEntry(id: $0.id, name: $0.name) },
+            contests: election.contests.map { contest in
+                ContestEntry(
+                    id: contest.id.rawValue, slug: contest.slug, name: contest.name,
+                    regionIndex: UInt64(contest.region.rawValue), kind: contest.kind,
+                    totalSeats: UInt64(contest.totalSeats ?? 0), seatsUp: UInt64(contest.seatsUp ?? 0),
+                    previousControl: WireControl.previous(contest.controlBefore),
+                    candidates: contest.candidates.map {
+                        CandidateEntry(name: $0.name, party: $0.party.map { UInt64($0.rawValue) + 1 } ?? 0)
+                    })
+            })
+    }
+
+    /// The spec 7.3 bytes.
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeWireString(id)
+        buffer.writeWireString(name)
+        buffer.writeWireString(date)
+        buffer.writeVarint(parties.count)
+        for party in parties {
+            buffer.writeWireString(party.code)
+            buffer.writeWireString(party.name)
+        }
+        buffer.writeVarint(regions.count)
+        for region in regions {
+            buffer.writeWireString(region.id)
+            buffer.writeWireString(region.name)
+        }
+        buffer.writeVarint(contests.count)
+        for contest in contests {
+            buffer.writeVarint(contest.id)
+            buffer.writeWireString(contest.slug)
+            buffer.writeWireString(contest.name)
+            buffer.writeVarint(contest.regionIndex)
+            buffer.writeInteger(contest.kind.rawValue)
+            buffer.writeVarint(contest.totalSeats)
+            buffer.writeVarint(contest.seatsUp)
+            buffer.writeVarint(contest.previousControl)
+            buffer.writeVarint(contest.candidates.count)
+            for candidate in contest.candidates {
+                buffer.writeWireString(candidate.name)
+                buffer.writeVarint(candidate.party)
+            }
+        }
+    }
+
+    public static func decode(from reader: inout WireReader) throws(WireError) -> ElectionDefinition {
+        let id = try reader.string("election.id", maxBytes: WireLimits.maxNameBytes)
+        let name = try reader.string("election.name", maxBytes: WireLimits.maxElectionNameBytes)
+        let date = try reader.string("election.date", maxBytes: WireLimits.maxDateBytes)
+        var parties: [PartyEntry] = []
+        let partyCount = try reader.count("election.parties", max: WireLimits.maxDefinitionEntries)
+        parties.reserveCapacity(partyCount)
+        for _ in 0..<partyCount {
+            parties.append(
+                PartyEntry(
+                    code: try reader.string("party.code", maxBytes: WireLimits.maxPartyCodeBytes),
+                    name: try reader.string("party.name", maxBytes: WireLimits.maxElectionNameBytes)))
+        }
+        var regions: [RegionEntry] = []
+        let regionCount = try reader.count("election.regions", max: WireLimits.maxDefinitionEntries)
+        regions.reserveCapacity(regionCount)
+        for _ in 0..<regionCount {
+            regions.append(
+                RegionEntry(
+                    id: try reader.string("region.id", maxBytes: WireLimits.maxNameBytes),
+                    name: try reader.string("region.name", maxBytes: WireLimits.maxElectionNameBytes)))
+        }
+        var contests: [ContestEntry] = []
+        let contestCount = try reader.count("election.contests", max: WireLimits.maxDefinitionContests)
+        contests.reserveCapacity(contestCount)
+        for _ in 0..<contestCount {
+            let id = try reader.varint32("contest.id")
+            let slug = try reader.string("contest.slug", maxBytes: WireLimits.maxNameBytes)
+            let name = try reader.string("contest.name", maxBytes: WireLimits.maxElectionNameBytes)
+            let region = try reader.varint("contest.regionIndex", max: WireLimits.maxIndex)
+            let rawKind = try reader.u8("contest.kind")
+            guard let kind = ContestKind(rawValue: rawKind) else { throw .malformed("contest.kind \(rawKind) is unknown") }
+            let totalSeats = try reader.varint("contest.totalSeats", max: UInt64(UInt32.max))
+            let seatsUp = try reader.varint("contest.seatsUp", max: UInt64(UInt32.max))
+            let previous = try reader.varint("contest.previousControl", max: WireLimits.maxIndex + 2)
+            let candidateCount = try reader.count("contest.candidates", max: WireLimits.maxCandidates)
+            var candidates: [CandidateEntry] = []
+            candidates.reserveCapacity(candidateCount)
+            for _ in 0..<candidateCount {
+                candidates.append(
+                    CandidateEntry(
+                        name: try reader.string("candidate.name", maxBytes: WireLimits.maxElectionNameBytes),
+                        party: try reader.varint("candidate.party", max: WireLimits.maxIndex + 1)))
+            }
+            contests.append(
+                ContestEntry(
+                    id: id, slug: slug, name: name, regionIndex: region, kind: kind, totalSeats: totalSeats,
+                    seatsUp: seatsUp, previousControl: previous, candidates: candidates))
+        }
+        return ElectionDefinition(id: id, name: name, date: date, parties: parties, regions: regions, contests: contests)
+    }
+
+    /// `H` of the encoded definition (spec 7.3).
+    public var digest: UInt64 {
+        var buffer = ByteBufferAllocator().buffer(capacity: 16_384)
+        encode(into: &buffer)
+        return StateHash.hash(buffer.readableBytesView)
+    }
+
+    /// The preset dictionary both sides derive (spec 8.1).
+    public var presetDictionary: [UInt8] {
+        var buffer = ByteBufferAllocator().buffer(capacity: 1024)
+        buffer.writeBytes(0..<64 as Range<UInt8>)
+        for region in regions { buffer.writeWireString(region.id) }
+        for party in parties { buffer.writeWireString(party.code) }
+        buffer.writeWireString("national")
+        let bytes = Array(buffer.readableBytesView)
+        return bytes.count > 32_768 ? Array(bytes.suffix(32_768)) : bytes
+    }
+}
+
+extension Election {
+    /// Rebuilds an election from the definition a hub sent (without credits or reference results).
+    public init(definition: ElectionDefinition) throws(ElectionDefinitionError) {
+        let partyCount = definition.parties.count
+        func party(_ raw: UInt64, offset: UInt64) throws(ElectionDefinitionError) -> PartyIndex {
+            let index = raw - offset
+            guard index < UInt64(partyCount) else {
+                throw ElectionDefinitionError(message: "party index \(index) is outside the \(partyCount) parties")
+            }
+            return PartyIndex(Int(index))
+        }
+        var contests: [Contest] = []
+        for entry in definition.contests {
+            var before: Control?
+            switch entry.previousControl {
+            case 0: before = nil
+            case 1: before = .noOverallControl
+            default: before = .party(try party(entry.previousControl, offset: 2))
+            }
+            var candidates: [Candidate] = []
+            for candidate in entry.candidates {
+                candidates.append(
+                    Candidate(name: candidate.name, party: candidate.party == 0 ? nil : try party(candidate.party, offset: 1)))
+            }
+            contests.append(
+                Contest(
+                    id: ContestID(entry.id), slug: entry.slug, name: entry.name, region: RegionIndex(Int(entry.regionIndex)),
+                    kind: entry.kind, totalSeats: entry.totalSeats == 0 ? nil : Int(entry.totalSeats),
+                    seatsUp: entry.seatsUp == 0 ? nil : Int(entry.seatsUp), controlBefore: before, candidates: candidates))
+        }
+        try self.init(
+            id: definition.id, name: definition.name, date: definition.date,
+            parties: definition.parties.map { Party(code: $0.code, name: $0.name) },
+            regions: definition.regions.map { Region(id: $0.id, name: $0.name) }, contests: contests)
+    }
+}
+
+/// The wire numbers for control (spec 3).
+enum WireControl {
+    static func encode(_ control: Control) -> UInt64 {
+        switch control {
+        case .noOverallControl: return 0
+        case .party(let index): return UInt64(index.rawValue) + 1
+        }
+    }
+
+    static func decode(_ raw: UInt64) -> Control {
+        raw == 0 ? .noOverallControl : .party(PartyIndex(Int(raw - 1)))
+    }
+
+    static func previous(_ control: Control?) -> UInt64 {
+        switch control {
+        case nil: return 0
+        case .noOverallControl?: return 1
+        case .party(let index)?: return UInt64(index.rawValue) + 2
+        }
+    }
+}

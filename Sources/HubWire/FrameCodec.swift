@@ -1,0 +1,85 @@
+import NIOCore
+
+/// Turns messages into frames and frames into messages for one connection, compressing and inflating with the
+/// format negotiated in the handshake. Holds zlib state, so it belongs to one owner (one connection or one
+/// fan-out writer) and is not shared across threads.
+public final class FrameCodec {
+    public let compressor: PayloadCompressor?
+    public let decompressor: PayloadDecompressor?
+    private let allocator: ByteBufferAllocator
+
+    /// A codec without compression, as used before the handshake.
+    public init(allocator: ByteBufferAllocator = ByteBufferAllocator()) {
+        self.compressor = nil
+        self.decompressor = nil
+        self.allocator = allocator
+    }
+
+    public init(
+        format: CompressionFormat, dictionary: [UInt8],
+        maxDecompressedLength: Int = Int(WireLimits.maxDecompressedLength),
+        allocator: ByteBufferAllocator = ByteBufferAllocator()
+    ) {
+        if format == .none {
+            self.compressor = nil
+            self.decompressor = nil
+        } else {
+            self.compressor = PayloadCompressor(format: format, dictionary: dictionary)
+            self.decompressor = PayloadDecompressor(
+                format: format, dictionary: dictionary, maxDecompressedLength: maxDecompressedLength)
+        }
+        self.allocator = allocator
+    }
+
+    /// Messages worth compressing: large, repetitive state. Small request/answer frames would only grow.
+    public static func isCompressible(_ type: MessageType) -> Bool {
+        type == .snapshot || type == .deltaBatch || type == .election
+    }
+
+    /// The whole frame for `message`, compressed when the type is compressible and compression makes it smaller.
+    public func encode(_ message: HubMessage) -> ByteBuffer {
+        var payload = allocator.buffer(capacity: 64)
+        MessageCodec.encodePayload(message, into: &payload)
+        var flags: UInt8 = 0
+        if let compressor, Self.isCompressible(message.type) {
+            var compressed = allocator.buffer(capacity: payload.readableBytes / 2 + 32)
+            compressor.compress(payload, into: &compressed)
+            if compressed.readableBytes < payload.readableBytes {
+                payload = compressed
+                flags |= Frame.compressedFlag
+            }
+        }
+        var frame = allocator.buffer(capacity: Frame.headerLength + payload.readableBytes)
+        Frame(type: message.type.rawValue, flags: flags, payload: payload).write(into: &frame)
+        return frame
+    }
+
+    /// Decodes a frame's message, inflating it first if it is compressed.
+    public func decode(_ frame: Frame) throws(WireError) -> HubMessage {
+        guard let type = MessageType(rawValue: frame.type) else {
+            throw WireError(.unknownMessageType, "message type 0x\(String(frame.type, radix: 16)) is unknown")
+        }
+        var payload = frame.payload
+        if frame.isCompressed {
+            guard let decompressor else {
+                throw .malformed("a compressed frame arrived but no compression was negotiated")
+            }
+            payload = try decompressor.decompress(payload, allocator: allocator)
+        }
+        return try MessageCodec.decodePayload(type: type, payload: payload)
+    }
+}
+
+/// The bytes a hub sends to a connection that does not speak this protocol (spec 1.1), before closing it.
+public enum ForeignProtocolAnswer {
+    /// A fatal TLS alert: protocol_version.
+    public static let tlsAlert: [UInt8] = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46]
+
+    public static let httpResponse: [UInt8] = {
+        let body =
+            "This port speaks the ResultsHub binary protocol (see Protocol/SPEC.md), not HTTP.\n"
+        let head =
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+        return Array((head + body).utf8)
+    }()
+}

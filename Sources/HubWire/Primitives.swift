@@ -1,0 +1,165 @@
+import NIOCore
+
+extension ByteBuffer {
+    /// Unsigned LEB128 (spec 2).
+    @inlinable
+    public mutating func writeVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        writeInteger(UInt8(value))
+    }
+
+    @inlinable
+    public mutating func writeVarint(_ value: some BinaryInteger) {
+        writeVarint(UInt64(value))
+    }
+
+    /// ZigZag, then LEB128.
+    @inlinable
+    public mutating func writeSignedVarint(_ value: Int64) {
+        writeVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    /// A varint byte count, then the UTF-8 bytes.
+    @inlinable
+    public mutating func writeWireString(_ value: String) {
+        writeVarint(UInt64(value.utf8.count))
+        writeString(value)
+    }
+
+    @inlinable
+    public mutating func writeWireBool(_ value: Bool) {
+        writeInteger(UInt8(value ? 1 : 0))
+    }
+}
+
+/// Reads the fields of one payload in order. Every read checks bounds and limits and throws a `WireError`
+/// naming the field; nothing is allocated for a count before it is checked.
+public struct WireReader {
+    public private(set) var buffer: ByteBuffer
+
+    public init(_ buffer: ByteBuffer) { self.buffer = buffer }
+
+    public var remaining: Int { buffer.readableBytes }
+
+    public mutating func u8(_ field: StaticString) throws(WireError) -> UInt8 {
+        guard let value = buffer.readInteger(as: UInt8.self) else { throw .malformed("truncated at \(field)") }
+        return value
+    }
+
+    public mutating func u16(_ field: StaticString) throws(WireError) -> UInt16 {
+        guard let value = buffer.readInteger(endianness: .big, as: UInt16.self) else {
+            throw .malformed("truncated at \(field)")
+        }
+        return value
+    }
+
+    public mutating func u64(_ field: StaticString) throws(WireError) -> UInt64 {
+        guard let value = buffer.readInteger(endianness: .big, as: UInt64.self) else {
+            throw .malformed("truncated at \(field)")
+        }
+        return value
+    }
+
+    public mutating func bytes(_ count: Int, _ field: StaticString) throws(WireError) -> ByteBuffer {
+        guard let slice = buffer.readSlice(length: count) else { throw .malformed("truncated at \(field)") }
+        return slice
+    }
+
+    public mutating func varint(_ field: StaticString) throws(WireError) -> UInt64 {
+        switch VarintParser.parse(&buffer) {
+        case .value(let value): return value
+        case .truncated: throw .malformed("truncated at \(field)")
+        case .nonMinimal: throw .malformed("\(field): varint is not minimally encoded")
+        case .overflow: throw .malformed("\(field): varint is longer than 10 bytes or exceeds 2^64-1")
+        }
+    }
+
+    /// A varint that must be at most `maximum` (limits of spec 9).
+    public mutating func varint(_ field: StaticString, max maximum: UInt64) throws(WireError) -> UInt64 {
+        let value = try varint(field)
+        guard value <= maximum else { throw .limit("\(field) is \(value), over the limit \(maximum)") }
+        return value
+    }
+
+    public mutating func varint32(_ field: StaticString) throws(WireError) -> UInt32 {
+        UInt32(try varint(field, max: UInt64(UInt32.max)))
+    }
+
+    public mutating func signedVarint(_ field: StaticString) throws(WireError) -> Int64 {
+        let raw = try varint(field)
+        return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+    }
+
+    public mutating func bool(_ field: StaticString) throws(WireError) -> Bool {
+        switch try u8(field) {
+        case 0: return false
+        case 1: return true
+        case let other: throw .malformed("\(field): \(other) is not a bool")
+        }
+    }
+
+    /// A list's element count, checked against its limit and against the bytes left (every element takes at
+    /// least one byte), so that a lying count cannot make the reader reserve memory.
+    public mutating func count(_ field: StaticString, max maximum: Int) throws(WireError) -> Int {
+        let value = try varint(field)
+        guard value <= UInt64(maximum) else { throw .limit("\(field) has \(value) entries, over the limit \(maximum)") }
+        guard value <= UInt64(buffer.readableBytes) else {
+            throw .malformed("\(field) claims \(value) entries but only \(buffer.readableBytes) bytes follow")
+        }
+        return Int(value)
+    }
+
+    public mutating func string(_ field: StaticString, maxBytes: Int) throws(WireError) -> String {
+        let length = try varint(field)
+        guard length <= UInt64(maxBytes) else {
+            throw .limit("\(field) is \(length) bytes, over the limit \(maxBytes)")
+        }
+        guard let bytes = buffer.readSlice(length: Int(length)) else { throw .malformed("truncated at \(field)") }
+        guard let value = String(validating: bytes.readableBytesView, as: UTF8.self) else {
+            throw .malformed("\(field) is not valid UTF-8")
+        }
+        return value
+    }
+}
+
+enum VarintParser {
+    enum Result {
+        case value(UInt64)
+        case truncated
+        case nonMinimal
+        case overflow
+    }
+
+    /// Reads a varint, moving the reader index only on success.
+    @inlinable
+    static func parse(_ buffer: inout ByteBuffer) -> Result {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        var index = buffer.readerIndex
+        let end = buffer.writerIndex
+        var consumed = 0
+        while true {
+            guard index < end, let byte = buffer.getInteger(at: index, as: UInt8.self) else { return .truncated }
+            index += 1
+            consumed += 1
+            let group = UInt64(byte & 0x7F)
+            if consumed == 10 {
+                // The tenth byte may carry only the top bit of a 64-bit value.
+                guard byte <= 1 else { return .overflow }
+            }
+            result |= group << shift
+            if byte & 0x80 == 0 {
+                if consumed > 1 && byte == 0 { return .nonMinimal }
+                buffer.moveReaderIndex(to: index)
+                return .value(result)
+            }
+            shift += 7
+            if consumed == 10 { return .overflow }
+        }
+    }
+}
+

@@ -1,0 +1,136 @@
+import ElectionModel
+import NIOCore
+
+/// Bit flags of a record's or declaration's `fields` varint (spec 4.2).
+struct OptionalFields: OptionSet {
+    var rawValue: UInt64
+    static let votes = OptionalFields(rawValue: 1 << 0)
+    static let turnout = OptionalFields(rawValue: 1 << 1)
+    static let candidateVotes = OptionalFields(rawValue: 1 << 2)
+    static let known: OptionalFields = [.votes, .turnout, .candidateVotes]
+
+    init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    init(votes: Bool, turnout: Bool, candidateVotes: Bool) {
+        self = []
+        if votes { insert(.votes) }
+        if turnout { insert(.turnout) }
+        if candidateVotes { insert(.candidateVotes) }
+    }
+
+    static func read(_ reader: inout WireReader, _ field: StaticString) throws(WireError) -> OptionalFields {
+        let fields = OptionalFields(rawValue: try reader.varint(field))
+        guard known.isSuperset(of: fields) else { throw .malformed("\(field) has reserved bits set") }
+        return fields
+    }
+}
+
+/// The contest record (spec 4.2), used by snapshots, deltas, contest answers and the checksum.
+public enum RecordCodec {
+    public static func encode(_ record: ContestRecord, into buffer: inout ByteBuffer) {
+        buffer.writeVarint(record.contestID.rawValue)
+        buffer.writeVarint(record.revision)
+        switch record.state {
+        case .declared(let result):
+            buffer.writeInteger(RecordStatus.declared.rawValue)
+            buffer.writeVarint(WireControl.encode(result.control))
+            buffer.writeInteger(result.outcome.rawValue)
+            let fields = OptionalFields(
+                votes: result.votes != nil, turnout: result.turnoutBasisPoints != nil,
+                candidateVotes: result.candidateVotes != nil)
+            buffer.writeVarint(fields.rawValue)
+            writeCounts(result.seats, into: &buffer)
+            if let votes = result.votes { writeCounts(votes, into: &buffer) }
+            if let turnout = result.turnoutBasisPoints { buffer.writeVarint(turnout) }
+            if let candidateVotes = result.candidateVotes { writeCandidateVotes(candidateVotes, into: &buffer) }
+            buffer.writeVarint(result.declaredAt)
+            buffer.writeWireString(result.deskID)
+        case .withdrawn(let withdrawn):
+            buffer.writeInteger(RecordStatus.withdrawn.rawValue)
+            buffer.writeVarint(withdrawn.withdrawnAt)
+            buffer.writeWireString(withdrawn.deskID)
+            buffer.writeWireString(withdrawn.reason)
+        }
+    }
+
+    public static func decode(from reader: inout WireReader) throws(WireError) -> ContestRecord {
+        let contestID = ContestID(try reader.varint32("record.contestID"))
+        let revision = try reader.varint32("record.revision")
+        let rawStatus = try reader.u8("record.status")
+        switch RecordStatus(rawValue: rawStatus) {
+        case .declared:
+            let control = WireControl.decode(try reader.varint("record.control", max: WireLimits.maxIndex + 1))
+            let rawOutcome = try reader.u8("record.outcome")
+            guard let outcome = Outcome(rawValue: rawOutcome) else {
+                throw .malformed("record.outcome \(rawOutcome) is unknown")
+            }
+            let fields = try OptionalFields.read(&reader, "record.fields")
+            let seats = try readCounts(&reader, "record.seats", canonical: true)
+            guard seats.allSatisfy({ $0.count > 0 }) else { throw .malformed("record.seats lists a party with 0 seats") }
+            let votes = fields.contains(.votes) ? try readCounts(&reader, "record.votes", canonical: true) : nil
+            var turnout: UInt16?
+            if fields.contains(.turnout) {
+                let value = try reader.varint("record.turnout", max: UInt64(UInt16.max))
+                guard value <= UInt64(maximumTurnoutBasisPoints) else {
+                    throw .malformed("record.turnout \(value) is over 10000 basis points")
+                }
+                turnout = UInt16(value)
+            }
+            let candidateVotes =
+                fields.contains(.candidateVotes) ? try readCandidateVotes(&reader, "record.candidateVotes") : nil
+            let declaredAt = try reader.varint("record.declaredAt")
+            let deskID = try reader.string("record.deskID", maxBytes: WireLimits.maxDeskIDBytes)
+            let result = DeclaredResult(
+                control: control, outcome: outcome, seats: seats, votes: votes, turnoutBasisPoints: turnout,
+                candidateVotes: candidateVotes, declaredAt: declaredAt, deskID: deskID)
+            return ContestRecord(contestID: contestID, revision: revision, state: .declared(result))
+        case .withdrawn:
+            let withdrawnAt = try reader.varint("record.withdrawnAt")
+            let deskID = try reader.string("record.deskID", maxBytes: WireLimits.maxDeskIDBytes)
+            let reason = try reader.string("record.reason", maxBytes: WireLimits.maxReasonBytes)
+            let result = WithdrawnResult(withdrawnAt: withdrawnAt, deskID: deskID, reason: reason)
+            return ContestRecord(contestID: contestID, revision: revision, state: .withdrawn(result))
+        case nil:
+            throw .malformed("record.status \(rawStatus) is unknown")
+        }
+    }
+
+    static func writeCounts(_ counts: [PartyCount], into buffer: inout ByteBuffer) {
+        buffer.writeVarint(counts.count)
+        for entry in counts {
+            buffer.writeVarint(entry.party.rawValue)
+            buffer.writeVarint(entry.count)
+        }
+    }
+
+    /// `canonical`: strictly ascending party indexes, and (for seats) no zero counts — as records require.
+    static func readCounts(
+        _ reader: inout WireReader, _ field: StaticString, canonical: Bool
+    ) throws(WireError) -> [PartyCount] {
+        let count = try reader.count(field, max: WireLimits.maxPartyCounts)
+        var counts: [PartyCount] = []
+        counts.reserveCapacity(count)
+        for _ in 0..<count {
+            let party = PartyIndex(Int(try reader.varint(field, max: WireLimits.maxIndex)))
+            let value = UInt32(try reader.varint(field, max: UInt64(UInt32.max)))
+            if canonical, let previous = counts.last, previous.party >= party {
+                throw .malformed("\(field) is not in strictly ascending party order")
+            }
+            counts.append(PartyCount(party: party, count: value))
+        }
+        return counts
+    }
+
+    static func writeCandidateVotes(_ votes: [UInt32], into buffer: inout ByteBuffer) {
+        buffer.writeVarint(votes.count)
+        for value in votes { buffer.writeVarint(value) }
+    }
+
+    static func readCandidateVotes(_ reader: inout WireReader, _ field: StaticString) throws(WireError) -> [UInt32] {
+        let count = try reader.count(field, max: WireLimits.maxCandidateVotes)
+        var votes: [UInt32] = []
+        votes.reserveCapacity(count)
+        for _ in 0..<count { votes.append(try reader.varint32(field)) }
+        return votes
+    }
+}
