@@ -3,9 +3,13 @@ public enum Control: Hashable, Sendable {
     case noOverallControl
     case party(PartyIndex)
 
+}
+
+extension Election {
     /// Control of a council: the party with more than half of `totalSeats`, else no overall control.
-    public static func derive(seats: [PartyCount], totalSeats: Int) -> Control {
-        for entry in seats where 2 * Int(entry.count) > totalSeats {
+    /// A group (independents and others) never controls.
+    public func control(seats: [PartyCount], totalSeats: Int) -> Control {
+        for entry in seats where 2 * Int(entry.count) > totalSeats && !parties[entry.party.rawValue].isGroup {
             return .party(entry.party)
         }
         return .noOverallControl

@@ -167,7 +167,7 @@ extension Election {
             } else if seatTotal == 0 {
                 throw .seatsDoNotAddUp(contest: contest.slug, found: 0, expected: nil)
             }
-            control = .derive(seats: seats, totalSeats: seatTotal)
+            control = self.control(seats: seats, totalSeats: seatTotal)
         case .mayoralty:
             guard seats.count == 1, seatTotal == 1, let winner = seats.first?.party else {
                 throw .seatsDoNotAddUp(contest: contest.slug, found: seatTotal, expected: 1)

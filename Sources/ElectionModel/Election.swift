@@ -2,9 +2,13 @@ public struct Party: Hashable, Sendable {
     /// Short code, e.g. "LAB".
     public var code: String
     public var name: String
-    public init(code: String, name: String) {
+    /// A bucket of independents and minor parties ("Independents and others"): counted on the scoreboard, but
+    /// never in control of a council, since its members are not one party.
+    public var isGroup: Bool
+    public init(code: String, name: String, isGroup: Bool = false) {
         self.code = code
         self.name = name
+        self.isGroup = isGroup
     }
 }
 

@@ -6,6 +6,8 @@ public struct ElectionFile: Codable, Hashable, Sendable {
     public struct PartyEntry: Codable, Hashable, Sendable {
         public var code: String
         public var name: String
+        /// True for a bucket such as "Independents and others", which never controls a council.
+        public var group: Bool?
     }
     public struct RegionEntry: Codable, Hashable, Sendable {
         public var id: String
@@ -60,15 +62,19 @@ extension Election {
     }
 
     public init(file: ElectionFile) throws(ElectionDefinitionError) {
-        let parties = file.parties.map { Party(code: $0.code, name: $0.name) }
+        let parties = file.parties.map { Party(code: $0.code, name: $0.name, isGroup: $0.group ?? false) }
         let regions = file.regions.map { Region(id: $0.id, name: $0.name) }
         var partyByCode: [String: PartyIndex] = [:]
-        for (position, party) in parties.enumerated() where partyByCode[party.code] == nil {
-            partyByCode[party.code] = PartyIndex(position)
+        for (position, party) in parties.enumerated() {
+            guard partyByCode.updateValue(PartyIndex(position), forKey: party.code) == nil else {
+                throw ElectionDefinitionError(message: "the party code \(party.code) appears twice")
+            }
         }
         var regionByID: [String: RegionIndex] = [:]
-        for (position, region) in regions.enumerated() where regionByID[region.id] == nil {
-            regionByID[region.id] = RegionIndex(position)
+        for (position, region) in regions.enumerated() {
+            guard regionByID.updateValue(RegionIndex(position), forKey: region.id) == nil else {
+                throw ElectionDefinitionError(message: "the region id \(region.id) appears twice")
+            }
         }
         var contests: [Contest] = []
         contests.reserveCapacity(file.contests.count)

@@ -7,10 +7,14 @@ public struct ElectionDefinition: Hashable, Sendable {
     public struct PartyEntry: Hashable, Sendable {
         public var code: String
         public var name: String
-        public init(code: String, name: String) {
+        /// Bit 0: the party is a group that never controls a council.
+        public var flags: UInt8
+        public init(code: String, name: String, flags: UInt8) {
             self.code = code
             self.name = name
+            self.flags = flags
         }
+        public static let groupFlag: UInt8 = 1
     }
     public struct RegionEntry: Hashable, Sendable {
         public var id: String
@@ -80,7 +84,9 @@ public struct ElectionDefinition: Hashable, Sendable {
     public init(_ election: Election) {
         self.init(
             id: election.id, name: election.name, date: election.date,
-            parties: election.parties.map { PartyEntry(code: $0.code, name: $0.name) },
+            parties: election.parties.map {
+                PartyEntry(code: $0.code, name: $0.name, flags: $0.isGroup ? PartyEntry.groupFlag : 0)
+            },
             regions: election.regions.map { RegionEntry(id: $0.id, name: $0.name) },
             contests: election.contests.map { contest in
                 ContestEntry(
@@ -103,6 +109,7 @@ public struct ElectionDefinition: Hashable, Sendable {
         for party in parties {
             buffer.writeWireString(party.code)
             buffer.writeWireString(party.name)
+            buffer.writeInteger(party.flags)
         }
         buffer.writeVarint(regions.count)
         for region in regions {
@@ -135,10 +142,11 @@ public struct ElectionDefinition: Hashable, Sendable {
         let partyCount = try reader.count("election.parties", max: WireLimits.maxDefinitionEntries)
         parties.reserveCapacity(partyCount)
         for _ in 0..<partyCount {
-            parties.append(
-                PartyEntry(
-                    code: try reader.string("party.code", maxBytes: WireLimits.maxPartyCodeBytes),
-                    name: try reader.string("party.name", maxBytes: WireLimits.maxElectionNameBytes)))
+            let code = try reader.string("party.code", maxBytes: WireLimits.maxPartyCodeBytes)
+            let name = try reader.string("party.name", maxBytes: WireLimits.maxElectionNameBytes)
+            let flags = try reader.u8("party.flags")
+            guard flags & ~PartyEntry.groupFlag == 0 else { throw .malformed("party.flags has reserved bits set") }
+            parties.append(PartyEntry(code: code, name: name, flags: flags))
         }
         var regions: [RegionEntry] = []
         let regionCount = try reader.count("election.regions", max: WireLimits.maxDefinitionEntries)
@@ -230,7 +238,9 @@ extension Election {
         }
         try self.init(
             id: definition.id, name: definition.name, date: definition.date,
-            parties: definition.parties.map { Party(code: $0.code, name: $0.name) },
+            parties: definition.parties.map {
+                Party(code: $0.code, name: $0.name, isGroup: $0.flags & ElectionDefinition.PartyEntry.groupFlag != 0)
+            },
             regions: definition.regions.map { Region(id: $0.id, name: $0.name) }, contests: contests)
     }
 }

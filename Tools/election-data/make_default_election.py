@@ -64,6 +64,7 @@ PARTIES: list[tuple[str, str]] = [
     ("TUSC", "Trade Unionist and Socialist Coalition"),
 ]
 PARTY_CODES = [code for code, _ in PARTIES]
+GROUP_CODES = {"IND"}
 
 # CSV seat columns -> party code.
 SEAT_COLUMNS: list[tuple[str, str]] = [
@@ -361,7 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         "name": ELECTION_NAME,
         "date": ELECTION_DATE,
         "sources": SOURCES_TEXT,
-        "parties": [{"code": code, "name": name} for code, name in PARTIES],
+        # IND is a bucket of independents and minor parties, not one party: it never controls a council
+        # (Castle Point's 32 of 41 are two local parties of 16 each), so it is marked as a group.
+        "parties": [
+            {"code": code, "name": name, **({"group": True} if code in GROUP_CODES else {})}
+            for code, name in PARTIES
+        ],
         "regions": regions,
         "contests": councils + mayors,
     }

@@ -1,0 +1,76 @@
+import ElectionDefaults
+import ElectionModel
+import Foundation
+import Testing
+
+@Suite("The embedded 2023 election")
+struct DefaultElectionTests {
+    let election: Election
+
+    init() throws {
+        election = try Election.england2023()
+    }
+
+    @Test func hasEveryCouncilAndMayoralty() {
+        #expect(election.contests.count == 234)
+        #expect(election.contests.filter { $0.kind == .council }.count == 230)
+        #expect(election.contests.filter { $0.kind == .mayoralty }.count == 4)
+        #expect(election.regions.count == 8)
+        #expect(election.sources.contains("mySociety"))
+        let swindon = election.contest(slug: "swindon")
+        #expect(swindon?.controlBefore == .party(election.party(code: "CON")!))
+        #expect(election.contest(slug: "teignbridge")?.controlBefore == nil)
+        #expect(election.contest(slug: "amber-valley")?.totalSeats == nil)
+    }
+
+    /// The data set's own control-after column, read straight from the JSON, must be what the model derives from the
+    /// reference seats wherever they add up to the council's size: this checks the derivation and the data together.
+    @Test func derivedControlMatchesTheRecordedResult() throws {
+        let raw = try JSONSerialization.jsonObject(with: try resourceData()) as! [String: Any]
+        let contests = raw["contests"] as! [[String: Any]]
+        let desk = DeskIdentity(id: "national", scope: .all)
+        var checked = 0
+        for entry in contests {
+            guard let reference = entry["reference"] as? [String: Any],
+                let recordedControl = reference["control"] as? String
+            else { continue }
+            let contest = election.contest(slug: entry["slug"] as! String)!
+            guard let seats = contest.reference?.seats,
+                seats.reduce(0, { $0 + Int($1.count) }) == (contest.totalSeats ?? -1)
+            else { continue }
+            let declaration = Declaration(
+                contestID: contest.id, revision: 1, seats: seats,
+                candidateVotes: contest.kind == .mayoralty ? contest.reference?.candidateVotes : nil, declaredAt: 0)
+            let record = try election.validate(declaration, from: desk)
+            #expect(election.code(of: record.declared!.control) == recordedControl, "\(contest.slug)")
+            checked += 1
+        }
+        #expect(checked >= 220)
+    }
+
+    @Test func headlinesFromTheNight() throws {
+        let desk = DeskIdentity(id: "national", scope: .all)
+        func headline(_ slug: String) throws -> String {
+            let contest = election.contest(slug: slug)!
+            let record = try election.validate(
+                Declaration(contestID: contest.id, revision: 1, seats: contest.reference!.seats, declaredAt: 0), from: desk)
+            let result = record.declared!
+            return election.headline(control: result.control, outcome: result.outcome, contest: contest)
+        }
+        #expect(try headline("swindon") == "LAB gain from CON")
+        #expect(try headline("bromsgrove") == "no overall control (no change)" || (try headline("bromsgrove")).hasPrefix("no overall control"))
+        #expect(try headline("mayor-of-bedford") == "CON gain from LD")
+        #expect(try headline("mayor-of-leicester") == "LAB hold")
+    }
+
+    @Test func suggestsCloseSlugs() {
+        #expect(election.slugs(closeTo: "swindn").first == "swindon")
+        #expect(election.slugs(closeTo: "bromsgove").first == "bromsgrove")
+    }
+
+    func resourceData() throws -> Data {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/ElectionDefaults/Resources/england-2023.json")
+        return try Data(contentsOf: url)
+    }
+}
