@@ -57,6 +57,7 @@ let package = Package(
                 "ElectionModel",
                 "ElectionDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
