@@ -45,6 +45,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Fuzzing (Tools/fuzz/run.sh): the harness is a library so that the tests replay the regression corpus too.
+        .target(
+            name: "WireFuzzHarness",
+            dependencies: ["HubWire", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tools/fuzz/Harness",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "FrameFuzzer",
+            dependencies: ["WireFuzzHarness"],
+            path: "Tools/fuzz/FrameFuzzer",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ElectionModelTests",
             dependencies: ["ElectionModel", "ElectionDefaults"],
@@ -58,6 +71,7 @@ let package = Package(
                 "ElectionDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+                "WireFuzzHarness",
             ],
             swiftSettings: strictSettings
         ),

@@ -64,7 +64,7 @@ public struct Contest: Hashable, Sendable {
     public var region: RegionIndex
     public var kind: ContestKind
     /// Seats on the whole council; nil when the data set does not know it (then any positive total is accepted).
-    /// A mayoralty has one seat.
+    /// Not used for a mayoralty, whose one seat is implied by its kind.
     public var totalSeats: Int?
     public var seatsUp: Int?
     /// Control before the election; nil when unknown.
@@ -85,7 +85,7 @@ public struct Contest: Hashable, Sendable {
         self.name = name
         self.region = region
         self.kind = kind
-        self.totalSeats = kind == .mayoralty ? 1 : totalSeats
+        self.totalSeats = totalSeats
         self.seatsUp = seatsUp
         self.controlBefore = controlBefore
         self.candidates = candidates

@@ -145,8 +145,8 @@ public enum MessageCodec {
     }
 
     static func decodeDeclaration(from reader: inout WireReader) throws(WireError) -> Declaration {
-        let contestID = ContestID(try reader.varint32("declaration.contestID"))
-        let revision = try reader.varint32("declaration.revision")
+        let contestID = ContestID(try reader.nonZeroVarint32("declaration.contestID"))
+        let revision = try reader.nonZeroVarint32("declaration.revision")
         let fields = try OptionalFields.read(&reader, "declaration.fields")
         let seats = try RecordCodec.readCounts(&reader, "declaration.seats", canonical: false)
         let votes =
@@ -181,18 +181,15 @@ public enum MessageCodec {
             guard let role = ClientRole(rawValue: rawRole) else { throw .malformed("hello.role \(rawRole) is unknown") }
             let principal = try reader.string("hello.principal", maxBytes: WireLimits.maxPrincipalBytes)
             let secret = try reader.string("hello.secret", maxBytes: WireLimits.maxSecretBytes)
-            let rawCompression = try reader.u8("hello.compression")
-            let compression = CompressionSupport(rawValue: rawCompression)
-            guard CompressionSupport.all.isSuperset(of: compression) else {
-                throw .malformed("hello.compression has reserved bits set")
-            }
+            // Unknown bits are formats of later versions: HELLO must parse across versions, so they are ignored.
+            let compression = CompressionSupport(rawValue: try reader.u8("hello.compression")).intersection(.all)
             let clientName = try reader.string("hello.clientName", maxBytes: WireLimits.maxNameBytes)
             return .hello(
                 Hello(
                     minVersion: minVersion, maxVersion: maxVersion, role: role, principal: principal, secret: secret,
                     compression: compression, clientName: clientName))
         case .welcome:
-            let version = try reader.varint32("welcome.version")
+            let version = try reader.nonZeroVarint32("welcome.version")
             let hubName = try reader.string("welcome.hubName", maxBytes: WireLimits.maxNameBytes)
             let electionID = try reader.string("welcome.electionID", maxBytes: WireLimits.maxNameBytes)
             let digest = try reader.u64("welcome.electionDigest")
@@ -208,6 +205,7 @@ public enum MessageCodec {
             let regionCount = try reader.count("welcome.regions", max: WireLimits.maxDefinitionEntries)
             var regions: [RegionIndex] = []
             regions.reserveCapacity(regionCount)
+            guard !(allRegions && regionCount > 0) else { throw .malformed("welcome.regions is not empty but allRegions is set") }
             for _ in 0..<regionCount {
                 regions.append(RegionIndex(Int(try reader.varint("welcome.regions", max: WireLimits.maxIndex))))
             }
@@ -218,10 +216,14 @@ public enum MessageCodec {
                     maxDecompressedLength: maxDecompressed, heartbeatIntervalMillis: heartbeat, allRegions: allRegions,
                     regions: regions))
         case .versionRange:
+            let minVersion = try reader.nonZeroVarint32("versionRange.minVersion")
+            let maxVersion = try reader.varint32("versionRange.maxVersion")
+            guard minVersion <= maxVersion else {
+                throw .malformed("versionRange \(minVersion)...\(maxVersion) is not a valid range")
+            }
             return .versionRange(
                 VersionRange(
-                    minVersion: try reader.varint32("versionRange.minVersion"),
-                    maxVersion: try reader.varint32("versionRange.maxVersion"),
+                    minVersion: minVersion, maxVersion: maxVersion,
                     message: try reader.string("versionRange.message", maxBytes: WireLimits.maxMessageBytes)))
         case .submit:
             let requestID = try reader.varint("submit.requestID")
@@ -229,8 +231,8 @@ public enum MessageCodec {
         case .withdraw:
             let requestID = try reader.varint("withdraw.requestID")
             let withdrawal = Withdrawal(
-                contestID: ContestID(try reader.varint32("withdraw.contestID")),
-                revision: try reader.varint32("withdraw.revision"),
+                contestID: ContestID(try reader.nonZeroVarint32("withdraw.contestID")),
+                revision: try reader.nonZeroVarint32("withdraw.revision"),
                 withdrawnAt: try reader.varint("withdraw.withdrawnAt"),
                 reason: try reader.string("withdraw.reason", maxBytes: WireLimits.maxReasonBytes))
             return .withdraw(WithdrawRequest(requestID: requestID, withdrawal: withdrawal))
@@ -238,8 +240,8 @@ public enum MessageCodec {
             let requestID = try reader.varint("ack.requestID")
             let sequence = try reader.varint("ack.sequence")
             let duplicate = try reader.bool("ack.duplicate")
-            let contestID = ContestID(try reader.varint32("ack.contestID"))
-            let revision = try reader.varint32("ack.revision")
+            let contestID = ContestID(try reader.nonZeroVarint32("ack.contestID"))
+            let revision = try reader.nonZeroVarint32("ack.revision")
             let rawStatus = try reader.u8("ack.status")
             guard let status = RecordStatus(rawValue: rawStatus) else {
                 throw .malformed("ack.status \(rawStatus) is unknown")
@@ -248,6 +250,9 @@ public enum MessageCodec {
             let rawOutcome = try reader.u8("ack.outcome")
             guard let outcome = Outcome(rawValue: rawOutcome) else {
                 throw .malformed("ack.outcome \(rawOutcome) is unknown")
+            }
+            guard status == .declared || (control == .noOverallControl && outcome == .unknown) else {
+                throw .malformed("ack.control and ack.outcome must be 0 for a withdrawal")
             }
             return .ack(
                 Ack(
@@ -303,9 +308,16 @@ public enum MessageCodec {
                 records.append(record)
             }
             let checksum = try reader.u64("snapshot.checksum")
+            let computed = StateChecksum(records: records).value
+            guard checksum == computed else {
+                throw WireError(
+                    .checksumMismatch,
+                    "snapshot.checksum is 0x\(String(checksum, radix: 16)) but its records sum to 0x\(String(computed, radix: 16))")
+            }
             return .snapshot(Snapshot(sequence: sequence, reason: reason, records: records, checksum: checksum))
         case .deltaBatch:
             let first = try reader.varint("deltaBatch.firstSequence")
+            guard first >= 1 else { throw .malformed("deltaBatch.firstSequence is 0; sequence numbers start at 1") }
             let last = try reader.varint("deltaBatch.lastSequence")
             guard last >= first else { throw .malformed("deltaBatch.lastSequence \(last) is below firstSequence \(first)") }
             let conflated = try reader.bool("deltaBatch.conflated")
@@ -313,7 +325,10 @@ public enum MessageCodec {
             var events: [SequencedRecord] = []
             events.reserveCapacity(count)
             for _ in 0..<count {
-                let offset = try reader.varint("deltaBatch.sequenceOffset", max: last - first)
+                let offset = try reader.varint("deltaBatch.sequenceOffset")
+                guard offset <= last - first else {
+                    throw .malformed("deltaBatch.sequenceOffset \(offset) is outside the batch's range \(first)...\(last)")
+                }
                 let sequence = first + offset
                 if let previous = events.last, previous.sequence >= sequence {
                     throw .malformed("deltaBatch.events are not in strictly ascending sequence")
@@ -330,7 +345,7 @@ public enum MessageCodec {
             let rawKind = try reader.u8("query.kind")
             switch rawKind {
             case 1: return .query(Query(requestID: requestID, kind: .scoreboard))
-            case 2: return .query(Query(requestID: requestID, kind: .contest(ContestID(try reader.varint32("query.contestID")))))
+            case 2: return .query(Query(requestID: requestID, kind: .contest(ContestID(try reader.nonZeroVarint32("query.contestID")))))
             case 3: return .query(Query(requestID: requestID, kind: .election))
             default: throw .malformed("query.kind \(rawKind) is unknown")
             }
@@ -370,7 +385,12 @@ public enum MessageCodec {
         case .election:
             let requestID = try reader.varint("election.requestID")
             let digest = try reader.u64("election.digest")
+            let fromDefinition = reader.buffer
             let definition = try ElectionDefinition.decode(from: &reader)
+            let definitionLength = fromDefinition.readableBytes - reader.remaining
+            guard StateHash.hash(fromDefinition.readableBytesView.prefix(definitionLength)) == digest else {
+                throw WireError(.checksumMismatch, "election.digest is not H of the definition that follows it")
+            }
             return .election(ElectionAnswer(requestID: requestID, digest: digest, definition: definition))
         case .goodbye:
             return .goodbye(

@@ -89,6 +89,13 @@ public struct WireReader {
         UInt32(try varint(field, max: UInt64(UInt32.max)))
     }
 
+    /// Contest ids and revisions: 1 ... 2^32-1 (0 is never valid).
+    public mutating func nonZeroVarint32(_ field: StaticString) throws(WireError) -> UInt32 {
+        let value = try varint32(field)
+        guard value != 0 else { throw .malformed("\(field) is 0; it starts at 1") }
+        return value
+    }
+
     public mutating func signedVarint(_ field: StaticString) throws(WireError) -> Int64 {
         let raw = try varint(field)
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))

@@ -54,8 +54,8 @@ public enum RecordCodec {
     }
 
     public static func decode(from reader: inout WireReader) throws(WireError) -> ContestRecord {
-        let contestID = ContestID(try reader.varint32("record.contestID"))
-        let revision = try reader.varint32("record.revision")
+        let contestID = ContestID(try reader.nonZeroVarint32("record.contestID"))
+        let revision = try reader.nonZeroVarint32("record.revision")
         let rawStatus = try reader.u8("record.status")
         switch RecordStatus(rawValue: rawStatus) {
         case .declared:

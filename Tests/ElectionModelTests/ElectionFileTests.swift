@@ -24,7 +24,7 @@ struct ElectionFileTests {
         let election = try load(valid)
         #expect(election.contests.map(\.slug) == ["town", "mayor"])
         #expect(election.contest(ContestID(7))?.controlBefore == .party(PartyIndex(0)))
-        #expect(election.contest(ContestID(8))?.totalSeats == 1)
+        #expect(election.contest(ContestID(8))?.kind == .mayoralty)
         #expect(election.contest(ContestID(8))?.candidates[1].party == nil)
     }
 

@@ -34,6 +34,8 @@ struct RandomMessages {
     }
 
     mutating func u32() -> UInt32 { UInt32(number(max: UInt64(UInt32.max))) }
+    /// Contest ids, revisions, versions: never 0 on the wire.
+    mutating func id() -> UInt32 { max(1, u32()) }
     mutating func u64() -> UInt64 { number(max: UInt64.max) }
 
     mutating func string(maxBytes: Int) -> String {
@@ -62,11 +64,11 @@ struct RandomMessages {
     }
 
     mutating func record() -> ContestRecord {
-        let id = ContestID(u32())
-        let revision = u32()
+        let contestID = ContestID(id())
+        let revision = id()
         if rng.next() % 4 == 0 {
             return ContestRecord(
-                contestID: id, revision: revision,
+                contestID: contestID, revision: revision,
                 state: .withdrawn(
                     WithdrawnResult(
                         withdrawnAt: u64(), deskID: string(maxBytes: 64), reason: string(maxBytes: 256))))
@@ -78,12 +80,12 @@ struct RandomMessages {
             turnoutBasisPoints: bool() ? UInt16(rng.next() % 10_001) : nil,
             candidateVotes: bool() ? (0..<Int(rng.next() % 6)).map { _ in u32() } : nil,
             declaredAt: u64(), deskID: string(maxBytes: 64))
-        return ContestRecord(contestID: id, revision: revision, state: .declared(result))
+        return ContestRecord(contestID: contestID, revision: revision, state: .declared(result))
     }
 
     mutating func declaration() -> Declaration {
         Declaration(
-            contestID: ContestID(u32()), revision: u32(), seats: partyCounts(ascending: false, positive: false),
+            contestID: ContestID(id()), revision: id(), seats: partyCounts(ascending: false, positive: false),
             votes: bool() ? partyCounts(ascending: false, positive: false) : nil,
             turnoutBasisPoints: bool() ? UInt16(number(max: UInt64(UInt16.max))) : nil,
             candidateVotes: bool() ? (0..<Int(rng.next() % 6)).map { _ in u32() } : nil, declaredAt: u64())
@@ -122,15 +124,18 @@ struct RandomMessages {
                     principal: string(maxBytes: 64), secret: string(maxBytes: 256),
                     compression: CompressionSupport(rawValue: UInt8(rng.next() % 4)), clientName: string(maxBytes: 64)))
         case .welcome:
+            let allRegions = bool()
             return .welcome(
                 Welcome(
-                    version: u32(), hubName: string(maxBytes: 64), electionID: string(maxBytes: 64),
+                    version: id(), hubName: string(maxBytes: 64), electionID: string(maxBytes: 64),
                     electionDigest: u64(), latestSequence: u64(),
                     compression: CompressionFormat(rawValue: UInt8(rng.next() % 3))!, maxFrameLength: u32(),
-                    maxDecompressedLength: u32(), heartbeatIntervalMillis: u32(), allRegions: bool(),
-                    regions: bool() ? [] : regions(max: 10)))
+                    maxDecompressedLength: u32(), heartbeatIntervalMillis: u32(), allRegions: allRegions,
+                    regions: allRegions || bool() ? [] : regions(max: 10)))
         case .versionRange:
-            return .versionRange(VersionRange(minVersion: u32(), maxVersion: u32(), message: string(maxBytes: 1024)))
+            let low = id()
+            return .versionRange(
+                VersionRange(minVersion: low, maxVersion: max(low, u32()), message: string(maxBytes: 1024)))
         case .submit:
             return .submit(Submit(requestID: u64(), declaration: declaration()))
         case .withdraw:
@@ -138,13 +143,14 @@ struct RandomMessages {
                 WithdrawRequest(
                     requestID: u64(),
                     withdrawal: Withdrawal(
-                        contestID: ContestID(u32()), revision: u32(), withdrawnAt: u64(), reason: string(maxBytes: 256))))
+                        contestID: ContestID(id()), revision: id(), withdrawnAt: u64(), reason: string(maxBytes: 256))))
         case .ack:
+            let declared = bool()
             return .ack(
                 Ack(
-                    requestID: u64(), sequence: u64(), duplicate: bool(), contestID: ContestID(u32()), revision: u32(),
-                    status: bool() ? .declared : .withdrawn, control: control(),
-                    outcome: Outcome.allCases[Int(rng.next() % 5)]))
+                    requestID: u64(), sequence: u64(), duplicate: bool(), contestID: ContestID(id()), revision: id(),
+                    status: declared ? .declared : .withdrawn, control: declared ? control() : .noOverallControl,
+                    outcome: declared ? Outcome.allCases[Int(rng.next() % 5)] : .unknown))
         case .reject:
             return .reject(
                 Reject(requestID: u64(), code: ErrorCode(rawValue: UInt16(number(max: 65535))), message: string(maxBytes: 1024)))
@@ -170,7 +176,7 @@ struct RandomMessages {
                     sequence: u64(), reason: SnapshotReason(rawValue: UInt8(1 + rng.next() % 3))!, records: records,
                     checksum: StateChecksum(records: records).value))
         case .deltaBatch:
-            let first = number(max: UInt64.max / 2)
+            let first = max(1, number(max: UInt64.max / 2))
             let span = number(max: 1_000_000)
             var sequences = Set<UInt64>()
             for _ in 0..<Int(rng.next() % 6) { sequences.insert(first + rng.next() % (span + 1)) }
@@ -183,7 +189,7 @@ struct RandomMessages {
             let kind: Query.Kind
             switch rng.next() % 3 {
             case 0: kind = .scoreboard
-            case 1: kind = .contest(ContestID(u32()))
+            case 1: kind = .contest(ContestID(id()))
             default: kind = .election
             }
             return .query(Query(requestID: u64(), kind: kind))

@@ -49,6 +49,7 @@ TYPE_CODES = {name: code for code, name in MESSAGE_TYPES.items()}
 STATUS_NAMES = {1: "declared", 2: "withdrawn"}
 STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 FIELD_VOTES, FIELD_TURNOUT, FIELD_CANDIDATE_VOTES = 1, 2, 4
+PARTY_GROUP = 1  # election definition party flags bit 0: a group ("Independents and others")
 OUTCOME_UNKNOWN, OUTCOME_HOLD, OUTCOME_GAIN, OUTCOME_NO_CHANGE, OUTCOME_LOST_TO_NOC = range(5)
 
 
@@ -411,7 +412,8 @@ def definition_from_operator(op: dict) -> dict:
                            for k in (c.get("candidates") or [])],
         })
     return {"id": op["id"], "name": op["name"], "date": op["date"],
-            "parties": [{"code": p["code"], "name": p["name"]} for p in op["parties"]],
+            "parties": [{"code": p["code"], "name": p["name"], "flags": PARTY_GROUP if p.get("group") else 0}
+                        for p in op["parties"]],
             "regions": [{"id": g["id"], "name": g["name"]} for g in op["regions"]],
             "contests": contests}
 
@@ -424,6 +426,8 @@ def put_definition(w: Writer, d: dict):
     for p in d["parties"]:
         w.string(p["code"], 16, "party code")
         w.string(p["name"], 256, "party name")
+        w._ensure(p["flags"] in (0, PARTY_GROUP), "party flags: only bit 0 (group) is defined")
+        w.u8(p["flags"])
     w.count(len(d["regions"]), 1024, "regions")
     for g in d["regions"]:
         w.string(g["id"], 64, "region id")
@@ -447,8 +451,12 @@ def put_definition(w: Writer, d: dict):
 def get_definition(r: Reader) -> dict:
     d = {"id": r.string(64, "election id"), "name": r.string(256, "election name"),
          "date": r.string(32, "election date")}
-    d["parties"] = [{"code": r.string(16, "party code"), "name": r.string(256, "party name")}
-                    for _ in range(r.count(1024, "parties"))]
+    d["parties"] = []
+    for _ in range(r.count(1024, "parties")):
+        party = {"code": r.string(16, "party code"), "name": r.string(256, "party name"), "flags": r.u8("flags")}
+        if party["flags"] & ~PARTY_GROUP:
+            raise ProtocolError("malformedFrame", f"party {party['code']}: reserved flag bits {party['flags']:#x}")
+        d["parties"].append(party)
     d["regions"] = [{"id": r.string(64, "region id"), "name": r.string(256, "region name")}
                     for _ in range(r.count(1024, "regions"))]
     n_parties, n_regions, seen, contests = len(d["parties"]), len(d["regions"]), set(), []
@@ -500,7 +508,7 @@ def derive_control(defn: dict, contest_id: int, seats) -> int:
         return winners[0] + 1 if len(winners) == 1 else 0
     total = sum(n for _, n in seats)  # equals totalSeats whenever that is known (the hub checks the sum)
     for p, n in seats:
-        if 2 * n > total:
+        if 2 * n > total and not defn["parties"][p]["flags"] & PARTY_GROUP:  # a group never controls a council
             return p + 1
     return 0
 

@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+"""Write Protocol/vectors/*.json from the independent reference codec (resultshub_v1.py).
+
+Python 3.11, standard library only. Deterministic: fixed inputs and a fixed random seed, json with indent=1 and
+a trailing newline, so a rerun gives identical bytes. Every vector's bytes are computed by the codec from its
+fields and decoded back (and compared) before anything is written.
+
+    python3 Tools/vectors/generate_vectors.py [--out Protocol/vectors]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import resultshub_v1 as rh  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+SEED = 20230504
+
+
+def ms(text: str) -> int:
+    """ISO 8601 UTC timestamp -> milliseconds since the Unix epoch."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+
+# --------------------------------------------------------------------------------------- the election
+
+ELECTION_SMALL = {
+    "id": "small-2023",
+    "name": "ResultsHub test election (fictional)",
+    "date": "2023-05-04",
+    "sources": "Invented for the protocol test vectors; no real places or results.",
+    "parties": [{"code": "CON", "name": "Conservative"}, {"code": "LAB", "name": "Labour"},
+                {"code": "LD", "name": "Liberal Democrats"}],
+    "regions": [{"id": "north", "name": "North"}, {"id": "south", "name": "South"}],
+    "contests": [
+        {"id": 1, "slug": "ambridge", "name": "Ambridge", "region": "south", "kind": "council",
+         "councilType": "district", "totalSeats": 47, "seatsUp": 47, "controlBefore": "CON"},
+        {"id": 2, "slug": "borchester", "name": "Borchester", "region": "north", "kind": "council",
+         "councilType": "metropolitan", "totalSeats": 60, "seatsUp": 20, "controlBefore": "NOC"},
+        {"id": 3, "slug": "casterbridge", "name": "Casterbridge", "region": "north", "kind": "council",
+         "councilType": "unitary", "totalSeats": None, "seatsUp": None, "controlBefore": None},
+        {"id": 4, "slug": "mayor-of-dunmore", "name": "Mayor of Dunmore", "region": "south", "kind": "mayoralty",
+         "controlBefore": "LAB", "candidates": [{"name": "Alice Brown", "party": "CON"},
+                                                {"name": "Bob Green", "party": "LAB"},
+                                                {"name": "Carol Whyte", "party": None}]},
+    ],
+}
+DEFN = rh.definition_from_operator(ELECTION_SMALL)
+DIGEST = rh.u64hex(rh.election_digest(DEFN))
+DICTIONARY = rh.preset_dictionary(DEFN)
+
+# Declarations for election-small (party 0 CON, 1 LAB, 2 LD), and the records the hub derives from them.
+D_AMBRIDGE_1 = {"contestID": 1, "revision": 1, "seats": [[1, 18], [0, 20], [2, 9]],
+                "votes": [[0, 14872], [1, 13904], [2, 7215]], "turnout": 3120, "declaredAt": ms("2023-05-05T02:14:31")}
+D_AMBRIDGE_2 = {"contestID": 1, "revision": 2, "seats": [[0, 24], [1, 14], [2, 9]],
+                "votes": [[0, 15090], [1, 13686], [2, 7215]], "turnout": 3120, "declaredAt": ms("2023-05-05T09:02:00")}
+D_BORCHESTER_2 = {"contestID": 2, "revision": 2, "seats": [[1, 31], [0, 20], [2, 9]],
+                  "declaredAt": ms("2023-05-05T03:40:12")}
+D_CASTERBRIDGE_1 = {"contestID": 3, "revision": 1, "seats": [[2, 12], [0, 5], [1, 0]],
+                    "declaredAt": ms("2023-05-05T04:05:59")}
+D_MAYOR_1 = {"contestID": 4, "revision": 1, "seats": [[0, 1]], "turnout": 2775,
+             "candidateVotes": [10956, 10196, 3102], "declaredAt": ms("2023-05-05T14:30:00")}
+
+R_AMBRIDGE_1 = rh.record_from_declaration(DEFN, D_AMBRIDGE_1, "south")          # NOC, lostToNoOverallControl
+R_AMBRIDGE_2 = rh.record_from_declaration(DEFN, D_AMBRIDGE_2, "south")          # CON hold
+R_BORCHESTER_2 = rh.record_from_declaration(DEFN, D_BORCHESTER_2, "north")      # LAB gain from NOC
+R_CASTERBRIDGE_1 = rh.record_from_declaration(DEFN, D_CASTERBRIDGE_1, "north")  # LD win, before unknown
+R_MAYOR_1 = rh.record_from_declaration(DEFN, D_MAYOR_1, "national")             # CON gain from LAB
+R_CASTERBRIDGE_W = {"contestID": 3, "revision": 2, "status": "withdrawn", "withdrawnAt": ms("2023-05-05T05:00:00"),
+                    "deskID": "north", "reason": "declared in error: ward 7 recount"}
+assert (R_AMBRIDGE_1["control"], R_AMBRIDGE_1["outcome"]) == (0, rh.OUTCOME_LOST_TO_NOC)
+assert (R_AMBRIDGE_2["control"], R_AMBRIDGE_2["outcome"]) == (1, rh.OUTCOME_HOLD)
+assert (R_BORCHESTER_2["control"], R_BORCHESTER_2["outcome"]) == (2, rh.OUTCOME_GAIN)
+assert (R_CASTERBRIDGE_1["control"], R_CASTERBRIDGE_1["outcome"]) == (3, rh.OUTCOME_UNKNOWN)
+assert (R_MAYOR_1["control"], R_MAYOR_1["outcome"]) == (1, rh.OUTCOME_GAIN)
+
+
+# election-small plus a 4th party marked as a group (definition party flags bit 0), for the ELECTION vectors.
+DEFN_GROUP = json.loads(json.dumps(DEFN))
+DEFN_GROUP["id"] = "small-2023-group"
+DEFN_GROUP["parties"].append({"code": "IND", "name": "Independents and others", "flags": rh.PARTY_GROUP})
+assert rh.derive_control(DEFN_GROUP, 1, [[0, 10], [3, 37]]) == 0  # a group majority is no overall control
+assert rh.derive_control(DEFN_GROUP, 1, [[0, 37], [3, 10]]) == 1
+
+
+def checksum_of(records) -> str:
+    return rh.u64hex(rh.state_checksum(records))
+
+
+def batch(first, last, events, base=None, conflated=False) -> dict:
+    """A DELTA_BATCH whose checksum is that of `base` (records, default empty) after the events."""
+    state = rh.apply_events({r["contestID"]: r for r in (base or [])}, events)
+    return {"firstSequence": first, "lastSequence": last, "conflated": conflated, "events": events,
+            "checksum": checksum_of(state.values())}
+
+
+SNAPSHOT_THREE = {"sequence": 7, "reason": 1, "contests": [R_AMBRIDGE_1, R_BORCHESTER_2, R_CASTERBRIDGE_W],
+                  "checksum": checksum_of([R_AMBRIDGE_1, R_BORCHESTER_2, R_CASTERBRIDGE_W])}
+
+
+# --------------------------------------------------------------------------------------- messages.json
+
+def message_vectors() -> list:
+    v = []
+
+    def add(name, type_name, fields, description, base=None):
+        entry = {"name": name, "description": description, "type": type_name, "flags": 0, "hex": None,
+                 "fields": fields}
+        if base:
+            entry["baseSnapshot"] = base
+        v.append(entry)
+
+    add("hello-desk", "HELLO", {"minVersion": 1, "maxVersion": 1, "role": 1, "principal": "north",
+                                "secret": "tok-7f3a9c1e", "compression": 3, "clientName": "reporter/1.0"},
+        "A desk's HELLO offering zlib and raw deflate.")
+    add("hello-subscriber", "HELLO", {"minVersion": 1, "maxVersion": 3, "role": 2, "principal": "graphics-wall",
+                                      "secret": "", "compression": 0, "clientName": "wall/2.1 (Ynys Môn)"},
+        "A subscriber's HELLO: versions 1..3, no key, no compression, a non-ASCII client name.")
+    welcome = {"version": 1, "hubName": "ResultsHub newsroom", "electionID": "small-2023",
+               "electionDigest": DIGEST, "latestSequence": 1234, "compression": 2, "maxFrameLength": 1048576,
+               "maxDecompressedLength": 4194304, "heartbeatIntervalMillis": 15000, "allRegions": False,
+               "regions": [1]}
+    add("welcome-desk-regions", "WELCOME", welcome,
+        "WELCOME to a desk that may submit for region 1 only; raw deflate; the digest of election-small.")
+    add("welcome-desk-all-regions", "WELCOME", dict(welcome, allRegions=True, regions=[], compression=1,
+                                                    latestSequence=0),
+        "WELCOME to a desk that may submit for every region; zlib; no events yet.")
+    add("welcome-subscriber", "WELCOME", dict(welcome, compression=0, regions=[]),
+        "WELCOME to a subscriber: no compression, no regions.")
+    add("version-range", "VERSION_RANGE", {"minVersion": 1, "maxVersion": 1,
+                                           "message": "this hub speaks ResultsHub protocol versions 1 to 1"},
+        "The answer to a HELLO whose version range does not overlap 1..1.")
+    add("submit-council-six-parties", "SUBMIT", {"requestID": 17, "declaration": {
+        "contestID": 123, "revision": 1, "seats": [[3, 2], [0, 20], [1, 18], [2, 5], [4, 2], [5, 0]],
+        "votes": [[1, 21034], [0, 24811], [2, 9120], [3, 3208], [4, 2650], [5, 388]], "turnout": 3120,
+        "declaredAt": ms("2023-05-05T02:14:31")}},
+        "A council declaration with 6 parties (party indexes 0..5 of a 6-party election, not election-small), "
+        "lists in submitted order with a zero count, votes and turnout 31.20%.")
+    add("submit-minimal", "SUBMIT", {"requestID": 0, "declaration": {
+        "contestID": 3, "revision": 1, "seats": [[2, 12]], "declaredAt": ms("2023-05-05T04:05:59")}},
+        "A declaration with no optional fields (fields = 0).")
+    add("submit-mayoralty", "SUBMIT", {"requestID": 18, "declaration": D_MAYOR_1},
+        "Mayor of Dunmore (election-small): one seat for CON, candidate votes in candidate order, turnout.")
+    add("withdraw", "WITHDRAW", {"requestID": 19, "contestID": 3, "revision": 2,
+                                 "withdrawnAt": ms("2023-05-05T05:00:00"),
+                                 "reason": "declared in error: ward 7 recount"},
+        "Withdraw Casterbridge's revision-1 result with revision 2.")
+    ack = {"requestID": 17, "sequence": 1235, "duplicate": False, "contestID": 1, "revision": 2,
+           "status": "declared", "control": 1, "outcome": 1}
+    add("ack", "ACK", ack, "ACK of a correction: CON hold Ambridge.")
+    add("ack-duplicate", "ACK", dict(ack, duplicate=True), "ACK of a resubmission: the original sequence, duplicate.")
+    add("ack-withdrawn", "ACK", {"requestID": 19, "sequence": 1236, "duplicate": False, "contestID": 3,
+                                 "revision": 2, "status": "withdrawn", "control": 0, "outcome": 0},
+        "ACK of a withdrawal: control and outcome 0.")
+    add("reject", "REJECT", {"requestID": 42, "code": 102,
+                             "message": "Ambridge: seats add up to 45, the council has 47 — resubmit"},
+        "REJECT seatsDoNotAddUp with a non-ASCII message.")
+    add("subscribe-all", "SUBSCRIBE", {"filterKind": 0, "resume": False}, "Every contest, from a snapshot.")
+    add("subscribe-regions", "SUBSCRIBE", {"filterKind": 1, "regions": [0, 1], "resume": False},
+        "Contests in regions 0 and 1.")
+    add("subscribe-contest-kind", "SUBSCRIBE", {"filterKind": 2, "contestKind": 2, "resume": False},
+        "Mayoralties only.")
+    add("subscribe-resume", "SUBSCRIBE", {"filterKind": 1, "regions": [1], "resume": True, "fromSequence": 1234},
+        "Region 1, resuming after sequence 1234.")
+    add("snapshot-empty", "SNAPSHOT", {"sequence": 0, "reason": 1, "contests": [], "checksum": checksum_of([])},
+        "A snapshot of a hub with no events: checksum 0.")
+    add("snapshot-three-records", "SNAPSHOT", SNAPSHOT_THREE,
+        "Ambridge (NOC, lost to NOC, votes and turnout), Borchester (LAB gain) and a withdrawn Casterbridge.")
+    add("delta-batch-two-events", "DELTA_BATCH",
+        batch(1, 2, [{"sequence": 1, "record": R_CASTERBRIDGE_1}, {"sequence": 2, "record": R_AMBRIDGE_1}]),
+        "The first two events; checksum of the state after them, starting from empty.")
+    add("delta-batch-after-snapshot", "DELTA_BATCH",
+        batch(8, 10, [{"sequence": 8, "record": R_MAYOR_1}, {"sequence": 10, "record": R_AMBRIDGE_2}],
+              base=SNAPSHOT_THREE["contests"]),
+        "Sequences 8..10 after snapshot-three-records (9 did not match the filter): the mayoralty and "
+        "Ambridge's correction. Checksum of the snapshot's state after the batch.", base="snapshot-three-records")
+    add("delta-batch-empty-range", "DELTA_BATCH", batch(8, 12, [], base=SNAPSHOT_THREE["contests"]),
+        "Sequences 8..12 with no matching event; the checksum is unchanged from snapshot-three-records.",
+        base="snapshot-three-records")
+    add("delta-batch-conflated", "DELTA_BATCH",
+        batch(3, 250, [{"sequence": 17, "record": R_BORCHESTER_2}, {"sequence": 140, "record": R_AMBRIDGE_2},
+                       {"sequence": 250, "record": R_MAYOR_1}], conflated=True),
+        "A conflated batch over 3..250: the latest record of each changed contest with the sequence of its "
+        "latest change; checksum from an empty start.")
+    add("heartbeat", "HEARTBEAT", {"sequence": 1234}, "A hub heartbeat at sequence 1234.")
+    add("query-scoreboard", "QUERY", {"requestID": 5, "kind": 1}, "QUERY the scoreboard.")
+    add("query-contest", "QUERY", {"requestID": 6, "kind": 2, "contestID": 4}, "QUERY contest 4.")
+    add("query-election", "QUERY", {"requestID": 7, "kind": 3}, "QUERY the election definition.")
+    add("scoreboard", "SCOREBOARD", {
+        "requestID": 5, "sequence": 1234, "contestsDeclared": 3, "contestsTotal": 4, "noOverallControl": 0,
+        "noOverallControlChange": -1, "rows": [
+            {"partyIndex": 0, "councils": 1, "councilsChange": 0, "councillors": 49, "mayors": 1},
+            {"partyIndex": 1, "councils": 1, "councilsChange": 1, "councillors": 45, "mayors": 0},
+            {"partyIndex": 2, "councils": 0, "councilsChange": -2, "councillors": 18, "mayors": 0}]},
+        "A scoreboard with negative changes (svarint) in noOverallControlChange and a row; the numbers are "
+        "illustrative, not derived from another vector.")
+    add("contest-present", "CONTEST", {"requestID": 6, "sequence": 1234, "present": True, "record": R_MAYOR_1},
+        "CONTEST answer with the mayoralty's record (candidate votes).")
+    add("contest-absent", "CONTEST", {"requestID": 8, "sequence": 1234, "present": False},
+        "CONTEST answer for a contest with no record yet.")
+    add("election-small", "ELECTION", {"requestID": 7, "digest": DIGEST, "definition": DEFN},
+        "The definition of election-small.json and its digest.")
+    add("election-with-group", "ELECTION", {"requestID": 9, "digest": rh.u64hex(rh.election_digest(DEFN_GROUP)),
+                                            "definition": DEFN_GROUP},
+        "election-small plus a 4th party IND whose flags have bit 0 set (a group that never controls a council).")
+    add("goodbye-normal", "GOODBYE", {"code": 0, "message": "", "lastSequence": 0}, "A client's normal close.")
+    add("goodbye-slow-consumer", "GOODBYE", {"code": 13, "message": "you stayed behind for 30 s",
+                                             "lastSequence": 1234}, "The hub drops a slow subscriber.")
+
+    by_name = {e["name"]: e for e in v}
+    for e in v:
+        e["hex"] = rh.encode_message(e["type"], e["fields"]).hex()
+        type_name, flags, fields, used = rh.decode_frame(bytes.fromhex(e["hex"]))
+        assert (type_name, flags, fields, used) == (e["type"], 0, e["fields"], len(e["hex"]) // 2), e["name"]
+        if e["type"] == "DELTA_BATCH":
+            base = by_name[e["baseSnapshot"]]["fields"]["contests"] if "baseSnapshot" in e else []
+            state = rh.apply_events({r["contestID"]: r for r in base}, e["fields"]["events"])
+            assert checksum_of(state.values()) == e["fields"]["checksum"]
+    return v
+
+
+# ------------------------------------------------------------------------------------ compression.json
+
+def compression_vectors() -> list:
+    out = []
+    one = batch(1, 1, [{"sequence": 1, "record": R_AMBRIDGE_1}])
+    for what, type_name, fields in (("delta-batch-one-declaration", "DELTA_BATCH", one),
+                                    ("snapshot-three-records", "SNAPSHOT", SNAPSHOT_THREE),
+                                    ("election-small", "ELECTION", {"requestID": 7, "digest": DIGEST,
+                                                                    "definition": DEFN})):
+        payload = rh.encode_payload(type_name, fields)
+        for fmt in ("deflate", "zlib"):
+            frame = rh.encode_message(type_name, fields, fmt, DICTIONARY)
+            assert rh.decode_frame(frame, fmt=fmt, dictionary=DICTIONARY)[2] == fields
+            out.append({"name": f"{fmt}-{what}", "format": fmt, "type": type_name, "payloadHex": payload.hex(),
+                        "hex": frame.hex()})
+    return out
+
+
+# ------------------------------------------------------------------------------------ checksum.json
+
+def checksum_vectors() -> dict:
+    rng = random.Random(SEED)
+    samples = [b"", b"\x00", b"a", b"RHUB", bytes(range(256)), bytes(rng.getrandbits(8) for _ in range(1000))]
+    samples += [rh.encode_record(r) for r in (R_AMBRIDGE_1, R_CASTERBRIDGE_W)]
+    state_sets = [[], [R_AMBRIDGE_1], SNAPSHOT_THREE["contests"],
+                  [R_MAYOR_1, R_CASTERBRIDGE_W, R_BORCHESTER_2, R_AMBRIDGE_2],  # order does not matter
+                  [R_AMBRIDGE_2, R_BORCHESTER_2, R_CASTERBRIDGE_1, R_MAYOR_1]]
+    definition = rh.encode_definition(DEFN)
+    return {
+        "hash": [{"hex": s.hex(), "value": rh.u64hex(rh.H(s))} for s in samples],
+        "state": [{"records": [rh.encode_record(r).hex() for r in records], "checksum": checksum_of(records)}
+                  for records in state_sets],
+        "electionDigest": {"election": "election-small.json", "definitionHex": definition.hex(),
+                           "digest": rh.u64hex(rh.H(definition))},
+    }
+
+
+# ------------------------------------------------------------------------------------ primitives.json
+
+def primitive_vectors() -> dict:
+    unsigned = [0, 1, 127, 128, 300, 16383, 16384, 2 ** 32 - 1, 2 ** 63, 2 ** 64 - 1]
+    signed = [0, -1, 1, -2, 63, -64, 64, 1683249271000, -1683249271000, 2 ** 63 - 1, -(2 ** 63)]
+    invalid = [("8000", "malformedFrame"), ("ff00", "malformedFrame"), ("80808080808080808000", "malformedFrame"),
+               ("8080808080808080808001", "malformedFrame"), ("ffffffffffffffffff02", "malformedFrame"),
+               ("ffffffffffffffffff7f", "malformedFrame"), ("ffffffffffffffffffff01", "malformedFrame"),
+               ("80", "truncated"), ("ffff", "truncated"), ("", "truncated")]
+    for h, err in invalid:
+        try:
+            rh.decode_varint(bytes.fromhex(h))
+            raise AssertionError(h)
+        except rh.ProtocolError as e:
+            assert e.error == err, (h, e)
+    for n in unsigned:
+        assert rh.decode_varint(rh.encode_varint(n)) == (n, len(rh.encode_varint(n)))
+    for n in signed:
+        assert rh.decode_svarint(rh.encode_svarint(n)) == (n, len(rh.encode_svarint(n)))
+    return {"varint": [{"value": n, "hex": rh.encode_varint(n).hex()} for n in unsigned],
+            "svarint": [{"value": n, "hex": rh.encode_svarint(n).hex()} for n in signed],
+            "invalidVarint": [{"hex": h, "error": err} for h, err in invalid]}
+
+
+# -------------------------------------------------------------------------------------- invalid.json
+
+def payload(build) -> bytes:
+    w = rh.Writer(check=False)
+    build(w)
+    return w.bytes()
+
+
+def frame(type_name, body: bytes, flags=0) -> bytes:
+    return rh.encode_frame(type_name, body, flags)
+
+
+def hello_body(**over) -> bytes:
+    f = {"minVersion": 1, "maxVersion": 1, "role": 1, "principal": "north", "secret": "tok-7f3a9c1e",
+         "compression": 3, "clientName": "reporter/1.0", **over}
+
+    def build(w):
+        w.raw(f.pop("magic", rh.MAGIC))
+        w.varint(f["minVersion"])
+        w.varint(f["maxVersion"])
+        w.u8(f["role"])
+        w.string(f["principal"], 64, "")
+        w.string(f["secret"], 256, "")
+        w.u8(f["compression"])
+        if isinstance(f["clientName"], bytes):
+            w.varint(len(f["clientName"]))
+            w.raw(f["clientName"])
+        else:
+            w.string(f["clientName"], 64, "")
+    return payload(build)
+
+
+def contest_frame(put) -> bytes:
+    """A CONTEST answer whose record is written by put(w) (so the record may be invalid)."""
+    def build(w):
+        w.varint(6)
+        w.varint(1234)
+        w.boolean(True)
+        put(w)
+    return frame("CONTEST", payload(build))
+
+
+def raw_record(rec, **kw):
+    return lambda w: rh.put_record(w, rec, **kw)
+
+
+def invalid_vectors() -> list:
+    v = []
+
+    def add(name, state, data: bytes, error, description, **extra):
+        v.append({"name": name, "description": description, "state": state, "hex": data.hex(), "error": error,
+                  **extra})
+
+    good_batch = rh.encode_payload("DELTA_BATCH", batch(1, 1, [{"sequence": 1, "record": R_AMBRIDGE_1}]))
+
+    add("frame-length-0", "preHandshake", bytes(4), "malformedFrame", "length 0: a frame needs at least 2.")
+    add("frame-length-1", "established", bytes.fromhex("0000000130"), "malformedFrame",
+        "length 1: only a type byte, no flags byte.")
+    add("truncated-frame", "established", bytes.fromhex("00000014" "1000110101"), "truncated",
+        "length says 20 but only 5 bytes follow: the frame is incomplete (need more input, not an error code).")
+    add("length-lie-inside-submit", "established", frame("SUBMIT", payload(lambda w: (
+        w.varint(17), w.varint(1), w.varint(1), w.varint(0), w.varint(5), w.varint(0), w.varint(20), w.varint(1),
+        w.varint(27)))), "malformedFrame",
+        "A complete frame whose SUBMIT says 5 seat entries but holds 2: the payload ends inside a field.")
+    add("length-4gb", "established", bytes.fromhex("ffffffff"), "frameTooLarge",
+        "A length prefix of 2^32-1: rejected before buffering.")
+    add("length-4097-pre-handshake", "preHandshake", bytes.fromhex("000010010100"), "frameTooLarge",
+        "4097 > 4096 before WELCOME (a length of exactly 4096 is accepted).")
+    add("length-1048577-established", "established", bytes.fromhex("001000013000"), "frameTooLarge",
+        "1048577 > 1 MiB after WELCOME (exactly 1048576 is accepted).")
+    add("unknown-type-0x7e", "established", bytes.fromhex("000000027e00"), "unknownMessageType", "type 0x7e.")
+    add("reserved-flag-bit", "established", frame("HEARTBEAT", rh.encode_payload("HEARTBEAT", {"sequence": 1}),
+                                                  flags=0x02), "malformedFrame", "HEARTBEAT with flag bit 1 set.")
+    add("hello-wrong-magic", "preHandshake", frame("HELLO", hello_body(magic=b"RHUC")), "notThisProtocol",
+        "HELLO whose magic is RHUC.", detail="unknown")
+    add("http-request", "preHandshake", b"GET / HTTP/1.1\r\nHost: hub.example\r\n\r\n", "notThisProtocol",
+        "An HTTP/1.1 request: the hub answers HTTP/1.1 400 Bad Request.", detail="http")
+    add("tls-client-hello", "preHandshake", bytes.fromhex("1603010200010001fc0303") + bytes(range(32)),
+        "notThisProtocol", "The start of a TLS ClientHello: the hub answers the alert 15 03 01 00 02 02 46.",
+        detail="tls")
+    add("hello-min-version-0", "preHandshake", frame("HELLO", hello_body(minVersion=0)), "malformedFrame",
+        "HELLO with minVersion 0.")
+    add("hello-min-above-max", "preHandshake", frame("HELLO", hello_body(minVersion=3, maxVersion=2)),
+        "malformedFrame", "HELLO with minVersion 3 > maxVersion 2.")
+    hello59 = frame("HELLO", hello_body(minVersion=5, maxVersion=9))
+    reply = rh.hub_answer_to_hello(rh.decode_frame(hello59, "preHandshake")[2])
+    add("hello-versions-5-to-9", "preHandshake", hello59, "unsupportedVersion",
+        "HELLO for versions 5..9 to a v1-only hub: it answers VERSION_RANGE 1..1 and waits for another HELLO "
+        "(GOODBYE unsupportedVersion only after repeated failures).", expectReplyHex=reply.hex())
+    add("hello-unknown-role", "preHandshake", frame("HELLO", hello_body(role=3)), "malformedFrame",
+        "HELLO with role 3.")
+    add("invalid-utf8-hello", "preHandshake", frame("HELLO", hello_body(clientName=b"rep\xff\xfe")),
+        "malformedFrame", "HELLO clientName with bytes ff fe (not UTF-8).")
+    rec = rh.encode_record(dict(R_MAYOR_1, deskID="x/"))
+    add("invalid-utf8-desk-id", "established", contest_frame(lambda w: w.raw(rec[:-2] + b"\xc0\xaf")),
+        "malformedFrame", "A record's deskID of 2 bytes c0 af (an overlong '/', invalid UTF-8).")
+    add("desk-id-65-bytes", "established", contest_frame(raw_record(dict(R_MAYOR_1, deskID="d" * 65))),
+        "limitExceeded", "A record's deskID of 65 bytes (limit 64).")
+    add("seats-count-257", "established", frame("SUBMIT", payload(lambda w: (
+        w.varint(17), rh.put_declaration(w, {"contestID": 1, "revision": 1, "seats": [[p, 1] for p in range(257)],
+                                             "declaredAt": 0})))), "limitExceeded",
+        "A SUBMIT whose seats list has 257 entries (limit 256), all present.")
+    add("list-count-2-pow-32", "established", frame("SNAPSHOT", payload(lambda w: (
+        w.varint(7), w.u8(1), w.varint(2 ** 32)))), "limitExceeded",
+        "A SNAPSHOT whose contests count is 2^32 with nothing after it: rejected before allocating.")
+    add("record-seats-not-ascending", "established", contest_frame(raw_record(
+        dict(R_AMBRIDGE_1, seats=[[1, 18], [0, 20], [2, 9]]))), "malformedFrame",
+        "A record whose seats are not in ascending party index.")
+    add("record-zero-seats", "established", contest_frame(raw_record(
+        dict(R_AMBRIDGE_1, seats=[[0, 20], [1, 18], [2, 9], [3, 0]]))), "malformedFrame",
+        "A record listing a party with 0 seats.")
+    add("record-votes-not-ascending", "established", contest_frame(raw_record(
+        dict(R_AMBRIDGE_1, votes=[[0, 14872], [2, 7215], [1, 13904]]))), "malformedFrame",
+        "A record whose votes are not in ascending party index.")
+    add("bool-value-2", "established", frame("ACK", payload(lambda w: (
+        w.varint(17), w.varint(1235), w.u8(2), w.varint(1), w.varint(2), w.u8(1), w.varint(1), w.u8(1)))),
+        "malformedFrame", "ACK whose duplicate byte is 2.")
+    add("record-status-3", "established", contest_frame(raw_record(R_AMBRIDGE_1, status_byte=3)),
+        "malformedFrame", "A record with status byte 3.")
+    add("record-fields-reserved-bit", "established", contest_frame(raw_record(R_MAYOR_1, extra_field_bits=8)),
+        "malformedFrame", "A record whose fields varint has bit 3 set.")
+    add("non-minimal-varint", "established", frame("HEARTBEAT", bytes.fromhex("8000")), "malformedFrame",
+        "HEARTBEAT whose sequence is the non-minimal varint 80 00.")
+    add("varint-overflow", "established", frame("HEARTBEAT", bytes.fromhex("ffffffffffffffffff02")),
+        "malformedFrame", "HEARTBEAT whose sequence varint exceeds 2^64-1.")
+    add("payload-ends-in-varint", "established", frame("HEARTBEAT", bytes.fromhex("80")), "malformedFrame",
+        "A complete frame whose payload ends inside a varint.")
+    add("contest-id-2-pow-32", "established", frame("QUERY", payload(lambda w: (
+        w.varint(6), w.u8(2), w.varint(2 ** 32)))), "limitExceeded", "QUERY for contest id 2^32 (limit 2^32-1).")
+    add("subscribe-65-regions", "established", frame("SUBSCRIBE", payload(lambda w: (
+        w.u8(1), w.varint(65), [w.varint(i) for i in range(65)], w.boolean(False)))), "limitExceeded",
+        "SUBSCRIBE by region with 65 regions (limit 64).")
+    add("delta-batch-last-before-first", "established", frame("DELTA_BATCH", payload(lambda w: (
+        w.varint(9), w.varint(8), w.boolean(False), w.varint(0), w.u64(0)))), "malformedFrame",
+        "DELTA_BATCH with lastSequence 8 < firstSequence 9.")
+    add("delta-batch-offset-outside-range", "established", frame("DELTA_BATCH", payload(lambda w: (
+        w.varint(8), w.varint(10), w.boolean(False), w.varint(1), w.varint(3), rh.put_record(w, R_MAYOR_1),
+        w.u64(rh.state_checksum([R_MAYOR_1]))))), "malformedFrame",
+        "DELTA_BATCH 8..10 with an event at offset 3 (sequence 11).")
+    bad_defn = json.loads(json.dumps(DEFN_GROUP))
+    bad_defn["parties"][3]["flags"] = 3
+    add("party-flags-reserved-bit", "established", frame("ELECTION", payload(lambda w: (
+        w.varint(9), w.u64(rh.H(payload(lambda d: rh.put_definition(d, bad_defn)))),
+        rh.put_definition(w, bad_defn)))), "malformedFrame",
+        "ELECTION whose 4th party has flags 3: bit 1 is reserved (section 7.3). The digest matches the bytes.")
+    wrong = dict(SNAPSHOT_THREE, checksum=rh.u64hex((rh.parse_u64(SNAPSHOT_THREE["checksum"]) + 1) % 2 ** 64))
+    add("snapshot-wrong-checksum", "established", frame("SNAPSHOT", rh.encode_payload("SNAPSHOT", wrong)),
+        "checksumMismatch", "snapshot-three-records with its checksum plus 1.")
+
+    def compressed(length, data):
+        return frame("DELTA_BATCH", rh.encode_varint(length) + data, flags=0x01)
+
+    def deflate(raw, fmt="deflate", dictionary=DICTIONARY):
+        return rh.compress(raw, fmt, dictionary)[len(rh.encode_varint(len(raw))):]
+
+    add("decompressed-too-large", "established", compressed(100_000_000, deflate(good_batch)),
+        "decompressedTooLarge", "uncompressedLength 100000000 > 4 MiB: rejected before inflating.")
+    add("compression-bomb", "established", compressed(1000, deflate(bytes(5 * 1024 * 1024))),
+        "decompressionFailed", "5 MiB of zeros deflated, declared as 1000 bytes: inflating stops after 1000.")
+    add("corrupt-deflate", "established", compressed(len(good_batch), bytes.fromhex("ffffffff")),
+        "decompressionFailed", "Deflate data starting with a block of the reserved type 3.")
+    add("uncompressed-length-too-big", "established",
+        compressed(len(good_batch) + 10, deflate(good_batch)), "decompressionFailed",
+        "uncompressedLength 10 more than the stream inflates to.")
+    add("deflate-trailing-bytes", "established", compressed(len(good_batch), deflate(good_batch) + b"\0"),
+        "decompressionFailed", "A byte after the end of the deflate stream.")
+    add("zlib-wrong-dictionary", "established",
+        compressed(len(good_batch), deflate(good_batch, "zlib", bytes(range(64)))), "decompressionFailed",
+        "zlib stream whose DICTID is the Adler-32 of another dictionary.", format="zlib")
+    add("zlib-truncated-stream", "established",
+        compressed(len(good_batch), deflate(good_batch, "zlib")[:-4]), "decompressionFailed",
+        "zlib stream without its Adler-32 trailer.", format="zlib")
+
+    for e in v:
+        data = bytes.fromhex(e["hex"])
+        fmt = e.get("format", "deflate")
+        try:
+            result = rh.decode_frame(data, e["state"], fmt=fmt, dictionary=DICTIONARY)
+        except rh.ProtocolError as err:
+            assert (err.error, err.detail) == (e["error"], e.get("detail")), (e["name"], err)
+            continue
+        assert e["error"] == "unsupportedVersion" and rh.hub_answer_to_hello(result[2]).hex() == e["expectReplyHex"]
+    assert len(bytes.fromhex(next(e for e in v if e["name"] == "compression-bomb")["hex"])) <= 1_048_576
+    return v
+
+
+# ------------------------------------------------------------------------------------------- output
+
+def dump(path: Path, obj):
+    path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="Protocol/vectors")
+    out = REPO_ROOT / parser.parse_args(argv).out
+    out.mkdir(parents=True, exist_ok=True)
+    assert rh.definition_from_operator(json.loads(json.dumps(ELECTION_SMALL))) == DEFN
+    files = {
+        "election-small.json": ELECTION_SMALL,
+        "primitives.json": primitive_vectors(),
+        "messages.json": {"vectors": message_vectors()},
+        "compression.json": {"election": "election-small.json", "dictionaryHex": DICTIONARY.hex(),
+                             "vectors": compression_vectors()},
+        "checksum.json": checksum_vectors(),
+        "invalid.json": {"vectors": invalid_vectors()},
+    }
+    for name, obj in files.items():
+        dump(out / name, obj)
+        print(f"wrote {out / name}")
+
+
+if __name__ == "__main__":
+    main()
