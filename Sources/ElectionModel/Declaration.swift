@@ -140,7 +140,8 @@ public let maximumTurnoutBasisPoints: UInt16 = 10_000
 extension Election {
     /// Checks a declaration against the election and the desk, and derives control and outcome.
     /// The order of the checks is the spec's (section 4.3); the first problem found is reported.
-    public func validate(_ declaration: Declaration, from desk: DeskIdentity) throws(DeclarationError) -> ContestRecord {
+    public func validate(_ declaration: Declaration, from desk: DeskIdentity) throws(DeclarationError) -> ContestRecord
+    {
         guard let contest = contest(declaration.contestID) else {
             throw .unknownContest(declaration.contestID)
         }
@@ -180,7 +181,9 @@ extension Election {
                 let top = candidateVotes.max() ?? 0
                 let leaders = contest.candidates.indices.filter { candidateVotes[$0] == top }
                 guard leaders.contains(where: { contest.candidates[$0].party == winner }) else {
-                    let leaderParties = leaders.map { contest.candidates[$0].party.map { parties[$0.rawValue].code } ?? "none" }
+                    let leaderParties = leaders.map {
+                        contest.candidates[$0].party.map { parties[$0.rawValue].code } ?? "none"
+                    }
                     throw .winnerMismatch(
                         contest: contest.slug, seatParty: parties[winner.rawValue].code,
                         topCandidateParty: leaderParties.joined(separator: "/"))

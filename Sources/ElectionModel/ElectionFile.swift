@@ -80,7 +80,9 @@ extension Election {
         contests.reserveCapacity(file.contests.count)
         for entry in file.contests {
             let label = "contest \(entry.id) (\(entry.slug))"
-            func fail(_ what: String) -> ElectionDefinitionError { ElectionDefinitionError(message: "\(label): \(what)") }
+            func fail(_ what: String) -> ElectionDefinitionError {
+                ElectionDefinitionError(message: "\(label): \(what)")
+            }
             guard let region = regionByID[entry.region] else { throw fail("unknown region \"\(entry.region)\"") }
             guard let kind = ContestKind.allCases.first(where: { $0.name == entry.kind }) else {
                 throw fail("unknown kind \"\(entry.kind)\"; use \"council\" or \"mayoralty\"")
@@ -103,10 +105,13 @@ extension Election {
             if let known = entry.reference, known.seats != nil || known.candidateVotes != nil {
                 var seats: [PartyCount] = []
                 for (code, count) in known.seats ?? [:] {
-                    guard let count = UInt32(exactly: count) else { throw fail("reference seats for \(code) are \(count)") }
+                    guard let count = UInt32(exactly: count) else {
+                        throw fail("reference seats for \(code) are \(count)")
+                    }
                     seats.append(PartyCount(party: try party(code), count: count))
                 }
-                if kind == .mayoralty, let votes = known.candidateVotes, let top = votes.indices.max(by: { votes[$0] < votes[$1] }),
+                if kind == .mayoralty, let votes = known.candidateVotes,
+                    let top = votes.indices.max(by: { votes[$0] < votes[$1] }),
                     candidates.indices.contains(top), let winner = candidates[top].party
                 {
                     seats = [PartyCount(party: winner, count: 1)]

@@ -71,7 +71,8 @@ public final class PayloadDecompressor {
         let declared = try reader.varint("compressed.uncompressedLength")
         guard declared <= UInt64(maxDecompressedLength) else {
             throw WireError(
-                .decompressedTooLarge, "the payload claims \(declared) bytes inflated, over the limit \(maxDecompressedLength)")
+                .decompressedTooLarge,
+                "the payload claims \(declared) bytes inflated, over the limit \(maxDecompressedLength)")
         }
         let expected = Int(declared)
         precondition(inflateReset(&stream) == Z_OK)
@@ -97,7 +98,8 @@ public final class PayloadDecompressor {
                     }
                 }
                 let produced = expected + 1 - Int(stream.avail_out)
-                outcome = Self.judge(status: status, produced: produced, expected: expected, leftover: Int(stream.avail_in))
+                outcome = Self.judge(
+                    status: status, produced: produced, expected: expected, leftover: Int(stream.avail_in))
                 return min(produced, expected)
             }
         }
@@ -111,7 +113,9 @@ public final class PayloadDecompressor {
                 WireError(.decompressionFailed, "the payload inflates to more than the \(expected) bytes it claims"))
         }
         guard status == Z_STREAM_END else {
-            let what = status == Z_BUF_ERROR ? "the compressed data ends early" : "the compressed data is corrupt (zlib \(status))"
+            let what =
+                status == Z_BUF_ERROR
+                ? "the compressed data ends early" : "the compressed data is corrupt (zlib \(status))"
             return .failure(WireError(.decompressionFailed, what))
         }
         guard produced == expected else {

@@ -166,7 +166,9 @@ public struct ElectionDefinition: Hashable, Sendable {
             let name = try reader.string("contest.name", maxBytes: WireLimits.maxElectionNameBytes)
             let region = try reader.varint("contest.regionIndex", max: WireLimits.maxIndex)
             let rawKind = try reader.u8("contest.kind")
-            guard let kind = ContestKind(rawValue: rawKind) else { throw .malformed("contest.kind \(rawKind) is unknown") }
+            guard let kind = ContestKind(rawValue: rawKind) else {
+                throw .malformed("contest.kind \(rawKind) is unknown")
+            }
             let totalSeats = try reader.varint("contest.totalSeats", max: UInt64(UInt32.max))
             let seatsUp = try reader.varint("contest.seatsUp", max: UInt64(UInt32.max))
             let previous = try reader.varint("contest.previousControl", max: WireLimits.maxIndex + 2)
@@ -184,7 +186,8 @@ public struct ElectionDefinition: Hashable, Sendable {
                     id: id, slug: slug, name: name, regionIndex: region, kind: kind, totalSeats: totalSeats,
                     seatsUp: seatsUp, previousControl: previous, candidates: candidates))
         }
-        return ElectionDefinition(id: id, name: name, date: date, parties: parties, regions: regions, contests: contests)
+        return ElectionDefinition(
+            id: id, name: name, date: date, parties: parties, regions: regions, contests: contests)
     }
 
     /// `H` of the encoded definition (spec 7.3).
@@ -228,13 +231,17 @@ extension Election {
             var candidates: [Candidate] = []
             for candidate in entry.candidates {
                 candidates.append(
-                    Candidate(name: candidate.name, party: candidate.party == 0 ? nil : try party(candidate.party, offset: 1)))
+                    Candidate(
+                        name: candidate.name, party: candidate.party == 0 ? nil : try party(candidate.party, offset: 1))
+                )
             }
             contests.append(
                 Contest(
-                    id: ContestID(entry.id), slug: entry.slug, name: entry.name, region: RegionIndex(Int(entry.regionIndex)),
+                    id: ContestID(entry.id), slug: entry.slug, name: entry.name,
+                    region: RegionIndex(Int(entry.regionIndex)),
                     kind: entry.kind, totalSeats: entry.totalSeats == 0 ? nil : Int(entry.totalSeats),
-                    seatsUp: entry.seatsUp == 0 ? nil : Int(entry.seatsUp), controlBefore: before, candidates: candidates))
+                    seatsUp: entry.seatsUp == 0 ? nil : Int(entry.seatsUp), controlBefore: before,
+                    candidates: candidates))
         }
         try self.init(
             id: definition.id, name: definition.name, date: definition.date,

@@ -205,7 +205,9 @@ public enum MessageCodec {
             let regionCount = try reader.count("welcome.regions", max: WireLimits.maxDefinitionEntries)
             var regions: [RegionIndex] = []
             regions.reserveCapacity(regionCount)
-            guard !(allRegions && regionCount > 0) else { throw .malformed("welcome.regions is not empty but allRegions is set") }
+            guard !(allRegions && regionCount > 0) else {
+                throw .malformed("welcome.regions is not empty but allRegions is set")
+            }
             for _ in 0..<regionCount {
                 regions.append(RegionIndex(Int(try reader.varint("welcome.regions", max: WireLimits.maxIndex))))
             }
@@ -312,14 +314,17 @@ public enum MessageCodec {
             guard checksum == computed else {
                 throw WireError(
                     .checksumMismatch,
-                    "snapshot.checksum is 0x\(String(checksum, radix: 16)) but its records sum to 0x\(String(computed, radix: 16))")
+                    "snapshot.checksum is 0x\(String(checksum, radix: 16)) but its records sum to 0x\(String(computed, radix: 16))"
+                )
             }
             return .snapshot(Snapshot(sequence: sequence, reason: reason, records: records, checksum: checksum))
         case .deltaBatch:
             let first = try reader.varint("deltaBatch.firstSequence")
             guard first >= 1 else { throw .malformed("deltaBatch.firstSequence is 0; sequence numbers start at 1") }
             let last = try reader.varint("deltaBatch.lastSequence")
-            guard last >= first else { throw .malformed("deltaBatch.lastSequence \(last) is below firstSequence \(first)") }
+            guard last >= first else {
+                throw .malformed("deltaBatch.lastSequence \(last) is below firstSequence \(first)")
+            }
             let conflated = try reader.bool("deltaBatch.conflated")
             let count = try reader.count("deltaBatch.events", max: WireLimits.maxBatchEvents)
             var events: [SequencedRecord] = []
@@ -327,7 +332,8 @@ public enum MessageCodec {
             for _ in 0..<count {
                 let offset = try reader.varint("deltaBatch.sequenceOffset")
                 guard offset <= last - first else {
-                    throw .malformed("deltaBatch.sequenceOffset \(offset) is outside the batch's range \(first)...\(last)")
+                    throw .malformed(
+                        "deltaBatch.sequenceOffset \(offset) is outside the batch's range \(first)...\(last)")
                 }
                 let sequence = first + offset
                 if let previous = events.last, previous.sequence >= sequence {
@@ -337,7 +343,8 @@ public enum MessageCodec {
             }
             let checksum = try reader.u64("deltaBatch.checksum")
             return .deltaBatch(
-                DeltaBatch(firstSequence: first, lastSequence: last, conflated: conflated, events: events, checksum: checksum))
+                DeltaBatch(
+                    firstSequence: first, lastSequence: last, conflated: conflated, events: events, checksum: checksum))
         case .heartbeat:
             return .heartbeat(Heartbeat(sequence: try reader.varint("heartbeat.sequence")))
         case .query:
@@ -345,7 +352,10 @@ public enum MessageCodec {
             let rawKind = try reader.u8("query.kind")
             switch rawKind {
             case 1: return .query(Query(requestID: requestID, kind: .scoreboard))
-            case 2: return .query(Query(requestID: requestID, kind: .contest(ContestID(try reader.nonZeroVarint32("query.contestID")))))
+            case 2:
+                return .query(
+                    Query(
+                        requestID: requestID, kind: .contest(ContestID(try reader.nonZeroVarint32("query.contestID")))))
             case 3: return .query(Query(requestID: requestID, kind: .election))
             default: throw .malformed("query.kind \(rawKind) is unknown")
             }

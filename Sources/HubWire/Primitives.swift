@@ -169,4 +169,3 @@ enum VarintParser {
         }
     }
 }
-

@@ -66,7 +66,9 @@ public enum RecordCodec {
             }
             let fields = try OptionalFields.read(&reader, "record.fields")
             let seats = try readCounts(&reader, "record.seats", canonical: true)
-            guard seats.allSatisfy({ $0.count > 0 }) else { throw .malformed("record.seats lists a party with 0 seats") }
+            guard seats.allSatisfy({ $0.count > 0 }) else {
+                throw .malformed("record.seats lists a party with 0 seats")
+            }
             let votes = fields.contains(.votes) ? try readCounts(&reader, "record.votes", canonical: true) : nil
             var turnout: UInt16?
             if fields.contains(.turnout) {

@@ -53,12 +53,15 @@ struct DefaultElectionTests {
         func headline(_ slug: String) throws -> String {
             let contest = election.contest(slug: slug)!
             let record = try election.validate(
-                Declaration(contestID: contest.id, revision: 1, seats: contest.reference!.seats, declaredAt: 0), from: desk)
+                Declaration(contestID: contest.id, revision: 1, seats: contest.reference!.seats, declaredAt: 0),
+                from: desk)
             let result = record.declared!
             return election.headline(control: result.control, outcome: result.outcome, contest: contest)
         }
         #expect(try headline("swindon") == "LAB gain from CON")
-        #expect(try headline("bromsgrove") == "no overall control (no change)" || (try headline("bromsgrove")).hasPrefix("no overall control"))
+        #expect(
+            try headline("bromsgrove") == "no overall control (no change)"
+                || (try headline("bromsgrove")).hasPrefix("no overall control"))
         #expect(try headline("mayor-of-bedford") == "CON gain from LD")
         #expect(try headline("mayor-of-leicester") == "LAB hold")
     }

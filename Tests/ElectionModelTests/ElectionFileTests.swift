@@ -33,7 +33,10 @@ struct ElectionFileTests {
         ("\"controlBefore\": \"A\"", "\"controlBefore\": \"Z\"", "contest 7 (town): unknown party \"Z\""),
         ("\"slug\": \"mayor\"", "\"slug\": \"town\"", "the contest slug \"town\" is empty or appears twice"),
         ("\"totalSeats\": 30", "\"totalSeats\": 0", "contest 7 (town) has 0 seats"),
-        ("\"kind\": \"council\"", "\"kind\": \"parish\"", "contest 7 (town): unknown kind \"parish\"; use \"council\" or \"mayoralty\""),
+        (
+            "\"kind\": \"council\"", "\"kind\": \"parish\"",
+            "contest 7 (town): unknown kind \"parish\"; use \"council\" or \"mayoralty\""
+        ),
         ("{\"code\": \"B\"", "{\"code\": \"A\"", "the party code A appears twice"),
     ])
     func namesWhatIsWrong(find: String, replace: String, message: String) {

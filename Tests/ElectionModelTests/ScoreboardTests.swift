@@ -47,7 +47,8 @@ struct ScoreboardTests {
             } else if contest.kind == .mayoralty {
                 let winner = PartyIndex(Int(generator.next() % 4))
                 record = try election.validate(
-                    Declaration(contestID: contest.id, revision: 1, seats: T.seats((winner, 1)), declaredAt: 0), from: desk)
+                    Declaration(contestID: contest.id, revision: 1, seats: T.seats((winner, 1)), declaredAt: 0),
+                    from: desk)
             } else {
                 var remaining = contest.totalSeats ?? Int(1 + generator.next() % 20)
                 var seats: [PartyCount] = []

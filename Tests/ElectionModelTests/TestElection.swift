@@ -36,7 +36,8 @@ enum TestElection {
                     id: beta, slug: "beta", name: "Beta", region: south, kind: .council, totalSeats: 9, seatsUp: 3,
                     controlBefore: .noOverallControl),
                 Contest(
-                    id: gamma, slug: "gamma", name: "Gamma", region: south, kind: .council, totalSeats: nil, seatsUp: nil,
+                    id: gamma, slug: "gamma", name: "Gamma", region: south, kind: .council, totalSeats: nil,
+                    seatsUp: nil,
                     controlBefore: nil),
                 Contest(
                     id: mayor, slug: "mayor", name: "Mayor of Alpha", region: north, kind: .mayoralty, totalSeats: nil,

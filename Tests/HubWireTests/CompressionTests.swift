@@ -31,7 +31,9 @@ struct CompressionTests {
             return copy
         }
         let snapshot = HubMessage.snapshot(
-            Snapshot(sequence: 9, reason: .newSubscription, records: records, checksum: StateChecksum(records: records).value))
+            Snapshot(
+                sequence: 9, reason: .newSubscription, records: records, checksum: StateChecksum(records: records).value
+            ))
         var plain = ByteBuffer()
         MessageCodec.encodePayload(snapshot, into: &plain)
         var bytes = codec.encode(snapshot)
@@ -55,7 +57,9 @@ struct CompressionTests {
         return rewritten
     }
 
-    func failure(_ payload: ByteBuffer, format: CompressionFormat = .deflate, dictionary: [UInt8]? = nil) -> WireError.Kind? {
+    func failure(_ payload: ByteBuffer, format: CompressionFormat = .deflate, dictionary: [UInt8]? = nil) -> WireError
+        .Kind?
+    {
         let decompressor = PayloadDecompressor(format: format, dictionary: dictionary ?? self.dictionary)
         do {
             _ = try decompressor.decompress(payload, allocator: ByteBufferAllocator())
@@ -88,7 +92,9 @@ struct CompressionTests {
         var trailing = compressed(payload)
         trailing.writeBytes([0, 0, 0])
         #expect(failure(trailing) == .decompressionFailed)
-        #expect(failure(compressed(payload, format: .zlib), format: .zlib, dictionary: Array("other".utf8)) == .decompressionFailed)
+        #expect(
+            failure(compressed(payload, format: .zlib), format: .zlib, dictionary: Array("other".utf8))
+                == .decompressionFailed)
         #expect(failure(compressed(payload)) == nil)
         #expect(failure(compressed(payload, format: .zlib), format: .zlib) == nil)
     }
@@ -96,8 +102,9 @@ struct CompressionTests {
     @Test func dictionaryIsDerivedAsSpecified() throws {
         let election = try Election.england2023()
         #expect(Array(dictionary.prefix(64)) == Array(0..<64))
-        #expect(dictionary.count == 64 + election.regions.reduce(0) { $0 + 1 + $1.id.utf8.count }
-            + election.parties.reduce(0) { $0 + 1 + $1.code.utf8.count } + 9)
+        #expect(
+            dictionary.count == 64 + election.regions.reduce(0) { $0 + 1 + $1.id.utf8.count }
+                + election.parties.reduce(0) { $0 + 1 + $1.code.utf8.count } + 9)
     }
 }
 

@@ -101,7 +101,9 @@ struct RandomMessages {
             parties: (0..<Int(1 + rng.next() % 5)).map { _ in
                 .init(code: string(maxBytes: 16), name: string(maxBytes: 256), flags: bool() ? 1 : 0)
             },
-            regions: (0..<Int(1 + rng.next() % 5)).map { _ in .init(id: string(maxBytes: 64), name: string(maxBytes: 256)) },
+            regions: (0..<Int(1 + rng.next() % 5)).map { _ in
+                .init(id: string(maxBytes: 64), name: string(maxBytes: 256))
+            },
             contests: (0..<Int(rng.next() % 6)).map { _ in
                 .init(
                     id: u32(), slug: string(maxBytes: 64), name: string(maxBytes: 256),
@@ -153,7 +155,9 @@ struct RandomMessages {
                     outcome: declared ? Outcome.allCases[Int(rng.next() % 5)] : .unknown))
         case .reject:
             return .reject(
-                Reject(requestID: u64(), code: ErrorCode(rawValue: UInt16(number(max: 65535))), message: string(maxBytes: 1024)))
+                Reject(
+                    requestID: u64(), code: ErrorCode(rawValue: UInt16(number(max: 65535))),
+                    message: string(maxBytes: 1024)))
         case .subscribe:
             let filter: SubscriptionFilter
             switch rng.next() % 3 {
@@ -182,7 +186,9 @@ struct RandomMessages {
             for _ in 0..<Int(rng.next() % 6) { sequences.insert(first + rng.next() % (span + 1)) }
             let events = sequences.sorted().map { SequencedRecord(sequence: $0, record: record()) }
             return .deltaBatch(
-                DeltaBatch(firstSequence: first, lastSequence: first + span, conflated: bool(), events: events, checksum: u64()))
+                DeltaBatch(
+                    firstSequence: first, lastSequence: first + span, conflated: bool(), events: events, checksum: u64()
+                ))
         case .heartbeat:
             return .heartbeat(Heartbeat(sequence: u64()))
         case .query:
@@ -200,7 +206,8 @@ struct RandomMessages {
                 party += Int(1 + rng.next() % 50)
                 rows.append(
                     Scoreboard.Row(
-                        party: PartyIndex(party), councils: Int(u32()), councilsChange: Int(Int32(truncatingIfNeeded: u64())),
+                        party: PartyIndex(party), councils: Int(u32()),
+                        councilsChange: Int(Int32(truncatingIfNeeded: u64())),
                         councillors: Int(u32()), mayors: Int(u32())))
             }
             return .scoreboard(
@@ -217,7 +224,9 @@ struct RandomMessages {
             return .election(ElectionAnswer(requestID: u64(), digest: definition.digest, definition: definition))
         case .goodbye:
             return .goodbye(
-                Goodbye(code: ErrorCode(rawValue: UInt16(number(max: 65535))), message: string(maxBytes: 1024), lastSequence: u64()))
+                Goodbye(
+                    code: ErrorCode(rawValue: UInt16(number(max: 65535))), message: string(maxBytes: 1024),
+                    lastSequence: u64()))
         }
     }
 }

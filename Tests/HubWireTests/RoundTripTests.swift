@@ -79,9 +79,10 @@ struct PrimitiveTests {
     }
 
     @Test func varintRejectsNonMinimalOverlongAndTruncated() {
-        for bytes: [UInt8] in [[0x80, 0x00], [0xFF, 0x80, 0x00], Array(repeating: 0xFF, count: 10) + [0x01],
-            Array(repeating: 0xFF, count: 9) + [0x02], [0x80]]
-        {
+        for bytes: [UInt8] in [
+            [0x80, 0x00], [0xFF, 0x80, 0x00], Array(repeating: 0xFF, count: 10) + [0x01],
+            Array(repeating: 0xFF, count: 9) + [0x02], [0x80],
+        ] {
             var reader = WireReader(ByteBuffer(bytes: bytes))
             #expect(throws: WireError.self) { try reader.varint("v") }
         }
@@ -118,6 +119,8 @@ struct PrimitiveTests {
         buffer.writeVarint(2)
         buffer.writeBytes([0xC3, 0x28])
         var reader = WireReader(buffer)
-        #expect(throws: WireError(.malformedFrame, "name is not valid UTF-8")) { try reader.string("name", maxBytes: 10) }
+        #expect(throws: WireError(.malformedFrame, "name is not valid UTF-8")) {
+            try reader.string("name", maxBytes: 10)
+        }
     }
 }

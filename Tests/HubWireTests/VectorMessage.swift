@@ -73,7 +73,8 @@ enum VectorMessage {
                 Hello(
                     minVersion: try u32(f, "minVersion"), maxVersion: try u32(f, "maxVersion"),
                     role: ClientRole(rawValue: UInt8(try number(f, "role")))!, principal: try string(f, "principal"),
-                    secret: try string(f, "secret"), compression: CompressionSupport(rawValue: UInt8(try number(f, "compression"))),
+                    secret: try string(f, "secret"),
+                    compression: CompressionSupport(rawValue: UInt8(try number(f, "compression"))),
                     clientName: try string(f, "clientName")))
         case "WELCOME":
             return .welcome(
@@ -82,18 +83,24 @@ enum VectorMessage {
                     electionID: try string(f, "electionID"), electionDigest: try checksum(f, "electionDigest"),
                     latestSequence: try number(f, "latestSequence"),
                     compression: CompressionFormat(rawValue: UInt8(try number(f, "compression")))!,
-                    maxFrameLength: try u32(f, "maxFrameLength"), maxDecompressedLength: try u32(f, "maxDecompressedLength"),
-                    heartbeatIntervalMillis: try u32(f, "heartbeatIntervalMillis"), allRegions: try bool(f, "allRegions"),
+                    maxFrameLength: try u32(f, "maxFrameLength"),
+                    maxDecompressedLength: try u32(f, "maxDecompressedLength"),
+                    heartbeatIntervalMillis: try u32(f, "heartbeatIntervalMillis"),
+                    allRegions: try bool(f, "allRegions"),
                     regions: (f["regions"] as? [NSNumber] ?? []).map { RegionIndex($0.intValue) }))
         case "VERSION_RANGE":
             return .versionRange(
-                VersionRange(minVersion: try u32(f, "minVersion"), maxVersion: try u32(f, "maxVersion"), message: try string(f, "message")))
+                VersionRange(
+                    minVersion: try u32(f, "minVersion"), maxVersion: try u32(f, "maxVersion"),
+                    message: try string(f, "message")))
         case "SUBMIT":
             let d = f["declaration"] as! [String: Any]
             let declaration = Declaration(
-                contestID: ContestID(try u32(d, "contestID")), revision: try u32(d, "revision"), seats: counts(d["seats"]) ?? [],
+                contestID: ContestID(try u32(d, "contestID")), revision: try u32(d, "revision"),
+                seats: counts(d["seats"]) ?? [],
                 votes: counts(d["votes"]), turnoutBasisPoints: (d["turnout"] as? NSNumber)?.uint16Value,
-                candidateVotes: (d["candidateVotes"] as? [NSNumber])?.map(\.uint32Value), declaredAt: try number(d, "declaredAt"))
+                candidateVotes: (d["candidateVotes"] as? [NSNumber])?.map(\.uint32Value),
+                declaredAt: try number(d, "declaredAt"))
             return .submit(Submit(requestID: try number(f, "requestID"), declaration: declaration))
         case "WITHDRAW":
             return .withdraw(
@@ -105,13 +112,17 @@ enum VectorMessage {
         case "ACK":
             return .ack(
                 Ack(
-                    requestID: try number(f, "requestID"), sequence: try number(f, "sequence"), duplicate: try bool(f, "duplicate"),
+                    requestID: try number(f, "requestID"), sequence: try number(f, "sequence"),
+                    duplicate: try bool(f, "duplicate"),
                     contestID: ContestID(try u32(f, "contestID")), revision: try u32(f, "revision"),
                     status: try string(f, "status") == "withdrawn" ? .withdrawn : .declared,
-                    control: control(try number(f, "control")), outcome: Outcome(rawValue: UInt8(try number(f, "outcome")))!))
+                    control: control(try number(f, "control")),
+                    outcome: Outcome(rawValue: UInt8(try number(f, "outcome")))!))
         case "REJECT":
             return .reject(
-                Reject(requestID: try number(f, "requestID"), code: ErrorCode(rawValue: UInt16(try number(f, "code"))), message: try string(f, "message")))
+                Reject(
+                    requestID: try number(f, "requestID"), code: ErrorCode(rawValue: UInt16(try number(f, "code"))),
+                    message: try string(f, "message")))
         case "SUBSCRIBE":
             let filter: SubscriptionFilter
             switch try number(f, "filterKind") {
@@ -119,15 +130,19 @@ enum VectorMessage {
             case 1: filter = .regions((f["regions"] as! [NSNumber]).map { RegionIndex($0.intValue) })
             default: filter = .contestKind(ContestKind(rawValue: UInt8(try number(f, "contestKind")))!)
             }
-            return .subscribe(Subscribe(filter: filter, resumeFrom: try bool(f, "resume") ? try number(f, "fromSequence") : nil))
+            return .subscribe(
+                Subscribe(filter: filter, resumeFrom: try bool(f, "resume") ? try number(f, "fromSequence") : nil))
         case "SNAPSHOT":
             return .snapshot(
                 Snapshot(
-                    sequence: try number(f, "sequence"), reason: SnapshotReason(rawValue: UInt8(try number(f, "reason")))!,
-                    records: try (f["contests"] as! [[String: Any]]).map(record), checksum: try checksum(f, "checksum")))
+                    sequence: try number(f, "sequence"),
+                    reason: SnapshotReason(rawValue: UInt8(try number(f, "reason")))!,
+                    records: try (f["contests"] as! [[String: Any]]).map(record), checksum: try checksum(f, "checksum"))
+            )
         case "DELTA_BATCH":
             let events = try (f["events"] as! [[String: Any]]).map {
-                SequencedRecord(sequence: try number($0, "sequence"), record: try record($0["record"] as! [String: Any]))
+                SequencedRecord(
+                    sequence: try number($0, "sequence"), record: try record($0["record"] as! [String: Any]))
             }
             return .deltaBatch(
                 DeltaBatch(
@@ -155,7 +170,8 @@ enum VectorMessage {
                     requestID: try number(f, "requestID"),
                     scoreboard: Scoreboard(
                         sequence: try number(f, "sequence"), contestsDeclared: Int(try number(f, "contestsDeclared")),
-                        contestsTotal: Int(try number(f, "contestsTotal")), noOverallControl: Int(try number(f, "noOverallControl")),
+                        contestsTotal: Int(try number(f, "contestsTotal")),
+                        noOverallControl: Int(try number(f, "noOverallControl")),
                         noOverallControlChange: try signed(f, "noOverallControlChange"), rows: rows)))
         case "CONTEST":
             return .contest(
@@ -167,23 +183,32 @@ enum VectorMessage {
             let definition = ElectionDefinition(
                 id: try string(d, "id"), name: try string(d, "name"), date: try string(d, "date"),
                 parties: try (d["parties"] as! [[String: Any]]).map {
-                    .init(code: try string($0, "code"), name: try string($0, "name"), flags: UInt8(try number($0, "flags")))
+                    .init(
+                        code: try string($0, "code"), name: try string($0, "name"),
+                        flags: UInt8(try number($0, "flags")))
                 },
-                regions: try (d["regions"] as! [[String: Any]]).map { .init(id: try string($0, "id"), name: try string($0, "name")) },
+                regions: try (d["regions"] as! [[String: Any]]).map {
+                    .init(id: try string($0, "id"), name: try string($0, "name"))
+                },
                 contests: try (d["contests"] as! [[String: Any]]).map {
                     .init(
                         id: try u32($0, "id"), slug: try string($0, "slug"), name: try string($0, "name"),
-                        regionIndex: try number($0, "regionIndex"), kind: ContestKind(rawValue: UInt8(try number($0, "kind")))!,
+                        regionIndex: try number($0, "regionIndex"),
+                        kind: ContestKind(rawValue: UInt8(try number($0, "kind")))!,
                         totalSeats: try number($0, "totalSeats"), seatsUp: try number($0, "seatsUp"),
                         previousControl: try number($0, "previousControl"),
                         candidates: try ($0["candidates"] as! [[String: Any]]).map {
                             .init(name: try string($0, "name"), party: try number($0, "party"))
                         })
                 })
-            return .election(ElectionAnswer(requestID: try number(f, "requestID"), digest: try checksum(f, "digest"), definition: definition))
+            return .election(
+                ElectionAnswer(
+                    requestID: try number(f, "requestID"), digest: try checksum(f, "digest"), definition: definition))
         case "GOODBYE":
             return .goodbye(
-                Goodbye(code: ErrorCode(rawValue: UInt16(try number(f, "code"))), message: try string(f, "message"), lastSequence: try number(f, "lastSequence")))
+                Goodbye(
+                    code: ErrorCode(rawValue: UInt16(try number(f, "code"))), message: try string(f, "message"),
+                    lastSequence: try number(f, "lastSequence")))
         default:
             throw Missing(field: "type \(type)")
         }

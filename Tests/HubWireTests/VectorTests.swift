@@ -34,7 +34,8 @@ struct VectorTests {
         for vector in Self.vectors("messages.json") {
             let name = vector["name"] as! String
             let bytes = try hex(vector["hex"])
-            let expected = try VectorMessage.message(type: vector["type"] as! String, fields: vector["fields"] as! [String: Any])
+            let expected = try VectorMessage.message(
+                type: vector["type"] as! String, fields: vector["fields"] as! [String: Any])
             #expect(Array(codec.encode(expected).readableBytesView) == bytes, "\(name): encoding")
             var buffer = ByteBuffer(bytes: bytes)
             var decoder = FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)
@@ -47,12 +48,15 @@ struct VectorTests {
     @Test func batchChecksumsFollowFromTheirBaseState() throws {
         let all = Self.vectors("messages.json")
         for vector in all where vector["type"] as? String == "DELTA_BATCH" {
-            guard case .deltaBatch(let batch) = try VectorMessage.message(type: "DELTA_BATCH", fields: vector["fields"] as! [String: Any])
+            guard
+                case .deltaBatch(let batch) = try VectorMessage.message(
+                    type: "DELTA_BATCH", fields: vector["fields"] as! [String: Any])
             else { continue }
             var records: [ContestID: ContestRecord] = [:]
             if let base = vector["baseSnapshot"] as? String,
                 let snapshotVector = all.first(where: { $0["name"] as? String == base }),
-                case .snapshot(let snapshot) = try VectorMessage.message(type: "SNAPSHOT", fields: snapshotVector["fields"] as! [String: Any])
+                case .snapshot(let snapshot) = try VectorMessage.message(
+                    type: "SNAPSHOT", fields: snapshotVector["fields"] as! [String: Any])
             {
                 for record in snapshot.records { records[record.contestID] = record }
             }
@@ -62,7 +66,8 @@ struct VectorTests {
     }
 
     @Test func invalidInputsFailWithTheNamedError() throws {
-        let election = try Election(json: Data(contentsOf: Self.directory.appendingPathComponent("election-small.json")))
+        let election = try Election(
+            json: Data(contentsOf: Self.directory.appendingPathComponent("election-small.json")))
         let dictionary = ElectionDefinition(election).presetDictionary
         for vector in Self.vectors("invalid.json") {
             let name = vector["name"] as! String
@@ -75,6 +80,9 @@ struct VectorTests {
             let codec = FrameCodec(format: format, dictionary: dictionary)
             var buffer = ByteBuffer(bytes: try hex(vector["hex"]))
             let expectedReply = vector["expectReplyHex"] == nil ? nil : try hex(vector["expectReplyHex"])
+            let decodesTo = try (vector["decodesTo"] as? [String: Any]).map {
+                try VectorMessage.message(type: "HELLO", fields: $0)
+            }
             func decodeOne() throws(WireError) -> HubMessage? {
                 guard let frame = try decoder.decodeLast(buffer: &buffer, seenEOF: true) else { return nil }
                 return try codec.decode(frame)
@@ -88,6 +96,8 @@ struct VectorTests {
                     #expect(ProtocolVersion.negotiate(clientMin: hello.minVersion, clientMax: hello.maxVersion) == nil)
                     let reply = FrameCodec().encode(.versionRange(ProtocolVersion.rangeAnswer))
                     #expect(Array(reply.readableBytesView) == expectedReply, "\(name) reply")
+                } else if expected == "none" {
+                    #expect(message == decodesTo, "\(name)")
                 } else {
                     Issue.record("\(name): decoded \(message) but expected \(expected)")
                 }
@@ -102,7 +112,8 @@ struct VectorTests {
 
     @Test func compressedFramesInflateToTheirPayloads() throws {
         let file = try Self.json("compression.json")
-        let election = try Election(json: Data(contentsOf: Self.directory.appendingPathComponent(file["election"] as! String)))
+        let election = try Election(
+            json: Data(contentsOf: Self.directory.appendingPathComponent(file["election"] as! String)))
         let dictionary = ElectionDefinition(election).presetDictionary
         #expect(dictionary == (try hex(file["dictionaryHex"])))
         for vector in file["vectors"] as! [[String: Any]] {
@@ -122,7 +133,8 @@ struct VectorTests {
             // Same zlib, same parameters: our compressor reproduces the bytes exactly.
             var ours = ByteBuffer()
             PayloadCompressor(format: format, dictionary: dictionary).compress(inflated, into: &ours)
-            #expect(Array(ours.readableBytesView) == Array(frame.payload.readableBytesView), "\(name): compressed bytes")
+            #expect(
+                Array(ours.readableBytesView) == Array(frame.payload.readableBytesView), "\(name): compressed bytes")
         }
     }
 
@@ -141,7 +153,8 @@ struct VectorTests {
             #expect(StateChecksum(records: records).value == (try u64(entry["checksum"])))
         }
         let digest = file["electionDigest"] as! [String: Any]
-        let election = try Election(json: Data(contentsOf: Self.directory.appendingPathComponent(digest["election"] as! String)))
+        let election = try Election(
+            json: Data(contentsOf: Self.directory.appendingPathComponent(digest["election"] as! String)))
         let definition = ElectionDefinition(election)
         var encoded = ByteBuffer()
         definition.encode(into: &encoded)

@@ -333,6 +333,119 @@ def raw_record(rec, **kw):
     return lambda w: rh.put_record(w, rec, **kw)
 
 
+def raw_message(type_name, fields) -> bytes:
+    """fields encoded by the codec's encoder with its checks off, so one field may be out of range."""
+    return frame(type_name, payload(lambda w: rh.CODECS[type_name][0](w, fields)))
+
+
+def pinned_vectors(add):
+    """Invalid vectors that pin the readings of Tools/vectors/README.md items 7, 8, 10, 11, 13-16 (added after the
+    first 43, which keep their order and bytes). Each is made from fields that differ from a valid message's in
+    one value, and that valid message (the control) must encode and decode cleanly, so each vector has one fault."""
+
+    def pinned(name, type_name, fields, bad, error, description, state="established"):
+        for key, value in bad.items():
+            assert key in fields and fields[key] != value, (name, key)
+        control = rh.encode_message(type_name, fields)
+        assert rh.decode_frame(control, state)[2] == fields, name
+        add(name, state, raw_message(type_name, dict(fields, **bad)), error, description)
+
+    def one_record(rec):  # a SNAPSHOT of one record whose checksum is that of the record's bytes as written
+        rec_bytes = payload(lambda w: rh.put_record(w, rec))
+        return frame("SNAPSHOT", payload(lambda w: (w.varint(7), w.u8(1), w.varint(1), w.raw(rec_bytes),
+                                                    w.u64(rh.state_checksum_of_bytes([rec_bytes])))))
+
+    # Item 7: contest id and revision 0 are malformedFrame.
+    assert rh.decode_frame(one_record(R_AMBRIDGE_1))[2]["contests"] == [R_AMBRIDGE_1]
+    add("record-contest-id-0", "established", one_record(dict(R_AMBRIDGE_1, contestID=0)), "malformedFrame",
+        "A SNAPSHOT of one record (Ambridge's) whose contestID is 0; the checksum is that of the record's bytes.")
+    submit = {"requestID": 17, "declaration": D_AMBRIDGE_1}
+    for key in ("contestID", "revision"):
+        add(f"submit-{key.replace('ID', '-id').lower()}-0", "established", raw_message(
+            "SUBMIT", dict(submit, declaration=dict(D_AMBRIDGE_1, **{key: 0}))), "malformedFrame",
+            f"A SUBMIT whose declaration has {key} 0.")
+    assert rh.decode_frame(rh.encode_message("SUBMIT", submit))[2] == submit
+    withdraw = {"requestID": 19, "contestID": 3, "revision": 2, "withdrawnAt": ms("2023-05-05T05:00:00"),
+                "reason": "declared in error: ward 7 recount"}
+    pinned("withdraw-revision-0", "WITHDRAW", withdraw, {"revision": 0}, "malformedFrame",
+           "A WITHDRAW with revision 0 (not decoded and answered staleRevision or nothingToWithdraw).")
+    pinned("query-contest-id-0", "QUERY", {"requestID": 6, "kind": 2, "contestID": 4}, {"contestID": 0},
+           "malformedFrame", "QUERY kind 2 (contest) for contest id 0.")
+    ack = {"requestID": 17, "sequence": 1235, "duplicate": False, "contestID": 1, "revision": 2,
+           "status": "declared", "control": 1, "outcome": 1}
+    pinned("ack-contest-id-0", "ACK", ack, {"contestID": 0}, "malformedFrame", "An ACK for contest id 0.")
+
+    # Item 10: sequences start at 1.
+    pinned("delta-batch-first-sequence-0", "DELTA_BATCH", batch(1, 2, []), {"firstSequence": 0}, "malformedFrame",
+           "DELTA_BATCH 0..2 with no events: firstSequence 0 (sequences start at 1).")
+
+    # Item 13: a withdrawn ACK carries control 0 and outcome 0.
+    ack_withdrawn = {"requestID": 19, "sequence": 1236, "duplicate": False, "contestID": 3, "revision": 2,
+                     "status": "withdrawn", "control": 0, "outcome": 0}
+    pinned("ack-withdrawn-control-1", "ACK", ack_withdrawn, {"control": 1}, "malformedFrame",
+           "ACK of a withdrawal with control 1 (NOC): a withdrawn ACK has control 0.")
+    pinned("ack-withdrawn-outcome-2", "ACK", ack_withdrawn, {"outcome": 2}, "malformedFrame",
+           "ACK of a withdrawal with outcome 2 (gain): a withdrawn ACK has outcome 0.")
+
+    # Item 14: WELCOME.
+    welcome = {"version": 1, "hubName": "ResultsHub newsroom", "electionID": "small-2023", "electionDigest": DIGEST,
+               "latestSequence": 1234, "compression": 2, "maxFrameLength": 1048576, "maxDecompressedLength": 4194304,
+               "heartbeatIntervalMillis": 15000, "allRegions": False, "regions": [1]}
+    pinned("welcome-version-0", "WELCOME", welcome, {"version": 0}, "malformedFrame", "WELCOME with version 0.")
+    pinned("welcome-all-regions-with-regions", "WELCOME", welcome, {"allRegions": True}, "malformedFrame",
+           "WELCOME with allRegions true and the regions list [1] (it must be empty with allRegions).")
+
+    # Item 16: VERSION_RANGE is decoded strictly, 1 <= minVersion <= maxVersion.
+    version_range = {"minVersion": 1, "maxVersion": 1,
+                     "message": "this hub speaks ResultsHub protocol versions 1 to 1"}
+    pinned("version-range-min-version-0", "VERSION_RANGE", version_range, {"minVersion": 0}, "malformedFrame",
+           "VERSION_RANGE 0..1: minVersion 0.")
+    pinned("version-range-min-above-max", "VERSION_RANGE", version_range, {"minVersion": 2}, "malformedFrame",
+           "VERSION_RANGE 2..1: minVersion above maxVersion.")
+
+    # Item 11: the ELECTION digest is verified on decoding.
+    election = {"requestID": 7, "digest": DIGEST, "definition": DEFN}
+    pinned("election-wrong-digest", "ELECTION", election,
+           {"digest": rh.u64hex((rh.election_digest(DEFN) + 1) % 2 ** 64)}, "checksumMismatch",
+           "election-small's definition with its digest plus 1: the digest is not H of the definition bytes.")
+
+    # Item 10: ordering of snapshots, scoreboards and batches.
+    pinned("snapshot-contests-not-ascending", "SNAPSHOT", dict(SNAPSHOT_THREE, contests=[R_AMBRIDGE_1, R_BORCHESTER_2],
+                                                              checksum=checksum_of([R_AMBRIDGE_1, R_BORCHESTER_2])),
+           {"contests": [R_BORCHESTER_2, R_AMBRIDGE_1]}, "malformedFrame",
+           "A SNAPSHOT listing contest 2 before contest 1; the checksum is right (it does not depend on order).")
+    rows = [{"partyIndex": 0, "councils": 1, "councilsChange": 0, "councillors": 49, "mayors": 1},
+            {"partyIndex": 1, "councils": 1, "councilsChange": 1, "councillors": 45, "mayors": 0},
+            {"partyIndex": 2, "councils": 0, "councilsChange": -2, "councillors": 18, "mayors": 0}]
+    scoreboard = {"requestID": 5, "sequence": 1234, "contestsDeclared": 3, "contestsTotal": 4, "noOverallControl": 0,
+                  "noOverallControlChange": -1, "rows": rows}
+    pinned("scoreboard-rows-not-ascending", "SCOREBOARD", scoreboard, {"rows": [rows[0], rows[2], rows[1]]},
+           "malformedFrame", "A SCOREBOARD whose rows are for parties 0, 2, 1.")
+    events = [{"sequence": 8, "record": R_MAYOR_1}, {"sequence": 10, "record": R_AMBRIDGE_2}]
+    pinned("delta-batch-events-not-ascending", "DELTA_BATCH", batch(8, 10, events),
+           {"events": events[::-1]}, "malformedFrame",
+           "DELTA_BATCH 8..10 with its events at sequences 10, then 8.")
+
+    # Items 8 and 15: values outside their table.
+    pinned("subscribe-regions-empty", "SUBSCRIBE", {"filterKind": 1, "regions": [0], "resume": False},
+           {"regions": []}, "malformedFrame", "SUBSCRIBE by region (filterKind 1) naming 0 regions (1..64).")
+    pinned("query-kind-4", "QUERY", {"requestID": 5, "kind": 1}, {"kind": 4}, "malformedFrame", "QUERY kind 4.")
+    pinned("snapshot-reason-0", "SNAPSHOT", SNAPSHOT_THREE, {"reason": 0}, "malformedFrame",
+           "snapshot-three-records with reason 0 (1..3).")
+    contest = {"requestID": 6, "sequence": 1234, "present": True, "record": R_MAYOR_1}
+    pinned("record-outcome-5", "CONTEST", contest, {"record": dict(R_MAYOR_1, outcome=5)}, "malformedFrame",
+           "A CONTEST answer whose record (the mayoralty's) has outcome 5 (0..4).")
+
+    # Item 8's exception: unknown HELLO compression bits are masked off. This decodes (error "none").
+    hello = {"minVersion": 1, "maxVersion": 1, "role": 1, "principal": "north", "secret": "tok-7f3a9c1e",
+             "compression": 3, "clientName": "reporter/1.0"}
+    data = frame("HELLO", hello_body(compression=0x83))
+    assert data != rh.encode_message("HELLO", hello)
+    add("hello-compression-unknown-bits", "preHandshake", data, "none",
+        "A desk's HELLO whose compression byte is 0x83: bit 7 is unknown and masked off, so it decodes to "
+        "compression 3 (decodesTo). Not an error, and not re-encoded (3 encodes as 03).", decodesTo=hello)
+
+
 def invalid_vectors() -> list:
     v = []
 
@@ -460,6 +573,8 @@ def invalid_vectors() -> list:
         compressed(len(good_batch), deflate(good_batch, "zlib")[:-4]), "decompressionFailed",
         "zlib stream without its Adler-32 trailer.", format="zlib")
 
+    pinned_vectors(add)
+
     for e in v:
         data = bytes.fromhex(e["hex"])
         fmt = e.get("format", "deflate")
@@ -468,7 +583,11 @@ def invalid_vectors() -> list:
         except rh.ProtocolError as err:
             assert (err.error, err.detail) == (e["error"], e.get("detail")), (e["name"], err)
             continue
+        if e["error"] == "none":  # decodes; the fields it decodes to re-encode to other bytes
+            assert result[2] == e["decodesTo"] and rh.encode_message(result[0], result[2]) != data, e["name"]
+            continue
         assert e["error"] == "unsupportedVersion" and rh.hub_answer_to_hello(result[2]).hex() == e["expectReplyHex"]
+    assert len({e["name"] for e in v}) == len(v), "invalid vector names are unique"
     assert len(bytes.fromhex(next(e for e in v if e["name"] == "compression-bomb")["hex"])) <= 1_048_576
     return v
 

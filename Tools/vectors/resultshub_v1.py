@@ -49,6 +49,7 @@ TYPE_CODES = {name: code for code, name in MESSAGE_TYPES.items()}
 STATUS_NAMES = {1: "declared", 2: "withdrawn"}
 STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 FIELD_VOTES, FIELD_TURNOUT, FIELD_CANDIDATE_VOTES = 1, 2, 4
+HELLO_COMPRESSION_KNOWN = 0x03  # HELLO compression bit 0 zlib, bit 1 raw deflate; other bits are masked off
 PARTY_GROUP = 1  # election definition party flags bit 0: a group ("Independents and others")
 OUTCOME_UNKNOWN, OUTCOME_HOLD, OUTCOME_GAIN, OUTCOME_NO_CHANGE, OUTCOME_LOST_TO_NOC = range(5)
 
@@ -558,6 +559,7 @@ def _enc_hello(w, f):
     w.u8(f["role"])
     w.string(f["principal"], 64, "principal")
     w.string(f["secret"], 256, "secret")
+    w._ensure(0 <= f["compression"] <= HELLO_COMPRESSION_KNOWN, "HELLO compression: only bits 0 and 1 are defined")
     w.u8(f["compression"])
     w.string(f["clientName"], 64, "clientName")
 
@@ -574,7 +576,9 @@ def _dec_hello(r):
     f["role"] = r.enum("role", (1, 2))
     f["principal"] = r.string(64, "principal")
     f["secret"] = r.string(256, "secret")
-    f["compression"] = r.u8("compression")  # unknown bits are ignored: HELLO must parse across versions
+    # Unknown bits are masked off, not rejected: HELLO must parse across versions (sections 5 and 12). So a
+    # HELLO with unknown bits decodes to fields that re-encode to different bytes (invalid.json, error "none").
+    f["compression"] = r.u8("compression") & HELLO_COMPRESSION_KNOWN
     f["clientName"] = r.string(64, "clientName")
     return f
 

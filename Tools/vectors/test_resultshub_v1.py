@@ -108,10 +108,18 @@ class Checksums(unittest.TestCase):
 
 class Invalid(unittest.TestCase):
     def test_each_invalid_vector_raises_its_error(self):
-        for v in load("invalid.json")["vectors"]:
+        vectors = load("invalid.json")["vectors"]
+        self.assertEqual(len({v["name"] for v in vectors}), len(vectors), "vector names are unique")
+        for v in vectors:
             with self.subTest(v["name"]):
                 data = bytes.fromhex(v["hex"])
                 fmt = v.get("format", "deflate")
+                if v["error"] == "none":  # decodes to decodesTo; those fields are not re-encoded to these bytes
+                    type_name, _, fields, used = rh.decode_frame(data, v["state"], fmt=fmt, dictionary=DICTIONARY)
+                    self.assertEqual((fields, used), (v["decodesTo"], len(data)))
+                    self.assertNotEqual(rh.encode_message(type_name, fields), data)
+                    continue
+                self.assertNotIn("decodesTo", v)
                 if v["error"] == "unsupportedVersion":
                     hello = rh.decode_frame(data, v["state"], fmt=fmt, dictionary=DICTIONARY)[2]
                     self.assertEqual(rh.hub_answer_to_hello(hello).hex(), v["expectReplyHex"])
@@ -119,6 +127,19 @@ class Invalid(unittest.TestCase):
                 with self.assertRaises(rh.ProtocolError) as cm:
                     rh.decode_frame(data, v["state"], fmt=fmt, dictionary=DICTIONARY)
                 self.assertEqual((cm.exception.error, cm.exception.detail), (v["error"], v.get("detail")))
+
+    def test_unknown_hello_compression_bits_are_masked_off(self):
+        v = next(v for v in load("invalid.json")["vectors"] if v["name"] == "hello-compression-unknown-bits")
+        data = bytes.fromhex(v["hex"])
+        # The vector differs from the encoding of what it decodes to in the compression byte only: 83 against 03.
+        reencoded = rh.encode_message("HELLO", v["decodesTo"])
+        self.assertEqual([(i, data[i], reencoded[i]) for i in range(len(data)) if data[i] != reencoded[i]],
+                         [(len(data) - 14, 0x83, 0x03)])
+        for byte in range(256):  # every unknown bit pattern decodes, to the known bits alone
+            hello = rh.encode_frame("HELLO", data[6:-14] + bytes([byte]) + data[-13:])
+            self.assertEqual(rh.decode_frame(hello, "preHandshake")[2]["compression"], byte & 3)
+        with self.assertRaises(ValueError):  # and the encoder refuses to write them
+            rh.encode_message("HELLO", dict(v["decodesTo"], compression=0x83))
 
     def test_length_4096_is_accepted_before_handshake(self):
         data = b"\x00\x00\x10\x00" + bytes(4096)

@@ -14,7 +14,8 @@ public enum WireFuzzHarness {
     public static func frames(_ bytes: UnsafeRawBufferPointer) {
         var buffer = ByteBuffer(bytes: bytes)
         var decoder = FrameDecoder()
-        let codec = FrameCodec(format: bytes.first.map { $0 & 1 == 0 } ?? true ? .deflate : .zlib, dictionary: dictionary)
+        let codec = FrameCodec(
+            format: bytes.first.map { $0 & 1 == 0 } ?? true ? .deflate : .zlib, dictionary: dictionary)
         var framesSeen = 0
         while true {
             let frame: Frame
