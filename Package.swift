@@ -12,9 +12,15 @@ let package = Package(
     products: [
         .library(name: "ElectionModel", targets: ["ElectionModel"]),
         .library(name: "HubWire", targets: ["HubWire"]),
+        .library(name: "HubServer", targets: ["HubServer"]),
+        .library(name: "HubClient", targets: ["HubClient"]),
+        .executable(name: "results-hub", targets: ["results-hub"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2")
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): preset dictionaries and raw deflate need the C API itself.
@@ -45,6 +51,59 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The hub's state machine: sequence, validation, idempotency, checksums, batches, slow-consumer flow. No I/O.
+        .target(
+            name: "HubCore",
+            dependencies: ["ElectionModel", "HubWire"],
+            swiftSettings: strictSettings
+        ),
+        // The durable journal: an append-only file of checksummed records behind the `EventStore` protocol.
+        .target(
+            name: "HubJournal",
+            dependencies: [
+                "ElectionModel",
+                "HubWire",
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The SwiftNIO hub: connections, handshake, the serial engine (group commit, fan-out), lifecycle.
+        .target(
+            name: "HubServer",
+            dependencies: [
+                "ElectionModel", "HubWire", "HubCore", "HubJournal",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The async client library: desks and subscribers.
+        .target(
+            name: "HubClient",
+            dependencies: [
+                "ElectionModel", "HubWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "results-hub",
+            dependencies: [
+                "HubServer", "ElectionModel", "ElectionDefaults",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Fuzzing (Tools/fuzz/run.sh): the harness is a library so that the tests replay the regression corpus too.
         .target(
             name: "WireFuzzHarness",
@@ -56,6 +115,33 @@ let package = Package(
             name: "FrameFuzzer",
             dependencies: ["WireFuzzHarness"],
             path: "Tools/fuzz/FrameFuzzer",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HubCoreTests",
+            dependencies: ["HubCore", "HubWire", "ElectionModel"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HubServerTests",
+            dependencies: [
+                "HubServer", "HubClient", "HubCore", "HubJournal", "HubWire", "ElectionModel", "ElectionDefaults",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HubJournalTests",
+            dependencies: [
+                "HubJournal",
+                "HubWire",
+                "ElectionModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,166 @@
+import ElectionModel
+import HubWire
+
+/// An accepted event: the sequence number it got, the record it set, and the record it replaced (so that it can be
+/// reverted if the store fails, and so that checksums can be walked back for resumes).
+public struct HubEvent: Hashable, Sendable {
+    public var sequence: UInt64
+    public var record: ContestRecord
+    public var previous: ContestRecord?
+    /// The sequence number of the contest's previous change.
+    public var previousSequence: UInt64?
+
+    public init(sequence: UInt64, record: ContestRecord, previous: ContestRecord?, previousSequence: UInt64?) {
+        self.sequence = sequence
+        self.record = record
+        self.previous = previous
+        self.previousSequence = previousSequence
+    }
+}
+
+/// What the state machine decided about one submission.
+public enum SubmissionOutcome: Hashable, Sendable {
+    /// A new event, applied with the next sequence number (not yet durable).
+    case accepted(HubEvent)
+    /// The same revision and content as an event already accepted: ack again with its original sequence number.
+    case duplicate(sequence: UInt64, record: ContestRecord)
+    case rejected(DeclarationError)
+}
+
+/// The hub's state: every contest's current record, the gapless sequence, the checksum and the scoreboard.
+/// One serial owner drives it; it does no I/O, so every rule is unit-tested with plain values.
+public struct HubState: Sendable {
+    public let election: Election
+    public private(set) var latestSequence: UInt64 = 0
+    public private(set) var checksum = StateChecksum()
+    private var records: [ContestID: ContestRecord] = [:]
+    /// `H(record)` per contest, so that filtered checksums are sums of cached values.
+    private var hashes: [ContestID: UInt64] = [:]
+    /// The sequence number of each contest's latest change (conflated batches carry it).
+    private var lastChange: [ContestID: UInt64] = [:]
+    /// Every accepted (contest, revision), for idempotent resubmission of any earlier revision.
+    private var accepted: [RevisionKey: UInt64] = [:]
+    private var acceptedRecords: [RevisionKey: ContestRecord] = [:]
+    private var tally: ScoreboardTally
+
+    struct RevisionKey: Hashable, Sendable {
+        var contest: ContestID
+        var revision: UInt32
+    }
+
+    public init(election: Election) {
+        self.election = election
+        self.tally = ScoreboardTally(election: election)
+    }
+
+    public func record(_ contest: ContestID) -> ContestRecord? { records[contest] }
+
+    public func lastChange(of contest: ContestID) -> UInt64? { lastChange[contest] }
+
+    public var scoreboard: Scoreboard { tally.scoreboard(sequence: latestSequence) }
+
+    /// Validates a declaration from a desk and, if it is new, applies it with the next sequence number.
+    public mutating func submit(_ declaration: Declaration, from desk: DeskIdentity) -> SubmissionOutcome {
+        do {
+            return try admit(try election.validate(declaration, from: desk))
+        } catch {
+            return .rejected(error)
+        }
+    }
+
+    public mutating func withdraw(_ withdrawal: Withdrawal, from desk: DeskIdentity) -> SubmissionOutcome {
+        do {
+            return try admit(try election.validate(withdrawal, from: desk))
+        } catch {
+            return .rejected(error)
+        }
+    }
+
+    private mutating func admit(_ record: ContestRecord) throws(DeclarationError) -> SubmissionOutcome {
+        let key = RevisionKey(contest: record.contestID, revision: record.revision)
+        if let sequence = accepted[key], acceptedRecords[key] == record {
+            return .duplicate(sequence: sequence, record: record)
+        }
+        _ = try election.admit(record, over: records[record.contestID])
+        return .accepted(apply(record))
+    }
+
+    /// Applies a record journalled earlier (on recovery). Its sequence number must be the next one.
+    @discardableResult
+    public mutating func replay(sequence: UInt64, record: ContestRecord) throws(ReplayError) -> HubEvent {
+        guard sequence == latestSequence + 1 else {
+            throw ReplayError(message: "journal sequence \(sequence) does not follow \(latestSequence)")
+        }
+        guard election.contest(record.contestID) != nil else {
+            throw ReplayError(message: "journal sequence \(sequence) names unknown contest \(record.contestID.rawValue)")
+        }
+        return apply(record)
+    }
+
+    @discardableResult
+    mutating func apply(_ record: ContestRecord) -> HubEvent {
+        latestSequence += 1
+        let previous = records[record.contestID]
+        let event = HubEvent(
+            sequence: latestSequence, record: record, previous: previous, previousSequence: lastChange[record.contestID])
+        set(record, for: record.contestID)
+        lastChange[record.contestID] = latestSequence
+        let key = RevisionKey(contest: record.contestID, revision: record.revision)
+        accepted[key] = latestSequence
+        acceptedRecords[key] = record
+        return event
+    }
+
+    /// Undoes the latest event: the store could not make it durable, so it never happened.
+    public mutating func revert(_ event: HubEvent) {
+        precondition(event.sequence == latestSequence, "only the latest event can be reverted")
+        let key = RevisionKey(contest: event.record.contestID, revision: event.record.revision)
+        accepted[key] = nil
+        acceptedRecords[key] = nil
+        set(event.previous, for: event.record.contestID)
+        lastChange[event.record.contestID] = event.previousSequence
+        latestSequence -= 1
+    }
+
+    private mutating func set(_ record: ContestRecord?, for contest: ContestID) {
+        let old = records[contest]
+        checksum.replace(old, with: record)
+        tally.replace(old, with: record)
+        records[contest] = record
+        hashes[contest] = record.map { StateHash.hash($0) }
+    }
+
+    /// The checksum of the records a filter matches.
+    public func checksum(for filter: SubscriptionFilter) -> UInt64 {
+        if filter == .all { return checksum.value }
+        var sum: UInt64 = 0
+        for (contest, hash) in hashes where filter.matches(election.contest(contest)!) { sum &+= hash }
+        return sum
+    }
+
+    /// The state a subscriber starts from.
+    public func snapshot(for filter: SubscriptionFilter, reason: SnapshotReason) -> Snapshot {
+        let matching = election.contests.lazy.filter { filter.matches($0) }.compactMap { records[$0.id] }
+        return Snapshot(
+            sequence: latestSequence, reason: reason, records: Array(matching), checksum: checksum(for: filter))
+    }
+
+    /// A conflated batch covering `first...latestSequence`: the latest record of each changed contest that matches.
+    public func conflatedBatch(
+        first: UInt64, changed: some Sequence<ContestID>, filter: SubscriptionFilter
+    ) -> DeltaBatch {
+        let events =
+            changed
+            .filter { filter.matches(election.contest($0)!) }
+            .compactMap { contest in records[contest].map { SequencedRecord(sequence: lastChange[contest]!, record: $0) } }
+            .sorted { $0.sequence < $1.sequence }
+        return DeltaBatch(
+            firstSequence: first, lastSequence: latestSequence, conflated: true, events: events,
+            checksum: checksum(for: filter))
+    }
+}
+
+public struct ReplayError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why the journal cannot be opened, read or written. Each message names the file, the byte and what to do.
+public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The file does not start with the journal's magic `RHJ1`: it is some other file.
+    case notAJournal(path: String)
+    /// The header's format version is not one this build reads.
+    case unsupportedVersion(Int)
+    /// The journal was written for another election (its digest differs from the running election's).
+    case electionMismatch(expected: UInt64, found: UInt64)
+    /// The 18-byte header fails its checksum. Not repairable automatically.
+    case corruptHeader(reason: String)
+    /// A record before the end of the file is damaged (checksum, length or content). `offset` is the record's
+    /// first byte. Refused unless the journal is opened with `Options.repair`.
+    case corruptRecord(offset: Int, reason: String)
+    /// A stored record does not continue the sequence. `offset` is the record's first byte. Refused unless the
+    /// journal is opened with `Options.repair`.
+    case sequenceGap(expected: UInt64, found: UInt64, offset: Int)
+    /// `append` was given an entry that does not continue the stored sequence. A bug in the caller; nothing was
+    /// written.
+    case appendOutOfSequence(expected: UInt64, found: UInt64)
+    /// An entry encodes to more than the format's record limit. A bug in the caller; nothing was written.
+    case recordTooLarge(sequence: UInt64, bytes: Int)
+    /// `append` before `recover`.
+    case notRecovered
+    /// Writing or syncing failed (disk full, I/O error...). The batch is not durable; the file was cut back to
+    /// the last durable record, so a retry of the same batch is safe.
+    case writeFailed(String)
+    case readFailed(String)
+    case openFailed(path: String, reason: String)
+    /// Another process (or another `FileJournal`) holds the journal's lock.
+    case locked(path: String)
+    /// The journal was closed.
+    case closed
+
+    public var description: String {
+        switch self {
+        case .notAJournal(let path):
+            return "\(path) is not a ResultsHub journal (it does not start with \"RHJ1\"); "
+                + "move it away or give the hub another journal directory"
+        case .unsupportedVersion(let version):
+            return "journal.rhj has format version \(version), but this hub reads version "
+                + "\(JournalFormat.version) only; run the hub version that wrote it"
+        case .electionMismatch(let expected, let found):
+            return "journal.rhj was written for another election (digest \(hex(found)), but this election's "
+                + "digest is \(hex(expected))); start the hub with the election it was written for, "
+                + "or use a new journal directory for this election"
+        case .corruptHeader(let reason):
+            return "journal.rhj has a corrupt header (\(reason)); it cannot be repaired automatically: "
+                + "restore it from a backup, or move it away to start an empty journal"
+        case .corruptRecord(let offset, let reason):
+            return "journal.rhj is corrupt at byte \(offset) (\(reason)); " + repairHint
+        case .sequenceGap(let expected, let found, let offset):
+            return "journal.rhj is corrupt at byte \(offset) (record has sequence \(found), "
+                + "but \(expected) was expected); " + repairHint
+        case .appendOutOfSequence(let expected, let found):
+            return "journal append out of sequence: entry has sequence \(found), but \(expected) was expected "
+                + "(a bug in the caller; nothing was written)"
+        case .recordTooLarge(let sequence, let bytes):
+            return "journal entry \(sequence) encodes to \(bytes) bytes, over the limit of "
+                + "\(JournalFormat.maxPayloadBytes) (a bug in the caller; nothing was written)"
+        case .notRecovered:
+            return "the journal must be recovered (recover()) before the first append"
+        case .writeFailed(let detail):
+            return "writing journal.rhj failed: \(detail); the batch is not durable and was cut off the file; "
+                + "fix the disk (space, permissions, device) and retry"
+        case .readFailed(let detail):
+            return "reading journal.rhj failed: \(detail)"
+        case .openFailed(let path, let reason):
+            return "cannot open the journal \(path): \(reason)"
+        case .locked(let path):
+            return "the journal \(path) is locked by another process; is another hub running on this directory?"
+        case .closed:
+            return "the journal is closed"
+        }
+    }
+
+    private var repairHint: String {
+        "start with --repair-journal to keep a backup and drop everything from there"
+    }
+}
+
+private func hex(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: 16 - digits.count) + digits
+}
+
+/// `strerror` with the errno number, e.g. "No space left on device (errno 28)".
+func describeErrno(_ code: Int32) -> String {
+    "\(String(cString: strerror(code))) (errno \(code))"
+}

@@ -1,0 +1,32 @@
+import ElectionModel
+import NIOCore
+
+/// Everything the hub needs to run, with defaults an operator rarely changes.
+public struct HubConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port; the bound one is reported through `onServerRunning`.
+    public var port = 7400
+    public var hubName = "ResultsHub"
+    public var election: Election
+    public var desks: DeskDirectory
+    /// Where the journal lives.
+    public var dataDirectory: String
+    /// A corrupt record in the middle of the journal stops the hub unless this is set (a backup is kept).
+    public var repairJournal = false
+    /// Idle time after which each side sends a heartbeat; a peer silent for 3 intervals is dropped.
+    public var heartbeatInterval = TimeAmount.seconds(5)
+    public var handshakeTimeout = TimeAmount.seconds(10)
+    public var maxConnections = 10_000
+    /// Bytes a subscriber may have waiting in its socket before it is switched to conflation.
+    public var subscriberByteLimit = 1 << 20
+    /// How long a subscriber may stay conflating (not draining) before it is disconnected.
+    public var stallTimeout = TimeAmount.seconds(30)
+    /// Events kept in memory for resumes; older resume points get a fresh snapshot.
+    public var retainedEvents = 200_000
+
+    public init(election: Election, desks: DeskDirectory, dataDirectory: String) {
+        self.election = election
+        self.desks = desks
+        self.dataDirectory = dataDirectory
+    }
+}

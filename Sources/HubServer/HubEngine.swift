@@ -1,0 +1,410 @@
+import ElectionModel
+import HubCore
+import HubJournal
+import HubWire
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A connected, authenticated client as the engine sees it.
+final class Peer: Sendable {
+    let id: UInt64
+    let channel: any Channel
+    let compression: CompressionFormat
+    let logger: Logger
+
+    init(id: UInt64, channel: any Channel, compression: CompressionFormat, logger: Logger) {
+        self.id = id
+        self.channel = channel
+        self.compression = compression
+        self.logger = logger
+    }
+
+    func send(_ frame: ByteBuffer) -> EventLoopFuture<Void> {
+        channel.writeAndFlush(frame)
+    }
+}
+
+/// The one serial writer. It owns the state, assigns sequence numbers, journals with group commit, acks once
+/// durable, and fans the same encoded batch out to every subscriber with the same filter and compression.
+///
+/// All of its state is confined to `loop`: public entry points hop there. Commit cycle: submissions that arrive
+/// while a commit is being fsynced queue up and form the next commit the moment it finishes (no timer, so an idle
+/// hub commits a lone submission at once). Subscriptions and queries are answered between commits, when the state
+/// equals what is durable, so that nobody ever sees an event that could still be lost.
+final class HubEngine: @unchecked Sendable {
+    let loop: any EventLoop
+    private let configuration: HubConfiguration
+    private var state: HubState
+    private var log: EventLog
+    private let store: any EventStore
+    private let storeThread: NIOThreadPool
+    private let logger: Logger
+    private let definition: ElectionDefinition
+    private let digest: UInt64
+    /// One codec per compression format, so that each batch is compressed once per format.
+    private let codecs: [CompressionFormat: FrameCodec]
+
+    private var commitInFlight = false
+    private var queued: [PendingRequest] = []
+    private var deferred: [() -> Void] = []
+    private var subscribers: [UInt64: Subscriber] = [:]
+    private var peers: [UInt64: Peer] = [:]
+    private var shuttingDown = false
+    private var stallCheck: RepeatedTask?
+    /// Read by heartbeats on any loop.
+    let durableSequence: Atomic<UInt64>
+
+    struct PendingRequest {
+        enum Kind {
+            case declaration(Declaration)
+            case withdrawal(Withdrawal)
+        }
+        var peer: Peer
+        var desk: DeskIdentity
+        var requestID: UInt64
+        var kind: Kind
+    }
+
+    private struct Subscriber {
+        var peer: Peer
+        var filter: SubscriptionFilter
+        var flow: SubscriberFlow
+    }
+
+    private struct PendingAck {
+        var peer: Peer
+        var ack: Ack
+    }
+
+    init(
+        loop: any EventLoop, configuration: HubConfiguration, state: HubState, log: EventLog, store: any EventStore,
+        storeThread: NIOThreadPool, logger: Logger
+    ) {
+        self.loop = loop
+        self.configuration = configuration
+        self.state = state
+        self.log = log
+        self.store = store
+        self.storeThread = storeThread
+        self.logger = logger
+        self.definition = ElectionDefinition(configuration.election)
+        self.digest = definition.digest
+        let dictionary = definition.presetDictionary
+        self.codecs = [
+            .none: FrameCodec(), .zlib: FrameCodec(format: .zlib, dictionary: dictionary),
+            .deflate: FrameCodec(format: .deflate, dictionary: dictionary),
+        ]
+        self.durableSequence = Atomic(state.latestSequence)
+    }
+
+    var electionDigest: UInt64 { digest }
+    /// The latest sequence number that is durable (what heartbeats and goodbyes report).
+    var latestDurableSequence: UInt64 { durableSequence.load(ordering: .relaxed) }
+    var presetDictionary: [UInt8] { definition.presetDictionary }
+
+    // MARK: Entry points (any thread)
+
+    func start() {
+        loop.execute {
+            let interval = TimeAmount.nanoseconds(max(configurationMinimum, self.configuration.stallTimeout.nanoseconds / 4))
+            self.stallCheck = self.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                self.dropStalledSubscribers()
+            }
+        }
+    }
+
+    func register(_ peer: Peer) {
+        loop.execute {
+            if self.shuttingDown {
+                self.sayGoodbye(to: peer, code: .shuttingDown, message: "the hub is shutting down")
+                return
+            }
+            self.peers[peer.id] = peer
+        }
+    }
+
+    func unregister(_ peerID: UInt64) {
+        loop.execute {
+            self.peers[peerID] = nil
+            self.subscribers[peerID] = nil
+        }
+    }
+
+    func submit(_ request: PendingRequest) {
+        loop.execute {
+            guard !self.shuttingDown else {
+                self.reject(request, code: .storeUnavailable, message: "the hub is shutting down; nothing was stored")
+                return
+            }
+            self.queued.append(request)
+            if !self.commitInFlight { self.startCommit() }
+        }
+    }
+
+    func subscribe(_ peer: Peer, to subscription: Subscribe) {
+        loop.execute { self.whenDurable { self.startSubscription(peer, subscription) } }
+    }
+
+    func answer(_ query: Query, for peer: Peer) {
+        loop.execute { self.whenDurable { self.answerQuery(query, peer: peer) } }
+    }
+
+    /// Stops taking submissions, lets the commit in flight finish (so everything acked is on disk), says goodbye
+    /// to every peer and closes them.
+    func shutdown() -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        loop.execute {
+            self.shuttingDown = true
+            self.stallCheck?.cancel()
+            self.whenDurable {
+                for request in self.queued {
+                    self.reject(request, code: .storeUnavailable, message: "the hub is shutting down; nothing was stored")
+                }
+                self.queued.removeAll()
+                let closing = self.peers.values.map { peer in
+                    self.sayGoodbye(to: peer, code: .shuttingDown, message: "the hub is shutting down")
+                }
+                self.peers.removeAll()
+                self.subscribers.removeAll()
+                EventLoopFuture.andAllComplete(closing, on: self.loop).cascade(to: promise)
+            }
+        }
+        return promise.futureResult
+    }
+
+    // MARK: Commit cycle (on loop)
+
+    private func whenDurable(_ work: @escaping () -> Void) {
+        if commitInFlight { deferred.append(work) } else { work() }
+    }
+
+    private func startCommit() {
+        loop.assertInEventLoop()
+        guard !queued.isEmpty else { return }
+        let requests = queued
+        queued.removeAll(keepingCapacity: true)
+        var events: [HubEvent] = []
+        var acks: [PendingAck] = []
+        let durable = durableSequence.load(ordering: .relaxed)
+        for request in requests {
+            let outcome: SubmissionOutcome
+            switch request.kind {
+            case .declaration(let declaration): outcome = state.submit(declaration, from: request.desk)
+            case .withdrawal(let withdrawal): outcome = state.withdraw(withdrawal, from: request.desk)
+            }
+            switch outcome {
+            case .accepted(let event):
+                events.append(event)
+                acks.append(
+                    PendingAck(
+                        peer: request.peer,
+                        ack: Ack(requestID: request.requestID, sequence: event.sequence, duplicate: false, record: event.record)))
+            case .duplicate(let sequence, let record):
+                let ack = Ack(requestID: request.requestID, sequence: sequence, duplicate: true, record: record)
+                if sequence <= durable {
+                    send(.ack(ack), to: request.peer)
+                } else {
+                    acks.append(PendingAck(peer: request.peer, ack: ack))
+                }
+            case .rejected(let error):
+                reject(request, code: error.code, message: error.description)
+            }
+        }
+        guard !events.isEmpty else { return }
+        commitInFlight = true
+        let entries = events.map { JournalEntry(sequence: $0.sequence, record: $0.record) }
+        let store = StoreHandle(store: self.store)
+        storeThread.runIfActive(eventLoop: loop) { () throws -> Void in
+            try store.store.append(entries)
+        }.whenComplete { result in
+            self.finishCommit(events: events, acks: acks, result: result)
+        }
+    }
+
+    private func finishCommit(events: [HubEvent], acks: [PendingAck], result: Result<Void, any Error>) {
+        loop.assertInEventLoop()
+        commitInFlight = false
+        switch result {
+        case .success:
+            durableSequence.store(events.last!.sequence, ordering: .relaxed)
+            for event in events { log.append(event) }
+            for pending in acks { send(.ack(pending.ack), to: pending.peer) }
+            fanOut(events)
+        case .failure(let error):
+            for event in events.reversed() { state.revert(event) }
+            logger.error(
+                "journal write failed; \(events.count) submissions rejected as storeUnavailable",
+                metadata: ["journal.error": "\(error)"])
+            for pending in acks {
+                send(
+                    .reject(
+                        Reject(
+                            requestID: pending.ack.requestID, code: .storeUnavailable,
+                            message: "the journal could not store this (\(error)); nothing was acked, submit again")),
+                    to: pending.peer)
+            }
+        }
+        let work = deferred
+        deferred.removeAll()
+        for item in work { item() }
+        catchUpDrainedSubscribers()
+        if !queued.isEmpty { startCommit() }
+    }
+
+    private func reject(_ request: PendingRequest, code: ErrorCode, message: String) {
+        send(.reject(Reject(requestID: request.requestID, code: code, message: message)), to: request.peer)
+    }
+
+    private func send(_ message: HubMessage, to peer: Peer) {
+        _ = peer.send(codecs[.none]!.encode(message))
+    }
+
+    // MARK: Subscribers (on loop, state durable)
+
+    private func startSubscription(_ peer: Peer, _ subscription: Subscribe) {
+        guard peers[peer.id] != nil else { return }
+        let filter = subscription.filter
+        let latest = state.latestSequence
+        var frames: [ByteBuffer] = []
+        let codec = codecs[peer.compression]!
+        if let from = subscription.resumeFrom {
+            guard from <= latest else {
+                sayGoodbye(
+                    to: peer, code: .invalidResume,
+                    message: "resume from \(from) is after the hub's latest sequence \(latest); subscribe afresh")
+                return
+            }
+            if let missed = log.events(after: from) {
+                let batches = DeltaBatching.batches(
+                    missed, filter: filter, election: configuration.election, checksumAfter: state.checksum(for: filter))
+                frames = batches.map { codec.encode(.deltaBatch($0)) }
+            } else {
+                frames = [codec.encode(.snapshot(state.snapshot(for: filter, reason: .resumeUnavailable)))]
+            }
+        } else {
+            frames = [codec.encode(.snapshot(state.snapshot(for: filter, reason: .newSubscription)))]
+        }
+        var flow = SubscriberFlow(byteLimit: configuration.subscriberByteLimit, delivered: latest)
+        for frame in frames {
+            flow.wrote(bytes: frame.readableBytes)
+            write(frame, to: peer)
+        }
+        subscribers[peer.id] = Subscriber(peer: peer, filter: filter, flow: flow)
+        peer.logger.info(
+            "subscribed",
+            metadata: [
+                "subscription.filter": "\(filter)", "subscription.resumeFrom": "\(subscription.resumeFrom.map(String.init) ?? "none")",
+                "subscription.sequence": "\(latest)",
+            ])
+    }
+
+    /// Writes to a subscriber and counts the bytes until the socket has taken them.
+    private func write(_ frame: ByteBuffer, to peer: Peer) {
+        let bytes = frame.readableBytes
+        peer.send(frame).hop(to: loop).whenComplete { _ in
+            guard self.subscribers[peer.id] != nil else { return }
+            self.subscribers[peer.id]!.flow.drained(bytes: bytes)
+            if !self.commitInFlight { self.catchUp(peer.id) }
+        }
+    }
+
+    private func fanOut(_ events: [HubEvent]) {
+        guard !subscribers.isEmpty else { return }
+        struct GroupKey: Hashable {
+            var filter: SubscriptionFilter
+            var compression: CompressionFormat
+        }
+        var groups: [GroupKey: [UInt64]] = [:]
+        for (id, subscriber) in subscribers {
+            groups[GroupKey(filter: subscriber.filter, compression: subscriber.peer.compression), default: []].append(id)
+        }
+        let now = NIODeadline.now().uptimeNanoseconds
+        for (key, ids) in groups {
+            let batches = DeltaBatching.batches(
+                events[...], filter: key.filter, election: configuration.election,
+                checksumAfter: state.checksum(for: key.filter))
+            let codec = codecs[key.compression]!
+            for batch in batches {
+                // Encoded and compressed once; the same buffer goes to every subscriber in the group.
+                let frame = codec.encode(.deltaBatch(batch))
+                for id in ids {
+                    guard subscribers[id] != nil else { continue }
+                    switch subscribers[id]!.flow.offer(batch, bytes: frame.readableBytes, nowNanos: now) {
+                    case .write: write(frame, to: subscribers[id]!.peer)
+                    case .skip: break
+                    }
+                }
+            }
+        }
+    }
+
+    private func catchUpDrainedSubscribers() {
+        for id in subscribers.keys { catchUp(id) }
+    }
+
+    /// A conflating subscriber whose socket has drained gets the latest record of every contest it missed.
+    private func catchUp(_ id: UInt64) {
+        guard let subscriber = subscribers[id], let pending = subscriber.flow.catchUp else { return }
+        let batch = state.conflatedBatch(first: pending.first, changed: pending.changed, filter: subscriber.filter)
+        let frame = codecs[subscriber.peer.compression]!.encode(.deltaBatch(batch))
+        subscribers[id]!.flow.caughtUp(through: batch.lastSequence, bytes: frame.readableBytes)
+        subscriber.peer.logger.info(
+            "slow subscriber caught up with a conflated batch",
+            metadata: ["batch.first": "\(batch.firstSequence)", "batch.last": "\(batch.lastSequence)", "batch.events": "\(batch.events.count)"])
+        write(frame, to: subscriber.peer)
+    }
+
+    private func dropStalledSubscribers() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let stall = UInt64(configuration.stallTimeout.nanoseconds)
+        for (id, subscriber) in subscribers where subscriber.flow.isStalled(nowNanos: now, stallNanos: stall) {
+            subscribers[id] = nil
+            peers[id] = nil
+            subscriber.peer.logger.warning(
+                "dropping a subscriber that stopped reading",
+                metadata: ["subscriber.pendingBytes": "\(subscriber.flow.pendingBytes)"])
+            sayGoodbye(
+                to: subscriber.peer, code: .slowConsumer,
+                message: "you did not read for \(configuration.stallTimeout.nanoseconds / 1_000_000_000) s; resume from \(subscriber.flow.delivered)")
+        }
+    }
+
+    // MARK: Queries (on loop, state durable)
+
+    private func answerQuery(_ query: Query, peer: Peer) {
+        switch query.kind {
+        case .scoreboard:
+            send(.scoreboard(ScoreboardAnswer(requestID: query.requestID, scoreboard: state.scoreboard)), to: peer)
+        case .contest(let id):
+            guard configuration.election.contest(id) != nil else {
+                send(
+                    .reject(Reject(requestID: query.requestID, code: .unknownContest, message: "unknown contest: no contest has id \(id.rawValue)")),
+                    to: peer)
+                return
+            }
+            send(.contest(ContestAnswer(requestID: query.requestID, sequence: state.latestSequence, record: state.record(id))), to: peer)
+        case .election:
+            _ = peer.send(
+                codecs[peer.compression]!.encode(.election(ElectionAnswer(requestID: query.requestID, digest: digest, definition: definition))))
+        }
+    }
+
+    @discardableResult
+    private func sayGoodbye(to peer: Peer, code: ErrorCode, message: String) -> EventLoopFuture<Void> {
+        let goodbye = codecs[.none]!.encode(
+            .goodbye(Goodbye(code: code, message: message, lastSequence: durableSequence.load(ordering: .relaxed))))
+        let channel = peer.channel
+        return channel.writeAndFlush(goodbye).flatMap { channel.close() }.recover { _ in }
+            .hop(to: loop)
+    }
+}
+
+private let configurationMinimum: Int64 = 10_000_000
+
+/// The store crosses to the store thread inside this. Safe because calls never overlap: the engine starts a commit
+/// only when the previous one has completed, and recovery and closing happen before and after the engine runs.
+struct StoreHandle: @unchecked Sendable {
+    let store: any EventStore
+}

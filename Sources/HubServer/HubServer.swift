@@ -1,0 +1,127 @@
+import ElectionModel
+import Foundation
+import HubCore
+import HubJournal
+import HubWire
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// The hub as a service: recovers the journal, listens, serves, and on graceful shutdown stops accepting, lets the
+/// commit in flight become durable, says goodbye to every client and closes the journal.
+public final class HubServer: Service, Sendable {
+    public let configuration: HubConfiguration
+    private let logger: Logger
+    private let onServerRunning: @Sendable (SocketAddress) async -> Void
+    private let storeFactory: @Sendable (HubConfiguration, Logger) throws -> any EventStore
+
+    /// - Parameters:
+    ///   - onServerRunning: called with the bound address once the hub accepts connections (tests bind port 0).
+    ///   - storeFactory: the journal; by default a `FileJournal` in the data directory.
+    public init(
+        configuration: HubConfiguration, logger: Logger,
+        onServerRunning: @escaping @Sendable (SocketAddress) async -> Void = { _ in },
+        storeFactory: (@Sendable (HubConfiguration, Logger) throws -> any EventStore)? = nil
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onServerRunning = onServerRunning
+        self.storeFactory =
+            storeFactory ?? { configuration, logger in
+                try FileJournal(
+                    directory: configuration.dataDirectory, electionDigest: ElectionDefinition(configuration.election).digest,
+                    logger: logger, options: .init(repair: configuration.repairJournal))
+            }
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let storeThread = NIOThreadPool(numberOfThreads: 1)
+        storeThread.start()
+        do {
+            try await serve(group: group, storeThread: storeThread)
+        } catch {
+            try? await storeThread.shutdownGracefully()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await storeThread.shutdownGracefully()
+        try await group.shutdownGracefully()
+    }
+
+    private func serve(group: MultiThreadedEventLoopGroup, storeThread: NIOThreadPool) async throws {
+        let configuration = self.configuration
+        let logger = self.logger
+        let started = ContinuousClock.now
+        let store = try storeFactory(configuration, logger)
+        let recovery = try store.recover()
+        var state = HubState(election: configuration.election)
+        var log = EventLog(capacity: configuration.retainedEvents)
+        for entry in recovery.entries {
+            log.append(try state.replay(sequence: entry.sequence, record: entry.record))
+        }
+        logger.info(
+            "journal replayed",
+            metadata: [
+                "journal.events": "\(recovery.entries.count)", "journal.truncatedBytes": "\(recovery.truncatedBytes)",
+                "journal.seconds": "\(ContinuousClock.now - started)",
+            ])
+
+        let engine = HubEngine(
+            loop: group.next(), configuration: configuration, state: state, log: log, store: store,
+            storeThread: storeThread, logger: logger)
+        engine.start()
+        let connections = Atomic<Int>(0)
+        let nextID = Atomic<UInt64>(0)
+        let heartbeat = configuration.heartbeatInterval
+
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
+            .childChannelInitializer { channel in
+                let id = nextID.add(1, ordering: .relaxed).newValue
+                let open = connections.add(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { _ in connections.subtract(1, ordering: .relaxed) }
+                if open > configuration.maxConnections {
+                    logger.warning("refusing a connection: the limit is reached", metadata: ["connections.max": "\(configuration.maxConnections)"])
+                    let goodbye = FrameCodec().encode(
+                        .goodbye(Goodbye(code: .tooManyConnections, message: "the hub is at its connection limit", lastSequence: 0)))
+                    return channel.writeAndFlush(goodbye).flatMap { channel.close() }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    let reader = FrameReader()
+                    try channel.pipeline.syncOperations.addHandlers([
+                        reader,
+                        IdleStateHandler(readTimeout: heartbeat * 3, writeTimeout: heartbeat),
+                        ConnectionHandler(id: id, configuration: configuration, engine: engine, reader: reader, logger: logger),
+                    ])
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+
+        guard let address = channel.localAddress else { throw HubServerError(message: "the listening socket has no address") }
+        logger.info("listening", metadata: ["hub.address": "\(address)", "election.id": "\(configuration.election.id)", "hub.sequence": "\(state.latestSequence)"])
+        await onServerRunning(address)
+
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            logger.info("shutting down: no new connections; finishing the commit in flight")
+            channel.close(promise: nil)
+        }
+        try await engine.shutdown().get()
+        let handle = StoreHandle(store: store)
+        try await storeThread.runIfActive { try handle.store.close() }
+        logger.info("stopped", metadata: ["hub.sequence": "\(engine.latestDurableSequence)"])
+    }
+}
+
+public struct HubServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,534 @@
+import ElectionModel
+import Foundation
+import HubWire
+import Logging
+import NIOCore
+import Testing
+
+@testable import HubJournal
+
+@Suite("FileJournal: append and recover")
+struct AppendRecoverTests {
+    @Test func batchesRoundTripThroughANewInstance() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 1)
+            let batches = [factory.entries(1...1), factory.entries(2...6), factory.entries(7...46), factory.entries(47...49)]
+            let journal = try openJournal(directory)
+            #expect(try journal.recover().entries.isEmpty)
+            for batch in batches { try journal.append(batch) }
+            #expect(journal.lastSequence == 49)
+            try journal.close()
+
+            let all = batches.flatMap { $0 }
+            #expect(Set(all.map { $0.record.declared == nil }).count == 2, "declared and withdrawn records")
+            #expect(all.contains { $0.record.declared?.candidateVotes != nil })
+            #expect(all.contains { $0.record.declared?.votes != nil })
+            let capture = LogCapture()
+            let reopened = try openJournal(directory, capture: capture)
+            let recovery = try reopened.recover()
+            #expect(recovery.entries == all)
+            #expect(recovery.truncatedBytes == 0)
+            #expect(capture.lines.isEmpty)
+            #expect(reopened.lastSequence == 49)
+
+            // Appending continues the sequence after a restart.
+            let more = factory.entries(50...52)
+            try reopened.append(more)
+            try reopened.close()
+            #expect(try recoverJournal(directory).entries == all + more)
+        }
+    }
+
+    @Test func createsMissingDirectoriesAndWritesTheHeader() throws {
+        try withTemporaryDirectory { root in
+            let directory = root + "/a/b/journal-dir"
+            let journal = try openJournal(directory)
+            let recovery = try journal.recover()
+            #expect(recovery.entries.isEmpty && recovery.truncatedBytes == 0)
+            try journal.close()
+            let bytes = try readFile(journalPath(directory))
+            #expect(bytes.count == 18)
+            #expect(Array(bytes[0..<4]) == Array("RHJ1".utf8))
+            #expect(Array(bytes[4..<6]) == [0, 1])
+            #expect(Array(bytes[6..<14]) == [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef])
+            let crc = bytes[0..<14].withUnsafeBytes { JournalFormat.crc($0) }
+            #expect(Array(bytes[14..<18]) == [UInt8(crc >> 24), UInt8(crc >> 16 & 0xff), UInt8(crc >> 8 & 0xff), UInt8(crc & 0xff)])
+        }
+    }
+
+    /// Pins the record framing: length, zlib crc32 of the payload, varint sequence, then RecordCodec's bytes.
+    @Test func recordBytesAreFramedAsDocumented() throws {
+        #expect(Array("123456789".utf8).withUnsafeBytes { JournalFormat.crc($0) } == 0xCBF4_3926)
+        try withTemporaryDirectory { directory in
+            let record = RecordFactory.longRecord()
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.append([JournalEntry(sequence: 1, record: record)])
+            try journal.close()
+            let bytes = try readFile(journalPath(directory))
+            var recordBytes = ByteBuffer()
+            RecordCodec.encode(record, into: &recordBytes)
+            let payload = [0x01] + Array(recordBytes.readableBytesView)
+            let length = UInt32(payload.count)
+            let crc = payload.withUnsafeBytes { JournalFormat.crc($0) }
+            let expected: [UInt8] =
+                withUnsafeBytes(of: length.bigEndian, Array.init) + withUnsafeBytes(of: crc.bigEndian, Array.init)
+                + payload
+            #expect(Array(bytes[18...]) == expected)
+        }
+    }
+
+    @Test func partialWritesAreCompleted() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 2)
+            let entries = factory.entries(1...20)
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            journal.maxBytesPerWrite = 3
+            try journal.append(entries)
+            try journal.close()
+            #expect(try recoverJournal(directory).entries == entries)
+        }
+    }
+
+    @Test func emptyBatchWritesNothing() throws {
+        try withTemporaryDirectory { directory in
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.append([])
+            try journal.close()
+            #expect(try fileSize(journalPath(directory)) == 18)
+        }
+    }
+}
+
+@Suite("FileJournal: torn tails")
+struct TornTailTests {
+    /// Cut the file at every byte of the last record: recovery keeps the records before it, drops the rest with one
+    /// warning, and the file is clean for the next append.
+    @Test func tornAtEveryOffsetOfTheLastRecord() throws {
+        try withTemporaryDirectory { root in
+            var factory = RecordFactory(seed: 3)
+            let before = factory.entries(1...5)
+            let last = JournalEntry(sequence: 6, record: RecordFactory.longRecord())
+            let source = try makeSubdirectory(root, "source")
+            let journal = try openJournal(source)
+            _ = try journal.recover()
+            try journal.append(before)
+            let lastStart = try fileSize(journalPath(source))
+            try journal.append([last])
+            try journal.close()
+            let full = try readFile(journalPath(source))
+            #expect(full.count - lastStart > 300)
+
+            for length in lastStart..<full.count {
+                let directory = try makeSubdirectory(root, "cut-\(length)")
+                try writeFile(journalPath(directory), Array(full[0..<length]))
+                let capture = LogCapture()
+                let reopened = try openJournal(directory, capture: capture)
+                let recovery = try reopened.recover()
+                #expect(recovery.entries == before, "cut at \(length)")
+                #expect(recovery.truncatedBytes == length - lastStart, "cut at \(length)")
+                #expect(try fileSize(journalPath(directory)) == lastStart, "cut at \(length)")
+                let warnings = capture.lines(.warning)
+                if length == lastStart {
+                    #expect(capture.lines.isEmpty)
+                } else {
+                    #expect(warnings.count == 1 && capture.lines.count == 1, "cut at \(length)")
+                    #expect(warnings.first?.metadata["journal.offset"] == "\(lastStart)")
+                    #expect(warnings.first?.message.contains("\(length - lastStart) bytes at byte \(lastStart)") == true)
+                }
+                try reopened.append([last])
+                try reopened.close()
+                #expect(try readFile(journalPath(directory)) == full, "cut at \(length)")
+                #expect(try recoverJournal(directory).entries == before + [last])
+            }
+        }
+    }
+
+    @Test(arguments: [1, 7, 8, 9, 16, 40, 500])
+    func randomGarbageAfterTheLastRecordIsATornTail(garbageBytes: Int) throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 4)
+            let entries = factory.entries(1...10)
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.append(entries)
+            try journal.close()
+            let clean = try readFile(journalPath(directory))
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<20 {
+                let garbage = (0..<garbageBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                try writeFile(journalPath(directory), clean + garbage)
+                let recovery = try recoverJournal(directory)
+                #expect(recovery.entries == entries, "garbage \(garbage)")
+                #expect(recovery.truncatedBytes == garbageBytes)
+                #expect(try readFile(journalPath(directory)) == clean)
+            }
+        }
+    }
+
+    /// A file system may extend a file before the data reaches the disk, leaving zeros after a crash.
+    @Test func zeroFilledTailIsATornTail() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 5)
+            let entries = factory.entries(1...3)
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.append(entries)
+            try journal.close()
+            let clean = try readFile(journalPath(directory))
+            try writeFile(journalPath(directory), clean + [UInt8](repeating: 0, count: 4096))
+            let recovery = try recoverJournal(directory)
+            #expect(recovery.entries == entries)
+            #expect(recovery.truncatedBytes == 4096)
+        }
+    }
+
+    /// A length of 0xFFFFFFFF is a torn tail, and nothing of that size is allocated or read.
+    @Test func hugeLengthInTheTailIsATornTail() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 6)
+            let entries = factory.entries(1...3)
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.append(entries)
+            try journal.close()
+            let clean = try readFile(journalPath(directory))
+            for tail: [UInt8] in [
+                [0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6],
+                [0x00, 0x10, 0x00, 0x01] + [UInt8](repeating: 7, count: 20),  // over the limit, runs past the end
+                [0x00, 0x00, 0x00, 0x00, 0, 0, 0, 0, 9],  // length 0
+            ] {
+                try writeFile(journalPath(directory), clean + tail)
+                let recovery = try recoverJournal(directory)
+                #expect(recovery.entries == entries)
+                #expect(recovery.truncatedBytes == tail.count)
+            }
+        }
+    }
+
+    /// A crash while creating the journal leaves part of the header (or zeros): it is rewritten.
+    @Test func partialHeaderIsRewritten() throws {
+        try withTemporaryDirectory { root in
+            let header = Array(JournalFormat.header(electionDigest: testDigest).readableBytesView)
+            for length in 1..<18 {
+                let directory = try makeSubdirectory(root, "cut-\(length)")
+                try writeFile(journalPath(directory), Array(header[0..<length]))
+                let capture = LogCapture()
+                let recovery = try recoverJournal(directory, capture: capture)
+                #expect(recovery.entries.isEmpty)
+                #expect(recovery.truncatedBytes == length)
+                #expect(capture.lines(.warning).count == 1)
+                #expect(try readFile(journalPath(directory)) == header)
+            }
+            let zeros = try makeSubdirectory(root, "zeros")
+            try writeFile(journalPath(zeros), [UInt8](repeating: 0, count: 18))
+            #expect(try recoverJournal(zeros).entries.isEmpty)
+            #expect(try readFile(journalPath(zeros)) == header)
+        }
+    }
+}
+
+@Suite("FileJournal: corruption")
+struct CorruptionTests {
+    /// Three batches; returns the journal's bytes and the first and last offsets of the middle record (entry 3).
+    private func writeJournal(_ directory: String) throws -> (entries: [JournalEntry], bytes: [UInt8], middle: Range<Int>) {
+        var factory = RecordFactory(seed: 7)
+        let entries = factory.entries(1...5)
+        let journal = try openJournal(directory)
+        _ = try journal.recover()
+        try journal.append(Array(entries[0..<2]))
+        let start = try fileSize(journalPath(directory))
+        try journal.append([entries[2]])
+        let end = try fileSize(journalPath(directory))
+        try journal.append(Array(entries[3...]))
+        try journal.close()
+        return (entries, try readFile(journalPath(directory)), start..<end)
+    }
+
+    /// Every single flipped byte of a middle record (length, crc or payload) is refused, naming the record's offset.
+    @Test func flippedByteInAMiddleRecordIsRefused() throws {
+        try withTemporaryDirectory { root in
+            let (_, bytes, middle) = try writeJournal(try makeSubdirectory(root, "source"))
+            for index in middle {
+                for flip: UInt8 in [0x01, 0x80] {
+                    let directory = try makeSubdirectory(root, "flip-\(index)-\(flip)")
+                    var damaged = bytes
+                    damaged[index] ^= flip
+                    try writeFile(journalPath(directory), damaged)
+                    let capture = LogCapture()
+                    let error = #expect(throws: JournalError.self) { try recoverJournal(directory, capture: capture) }
+                    guard case .corruptRecord(let offset, _) = error else {
+                        Issue.record("byte \(index) ^ \(flip): \(String(describing: error))")
+                        continue
+                    }
+                    #expect(offset == middle.lowerBound)
+                    #expect(capture.lines.isEmpty, "refusing is the caller's to report")
+                    // Nothing was changed.
+                    #expect(try readFile(journalPath(directory)) == damaged)
+                }
+            }
+        }
+    }
+
+    @Test func corruptRecordMessageTellsTheOperatorWhatToDo() {
+        let message = JournalError.corruptRecord(offset: 1234, reason: "crc32 mismatch").description
+        #expect(message.hasPrefix("journal.rhj is corrupt at byte 1234 (crc32 mismatch)"))
+        #expect(message.contains("--repair-journal"))
+    }
+
+    @Test func repairKeepsABackupAndCutsAtTheCorruptRecord() throws {
+        try withTemporaryDirectory { directory in
+            let (entries, bytes, middle) = try writeJournal(directory)
+            var damaged = bytes
+            damaged[middle.lowerBound + 12] ^= 0x55
+            try writeFile(journalPath(directory), damaged)
+
+            let capture = LogCapture()
+            let recovery = try recoverJournal(directory, repair: true, capture: capture)
+            #expect(recovery.entries == Array(entries[0..<2]))
+            #expect(recovery.truncatedBytes == bytes.count - middle.lowerBound)
+            #expect(try readFile(journalPath(directory)) == Array(bytes[0..<middle.lowerBound]))
+            let errors = capture.lines(.error)
+            #expect(errors.count == 1)
+            #expect(errors.first?.metadata["journal.offset"] == "\(middle.lowerBound)")
+
+            let backups = try FileManager.default.contentsOfDirectory(atPath: directory)
+                .filter { $0.hasPrefix("journal.rhj.corrupt-") && $0.hasSuffix(".bak") }
+            #expect(backups.count == 1)
+            if let backup = backups.first {
+                #expect(try readFile(directory + "/" + backup) == damaged)
+                #expect(errors.first?.message.contains(backup) == true)
+            }
+
+            // The repaired journal takes appends again from where it was cut.
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.append(Array(entries[2...]))
+            try journal.close()
+            #expect(try recoverJournal(directory).entries == entries)
+        }
+    }
+
+    @Test func repairTwiceInOneSecondKeepsBothBackups() throws {
+        try withTemporaryDirectory { directory in
+            let (_, bytes, middle) = try writeJournal(directory)
+            var damaged = bytes
+            damaged[middle.lowerBound + 9] ^= 0x01
+            for _ in 0..<2 {
+                try writeFile(journalPath(directory), damaged)
+                _ = try recoverJournal(directory, repair: true)
+            }
+            let backups = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".bak") }
+            #expect(backups.count == 2)
+        }
+    }
+
+    /// Records with valid crcs but a sequence that skips: never accepted silently, even at the end.
+    @Test func sequenceGapIsRefusedWithItsOffset() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 8)
+            var buffer = JournalFormat.header(electionDigest: testDigest)
+            try JournalFormat.encode(factory.entries(1...2), firstSequence: 1, into: &buffer)
+            let gapOffset = buffer.readableBytes
+            try JournalFormat.encode(factory.entries(4...5), firstSequence: 4, into: &buffer)
+            try writeFile(journalPath(directory), Array(buffer.readableBytesView))
+            #expect(throws: JournalError.sequenceGap(expected: 3, found: 4, offset: gapOffset)) {
+                try recoverJournal(directory)
+            }
+            let recovery = try recoverJournal(directory, repair: true)
+            #expect(recovery.entries.map(\.sequence) == [1, 2])
+            #expect(try fileSize(journalPath(directory)) == gapOffset)
+        }
+    }
+
+    /// A last record whose crc is right but whose content does not decode was written that way and may have been
+    /// acknowledged: it is not a torn tail.
+    @Test func undecodableRecordWithAGoodCRCIsRefusedEvenAtTheEnd() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 9)
+            var buffer = JournalFormat.header(electionDigest: testDigest)
+            try JournalFormat.encode(factory.entries(1...2), firstSequence: 1, into: &buffer)
+            let offset = buffer.readableBytes
+            let payload: [UInt8] = [0x03, 0x05, 0x01, 0x09]  // sequence 3, contest 5, revision 1, status 9
+            let crc = payload.withUnsafeBytes { JournalFormat.crc($0) }
+            buffer.writeInteger(UInt32(payload.count))
+            buffer.writeInteger(crc)
+            buffer.writeBytes(payload)
+            try writeFile(journalPath(directory), Array(buffer.readableBytesView))
+            let error = #expect(throws: JournalError.self) { try recoverJournal(directory) }
+            guard case .corruptRecord(offset, let reason) = error else {
+                Issue.record("\(String(describing: error))")
+                return
+            }
+            #expect(reason.contains("record.status"))
+        }
+    }
+}
+
+@Suite("FileJournal: header and misuse")
+struct HeaderAndMisuseTests {
+    @Test func journalOfAnotherElectionIsRefused() throws {
+        try withTemporaryDirectory { directory in
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.close()
+            let other = try FileJournal(directory: directory, electionDigest: 42, logger: LogCapture().logger)
+            #expect(throws: JournalError.electionMismatch(expected: 42, found: testDigest)) { try other.recover() }
+            try other.close()
+            // Nothing was changed: the right election still opens it.
+            #expect(try recoverJournal(directory).entries.isEmpty)
+        }
+    }
+
+    @Test func otherFilesAreNotJournals() throws {
+        try withTemporaryDirectory { directory in
+            for bytes in [Array("hello".utf8), Array("SQLite format 3\0 and more bytes".utf8)] {
+                try writeFile(journalPath(directory), bytes)
+                #expect(throws: JournalError.notAJournal(path: journalPath(directory))) {
+                    try recoverJournal(directory)
+                }
+                #expect(try readFile(journalPath(directory)) == bytes)
+            }
+        }
+    }
+
+    @Test func unknownVersionAndDamagedHeaderAreRefused() throws {
+        try withTemporaryDirectory { directory in
+            var header = Array(JournalFormat.header(electionDigest: testDigest).readableBytesView)
+            var future = header
+            future[5] = 2
+            try writeFile(journalPath(directory), future)
+            #expect(throws: JournalError.unsupportedVersion(2)) { try recoverJournal(directory) }
+
+            header[10] ^= 0x01
+            try writeFile(journalPath(directory), header)
+            let error = #expect(throws: JournalError.self) { try recoverJournal(directory) }
+            guard case .corruptHeader = error else {
+                Issue.record("\(String(describing: error))")
+                return
+            }
+        }
+    }
+
+    @Test func appendOutOfSequenceThrowsAndWritesNothing() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 10)
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            #expect(throws: JournalError.appendOutOfSequence(expected: 1, found: 2)) {
+                try journal.append(factory.entries(2...3))
+            }
+            try journal.append(factory.entries(1...2))
+            let size = try fileSize(journalPath(directory))
+            var batch = factory.entries(3...5)
+            batch[1].sequence = 5
+            #expect(throws: JournalError.appendOutOfSequence(expected: 4, found: 5)) { try journal.append(batch) }
+            #expect(try fileSize(journalPath(directory)) == size)
+            try journal.append(factory.entries(3...4))
+            try journal.close()
+            #expect(try recoverJournal(directory).entries.map(\.sequence) == [1, 2, 3, 4])
+        }
+    }
+
+    @Test func appendBeforeRecoverAndUseAfterCloseThrow() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 11)
+            let journal = try openJournal(directory)
+            #expect(throws: JournalError.notRecovered) { try journal.append(factory.entries(1...1)) }
+            _ = try journal.recover()
+            try journal.close()
+            #expect(throws: JournalError.closed) { try journal.append(factory.entries(1...1)) }
+            #expect(throws: JournalError.closed) { try journal.recover() }
+            #expect(throws: JournalError.closed) { try journal.close() }
+        }
+    }
+
+    @Test func aSecondOpenOfTheSameJournalIsLocked() throws {
+        try withTemporaryDirectory { directory in
+            let journal = try openJournal(directory)
+            #expect(throws: JournalError.locked(path: journalPath(directory))) { try openJournal(directory) }
+            try journal.close()
+            try openJournal(directory).close()
+        }
+    }
+}
+
+@Suite("FileJournal: write failures")
+struct WriteFailureTests {
+    /// Disk full in the middle of a batch: the append fails, the half-written batch is cut off, and the same batch
+    /// succeeds once the disk does.
+    @Test(arguments: [0, 1, 9, 60])
+    func failedWriteIsCutOffAndRetried(afterBytes: Int) throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 12)
+            let first = factory.entries(1...3)
+            let second = factory.entries(4...8)
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.append(first)
+            let durable = try fileSize(journalPath(directory))
+
+            journal.injectedFault = .write(afterBytes: afterBytes, errno: ENOSPC)
+            let error = #expect(throws: JournalError.self) { try journal.append(second) }
+            guard case .writeFailed(let detail) = error else {
+                Issue.record("\(String(describing: error))")
+                return
+            }
+            #expect(detail.contains("No space left on device"))
+            #expect(try fileSize(journalPath(directory)) == durable)
+            #expect(journal.lastSequence == 3)
+
+            try journal.append(second)
+            try journal.close()
+            #expect(try recoverJournal(directory).entries == first + second)
+        }
+    }
+
+    /// If even the cut fails, the failed batch's bytes stay in the file until the next append, which cuts them
+    /// before writing: a shorter retry must not leave records of the failed batch behind it.
+    @Test func failedCutIsRetriedBeforeTheNextAppend() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 14)
+            let first = factory.entries(1...2)
+            let failed = factory.entries(3...9)
+            let capture = LogCapture()
+            let journal = try openJournal(directory, capture: capture)
+            _ = try journal.recover()
+            try journal.append(first)
+            let durable = try fileSize(journalPath(directory))
+
+            journal.injectedFault = .sync(errno: EIO)
+            journal.failNextCut = true
+            #expect(throws: JournalError.self) { try journal.append(failed) }
+            #expect(try fileSize(journalPath(directory)) > durable, "the failed batch is still in the file")
+            #expect(capture.lines(.error).count == 1)
+
+            let retry = [JournalEntry(sequence: 3, record: RecordFactory.longRecord())]
+            try journal.append(retry)
+            #expect(try fileSize(journalPath(directory)) == journal.durableLength)
+            try journal.close()
+            #expect(try recoverJournal(directory).entries == first + retry)
+        }
+    }
+
+    /// After a failed fsync the written bytes cannot be trusted: they are cut off, and the retry writes them again.
+    @Test func failedSyncIsCutOffAndRetried() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 13)
+            let first = factory.entries(1...2)
+            let second = factory.entries(3...4)
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            try journal.append(first)
+            let durable = try fileSize(journalPath(directory))
+            journal.injectedFault = .sync(errno: EIO)
+            #expect(throws: JournalError.self) { try journal.append(second) }
+            #expect(try fileSize(journalPath(directory)) == durable)
+            try journal.append(second)
+            try journal.close()
+            #expect(try recoverJournal(directory).entries == first + second)
+        }
+    }
+}
