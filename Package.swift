@@ -15,12 +15,15 @@ let package = Package(
         .library(name: "HubServer", targets: ["HubServer"]),
         .library(name: "HubClient", targets: ["HubClient"]),
         .executable(name: "results-hub", targets: ["results-hub"]),
+        .executable(name: "reporter", targets: ["reporter"]),
+        .executable(name: "hub-load", targets: ["hub-load"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): preset dictionaries and raw deflate need the C API itself.
@@ -104,6 +107,38 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "reporter",
+            dependencies: [
+                "HubClient", "ElectionModel", "HubWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The load-test tool: its pure parts are a library so that they are unit-tested.
+        .target(
+            name: "HubLoad",
+            dependencies: [
+                "HubClient", "ElectionModel", "ElectionDefaults", "HubWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/hub-load/HubLoad",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "hub-load",
+            dependencies: [
+                "HubLoad",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/hub-load/Command",
+            swiftSettings: strictSettings
+        ),
         // Fuzzing (Tools/fuzz/run.sh): the harness is a library so that the tests replay the regression corpus too.
         .target(
             name: "WireFuzzHarness",
@@ -131,6 +166,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HubLoadTests",
+            dependencies: ["HubLoad", "ElectionModel", "HubWire"],
+            path: "Tests/HubLoadTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

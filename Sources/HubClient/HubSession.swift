@@ -25,7 +25,8 @@ public enum HubClientError: Error, Hashable, Sendable, CustomStringConvertible {
         case .closedByHub(let goodbye): return "the hub closed the connection: \(goodbye.code.name): \(goodbye.message)"
         case .connectionLost: return "the connection to the hub was lost"
         case .unsupportedVersion(let range):
-            return "the hub speaks protocol versions \(range.minVersion) to \(range.maxVersion), this client \(ProtocolVersion.minimum) to \(ProtocolVersion.maximum)"
+            return
+                "the hub speaks protocol versions \(range.minVersion) to \(range.maxVersion), this client \(ProtocolVersion.minimum) to \(ProtocolVersion.maximum)"
         case .protocolViolation(let error): return "the hub sent something invalid: \(error)"
         case .unexpected(let what): return "unexpected message from the hub: \(what)"
         }

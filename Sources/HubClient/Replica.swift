@@ -31,7 +31,8 @@ public struct Replica: Sendable {
     public mutating func apply(_ batch: DeltaBatch) throws(WireError) -> [SequencedRecord] {
         guard batch.firstSequence == sequence + 1 else {
             throw WireError(
-                .sequenceGap, "batch starts at \(batch.firstSequence) but the copy is at \(sequence): resume from \(sequence)")
+                .sequenceGap,
+                "batch starts at \(batch.firstSequence) but the copy is at \(sequence): resume from \(sequence)")
         }
         var next = self
         for event in batch.events {

@@ -92,7 +92,8 @@ public struct HubState: Sendable {
             throw ReplayError(message: "journal sequence \(sequence) does not follow \(latestSequence)")
         }
         guard election.contest(record.contestID) != nil else {
-            throw ReplayError(message: "journal sequence \(sequence) names unknown contest \(record.contestID.rawValue)")
+            throw ReplayError(
+                message: "journal sequence \(sequence) names unknown contest \(record.contestID.rawValue)")
         }
         return apply(record)
     }
@@ -102,7 +103,8 @@ public struct HubState: Sendable {
         latestSequence += 1
         let previous = records[record.contestID]
         let event = HubEvent(
-            sequence: latestSequence, record: record, previous: previous, previousSequence: lastChange[record.contestID])
+            sequence: latestSequence, record: record, previous: previous, previousSequence: lastChange[record.contestID]
+        )
         set(record, for: record.contestID)
         lastChange[record.contestID] = latestSequence
         let key = RevisionKey(contest: record.contestID, revision: record.revision)
@@ -152,7 +154,9 @@ public struct HubState: Sendable {
         let events =
             changed
             .filter { filter.matches(election.contest($0)!) }
-            .compactMap { contest in records[contest].map { SequencedRecord(sequence: lastChange[contest]!, record: $0) } }
+            .compactMap { contest in
+                records[contest].map { SequencedRecord(sequence: lastChange[contest]!, record: $0) }
+            }
             .sorted { $0.sequence < $1.sequence }
         return DeltaBatch(
             firstSequence: first, lastSequence: latestSequence, conflated: true, events: events,

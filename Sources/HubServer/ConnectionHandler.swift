@@ -68,7 +68,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch state {
         case .awaitingHello(let attempts):
             guard case .hello(let hello) = message else {
-                fail(context: context, code: .unexpectedMessage, message: "the first message must be HELLO, not \(message.type.specName)")
+                fail(
+                    context: context, code: .unexpectedMessage,
+                    message: "the first message must be HELLO, not \(message.type.specName)")
                 return
             }
             handshake(hello, attempts: attempts, context: context)
@@ -94,7 +96,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                 fail(context: context, code: .unsupportedVersion, message: ProtocolVersion.rangeAnswer.message)
             } else {
                 state = .awaitingHello(attempts: attempts + 1)
-                context.writeAndFlush(wrapOutboundOut(plain.encode(.versionRange(ProtocolVersion.rangeAnswer))), promise: nil)
+                context.writeAndFlush(
+                    wrapOutboundOut(plain.encode(.versionRange(ProtocolVersion.rangeAnswer))), promise: nil)
             }
             return
         }
@@ -104,7 +107,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         var welcome = Welcome(
             version: version, hubName: configuration.hubName, electionID: configuration.election.id,
             electionDigest: engine.electionDigest, latestSequence: engine.latestDurableSequence,
-            compression: compression, heartbeatIntervalMillis: UInt32(configuration.heartbeatInterval.nanoseconds / 1_000_000),
+            compression: compression,
+            heartbeatIntervalMillis: UInt32(configuration.heartbeatInterval.nanoseconds / 1_000_000),
             allRegions: false, regions: [])
         switch hello.role {
         case .desk:
@@ -128,15 +132,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         reader.handshakeCompleted()
         engine.register(peer)
         context.writeAndFlush(wrapOutboundOut(plain.encode(.welcome(welcome))), promise: nil)
-        logger.info("handshake complete", metadata: ["client.name": "\(hello.clientName)", "client.compression": "\(compression)"])
+        logger.info(
+            "handshake complete",
+            metadata: ["client.name": "\(hello.clientName)", "client.compression": "\(compression)"])
     }
 
     private func handleDesk(_ message: HubMessage, peer: Peer, desk: DeskIdentity, context: ChannelHandlerContext) {
         switch message {
         case .submit(let submit):
-            engine.submit(.init(peer: peer, desk: desk, requestID: submit.requestID, kind: .declaration(submit.declaration)))
+            engine.submit(
+                .init(peer: peer, desk: desk, requestID: submit.requestID, kind: .declaration(submit.declaration)))
         case .withdraw(let request):
-            engine.submit(.init(peer: peer, desk: desk, requestID: request.requestID, kind: .withdrawal(request.withdrawal)))
+            engine.submit(
+                .init(peer: peer, desk: desk, requestID: request.requestID, kind: .withdrawal(request.withdrawal)))
         case .query(let query):
             engine.answer(query, for: peer)
         case .heartbeat:
@@ -144,7 +152,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .goodbye:
             close(context: context)
         case .subscribe:
-            fail(context: context, code: .unexpectedMessage, message: "a desk cannot subscribe; connect as a subscriber")
+            fail(
+                context: context, code: .unexpectedMessage, message: "a desk cannot subscribe; connect as a subscriber")
         default:
             fail(context: context, code: .unexpectedMessage, message: "a desk does not send \(message.type.specName)")
         }
@@ -156,13 +165,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch message {
         case .subscribe(let subscribe):
             guard !subscribed else {
-                fail(context: context, code: .unexpectedMessage, message: "SUBSCRIBE was already sent on this connection")
+                fail(
+                    context: context, code: .unexpectedMessage, message: "SUBSCRIBE was already sent on this connection"
+                )
                 return
             }
             if case .regions(let regions) = subscribe.filter,
                 let unknown = regions.first(where: { $0.rawValue >= configuration.election.regions.count })
             {
-                fail(context: context, code: .malformedFrame, message: "subscribe names region index \(unknown.rawValue), which does not exist")
+                fail(
+                    context: context, code: .malformedFrame,
+                    message: "subscribe names region index \(unknown.rawValue), which does not exist")
                 return
             }
             state = .subscriber(peer, codec, subscribed: true)
@@ -178,7 +191,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .withdraw(let request):
             reject(request.requestID, "a subscriber cannot withdraw; connect as a desk", context: context)
         default:
-            fail(context: context, code: .unexpectedMessage, message: "a subscriber does not send \(message.type.specName)")
+            fail(
+                context: context, code: .unexpectedMessage,
+                message: "a subscriber does not send \(message.type.specName)")
         }
     }
 
@@ -228,14 +243,16 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func answerForeign(_ bytes: [UInt8], context: ChannelHandlerContext) {
         state = .closing
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes))).whenComplete { _ in channel.close(promise: nil)
+        }
     }
 
     /// Says GOODBYE with the code and reason, then closes.
     private func fail(context: ChannelHandlerContext, code: ErrorCode, message: String) {
         guard !isClosing else { return }
         state = .closing
-        logger.info("closing the connection", metadata: ["goodbye.code": "\(code.name)", "goodbye.reason": "\(message)"])
+        logger.info(
+            "closing the connection", metadata: ["goodbye.code": "\(code.name)", "goodbye.reason": "\(message)"])
         let goodbye = Goodbye(code: code, message: message, lastSequence: engine.latestDurableSequence)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(plain.encode(.goodbye(goodbye)))).whenComplete { _ in

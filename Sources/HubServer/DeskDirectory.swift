@@ -75,7 +75,8 @@ public struct DeskDirectory: Sendable {
                 }
                 scope = .regions(regions)
             }
-            let entry = Entry(identity: DeskIdentity(id: credential.id, scope: scope), token: Array(credential.token.utf8))
+            let entry = Entry(
+                identity: DeskIdentity(id: credential.id, scope: scope), token: Array(credential.token.utf8))
             guard entries.updateValue(entry, forKey: credential.id) == nil else {
                 throw DeskDirectoryError(message: "desk \(credential.id) is listed twice")
             }

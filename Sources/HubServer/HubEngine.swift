@@ -108,7 +108,8 @@ final class HubEngine: @unchecked Sendable {
 
     func start() {
         loop.execute {
-            let interval = TimeAmount.nanoseconds(max(configurationMinimum, self.configuration.stallTimeout.nanoseconds / 4))
+            let interval = TimeAmount.nanoseconds(
+                max(configurationMinimum, self.configuration.stallTimeout.nanoseconds / 4))
             self.stallCheck = self.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
                 self.dropStalledSubscribers()
             }
@@ -160,7 +161,8 @@ final class HubEngine: @unchecked Sendable {
             self.stallCheck?.cancel()
             self.whenDurable {
                 for request in self.queued {
-                    self.reject(request, code: .storeUnavailable, message: "the hub is shutting down; nothing was stored")
+                    self.reject(
+                        request, code: .storeUnavailable, message: "the hub is shutting down; nothing was stored")
                 }
                 self.queued.removeAll()
                 let closing = self.peers.values.map { peer in
@@ -172,6 +174,17 @@ final class HubEngine: @unchecked Sendable {
             }
         }
         return promise.futureResult
+    }
+
+    func statistics() -> EventLoopFuture<HubStatistics> {
+        loop.submit {
+            let flows = self.subscribers.values.map(\.flow)
+            return HubStatistics(
+                latestSequence: self.state.latestSequence, peers: self.peers.count, subscribers: flows.count,
+                conflatingSubscribers: flows.filter { $0.mode != .live }.count,
+                largestPendingBytes: flows.map(\.pendingBytes).max() ?? 0,
+                totalPendingBytes: flows.reduce(0) { $0 + $1.pendingBytes })
+        }
     }
 
     // MARK: Commit cycle (on loop)
@@ -200,7 +213,9 @@ final class HubEngine: @unchecked Sendable {
                 acks.append(
                     PendingAck(
                         peer: request.peer,
-                        ack: Ack(requestID: request.requestID, sequence: event.sequence, duplicate: false, record: event.record)))
+                        ack: Ack(
+                            requestID: request.requestID, sequence: event.sequence, duplicate: false,
+                            record: event.record)))
             case .duplicate(let sequence, let record):
                 let ack = Ack(requestID: request.requestID, sequence: sequence, duplicate: true, record: record)
                 if sequence <= durable {
@@ -278,7 +293,8 @@ final class HubEngine: @unchecked Sendable {
             }
             if let missed = log.events(after: from) {
                 let batches = DeltaBatching.batches(
-                    missed, filter: filter, election: configuration.election, checksumAfter: state.checksum(for: filter))
+                    missed, filter: filter, election: configuration.election, checksumAfter: state.checksum(for: filter)
+                )
                 frames = batches.map { codec.encode(.deltaBatch($0)) }
             } else {
                 frames = [codec.encode(.snapshot(state.snapshot(for: filter, reason: .resumeUnavailable)))]
@@ -295,7 +311,8 @@ final class HubEngine: @unchecked Sendable {
         peer.logger.info(
             "subscribed",
             metadata: [
-                "subscription.filter": "\(filter)", "subscription.resumeFrom": "\(subscription.resumeFrom.map(String.init) ?? "none")",
+                "subscription.filter": "\(filter)",
+                "subscription.resumeFrom": "\(subscription.resumeFrom.map(String.init) ?? "none")",
                 "subscription.sequence": "\(latest)",
             ])
     }
@@ -318,7 +335,8 @@ final class HubEngine: @unchecked Sendable {
         }
         var groups: [GroupKey: [UInt64]] = [:]
         for (id, subscriber) in subscribers {
-            groups[GroupKey(filter: subscriber.filter, compression: subscriber.peer.compression), default: []].append(id)
+            groups[GroupKey(filter: subscriber.filter, compression: subscriber.peer.compression), default: []].append(
+                id)
         }
         let now = NIODeadline.now().uptimeNanoseconds
         for (key, ids) in groups {
@@ -352,7 +370,10 @@ final class HubEngine: @unchecked Sendable {
         subscribers[id]!.flow.caughtUp(through: batch.lastSequence, bytes: frame.readableBytes)
         subscriber.peer.logger.info(
             "slow subscriber caught up with a conflated batch",
-            metadata: ["batch.first": "\(batch.firstSequence)", "batch.last": "\(batch.lastSequence)", "batch.events": "\(batch.events.count)"])
+            metadata: [
+                "batch.first": "\(batch.firstSequence)", "batch.last": "\(batch.lastSequence)",
+                "batch.events": "\(batch.events.count)",
+            ])
         write(frame, to: subscriber.peer)
     }
 
@@ -367,7 +388,9 @@ final class HubEngine: @unchecked Sendable {
                 metadata: ["subscriber.pendingBytes": "\(subscriber.flow.pendingBytes)"])
             sayGoodbye(
                 to: subscriber.peer, code: .slowConsumer,
-                message: "you did not read for \(configuration.stallTimeout.nanoseconds / 1_000_000_000) s; resume from \(subscriber.flow.delivered)")
+                message:
+                    "you did not read for \(configuration.stallTimeout.nanoseconds / 1_000_000_000) s; resume from \(subscriber.flow.delivered)"
+            )
         }
     }
 
@@ -380,14 +403,21 @@ final class HubEngine: @unchecked Sendable {
         case .contest(let id):
             guard configuration.election.contest(id) != nil else {
                 send(
-                    .reject(Reject(requestID: query.requestID, code: .unknownContest, message: "unknown contest: no contest has id \(id.rawValue)")),
+                    .reject(
+                        Reject(
+                            requestID: query.requestID, code: .unknownContest,
+                            message: "unknown contest: no contest has id \(id.rawValue)")),
                     to: peer)
                 return
             }
-            send(.contest(ContestAnswer(requestID: query.requestID, sequence: state.latestSequence, record: state.record(id))), to: peer)
+            send(
+                .contest(
+                    ContestAnswer(requestID: query.requestID, sequence: state.latestSequence, record: state.record(id))),
+                to: peer)
         case .election:
             _ = peer.send(
-                codecs[peer.compression]!.encode(.election(ElectionAnswer(requestID: query.requestID, digest: digest, definition: definition))))
+                codecs[peer.compression]!.encode(
+                    .election(ElectionAnswer(requestID: query.requestID, digest: digest, definition: definition))))
         }
     }
 

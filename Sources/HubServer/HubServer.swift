@@ -16,6 +16,7 @@ public final class HubServer: Service, Sendable {
     private let logger: Logger
     private let onServerRunning: @Sendable (SocketAddress) async -> Void
     private let storeFactory: @Sendable (HubConfiguration, Logger) throws -> any EventStore
+    private let runningEngine = Mutex<HubEngine?>(nil)
 
     /// - Parameters:
     ///   - onServerRunning: called with the bound address once the hub accepts connections (tests bind port 0).
@@ -31,7 +32,8 @@ public final class HubServer: Service, Sendable {
         self.storeFactory =
             storeFactory ?? { configuration, logger in
                 try FileJournal(
-                    directory: configuration.dataDirectory, electionDigest: ElectionDefinition(configuration.election).digest,
+                    directory: configuration.dataDirectory,
+                    electionDigest: ElectionDefinition(configuration.election).digest,
                     logger: logger, options: .init(repair: configuration.repairJournal))
             }
     }
@@ -73,6 +75,8 @@ public final class HubServer: Service, Sendable {
             loop: group.next(), configuration: configuration, state: state, log: log, store: store,
             storeThread: storeThread, logger: logger)
         engine.start()
+        runningEngine.withLock { $0 = engine }
+        defer { runningEngine.withLock { $0 = nil } }
         let connections = Atomic<Int>(0)
         let nextID = Atomic<UInt64>(0)
         let heartbeat = configuration.heartbeatInterval
@@ -87,25 +91,41 @@ public final class HubServer: Service, Sendable {
                 let open = connections.add(1, ordering: .relaxed).newValue
                 channel.closeFuture.whenComplete { _ in connections.subtract(1, ordering: .relaxed) }
                 if open > configuration.maxConnections {
-                    logger.warning("refusing a connection: the limit is reached", metadata: ["connections.max": "\(configuration.maxConnections)"])
+                    logger.warning(
+                        "refusing a connection: the limit is reached",
+                        metadata: ["connections.max": "\(configuration.maxConnections)"])
                     let goodbye = FrameCodec().encode(
-                        .goodbye(Goodbye(code: .tooManyConnections, message: "the hub is at its connection limit", lastSequence: 0)))
+                        .goodbye(
+                            Goodbye(
+                                code: .tooManyConnections, message: "the hub is at its connection limit",
+                                lastSequence: 0)))
                     return channel.writeAndFlush(goodbye).flatMap { channel.close() }
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let bytes = configuration.socketSendBufferBytes {
+                        try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(bytes))
+                    }
                     let reader = FrameReader()
                     try channel.pipeline.syncOperations.addHandlers([
                         reader,
                         IdleStateHandler(readTimeout: heartbeat * 3, writeTimeout: heartbeat),
-                        ConnectionHandler(id: id, configuration: configuration, engine: engine, reader: reader, logger: logger),
+                        ConnectionHandler(
+                            id: id, configuration: configuration, engine: engine, reader: reader, logger: logger),
                     ])
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
 
-        guard let address = channel.localAddress else { throw HubServerError(message: "the listening socket has no address") }
-        logger.info("listening", metadata: ["hub.address": "\(address)", "election.id": "\(configuration.election.id)", "hub.sequence": "\(state.latestSequence)"])
+        guard let address = channel.localAddress else {
+            throw HubServerError(message: "the listening socket has no address")
+        }
+        logger.info(
+            "listening",
+            metadata: [
+                "hub.address": "\(address)", "election.id": "\(configuration.election.id)",
+                "hub.sequence": "\(state.latestSequence)",
+            ])
         await onServerRunning(address)
 
         try await withGracefulShutdownHandler {
@@ -119,6 +139,28 @@ public final class HubServer: Service, Sendable {
         try await storeThread.runIfActive { try handle.store.close() }
         logger.info("stopped", metadata: ["hub.sequence": "\(engine.latestDurableSequence)"])
     }
+}
+
+extension HubServer {
+    /// What the hub is doing now: for tests, and for operators' tools.
+    public func statistics() async throws -> HubStatistics {
+        guard let engine = runningEngine.withLock({ $0 }) else {
+            throw HubServerError(message: "the hub is not running")
+        }
+        return try await engine.statistics().get()
+    }
+}
+
+public struct HubStatistics: Hashable, Sendable {
+    public var latestSequence: UInt64
+    /// Authenticated connections.
+    public var peers: Int
+    public var subscribers: Int
+    /// Subscribers that fell behind and are receiving conflated updates.
+    public var conflatingSubscribers: Int
+    /// The most bytes any one subscriber has waiting in the hub (the bound being tested).
+    public var largestPendingBytes: Int
+    public var totalPendingBytes: Int
 }
 
 public struct HubServerError: Error, CustomStringConvertible {

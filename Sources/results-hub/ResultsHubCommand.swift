@@ -34,7 +34,10 @@ extension ResultsHubCommand {
         @Option(help: "Election definition (JSON). Default: the embedded 4 May 2023 English local elections.")
         var election: String?
 
-        @Option(help: "Desks file: a JSON list of {\"id\", \"token\", \"regions\"}. Default: DIR/desks.json, generated on first start.")
+        @Option(
+            help:
+                "Desks file: a JSON list of {\"id\", \"token\", \"regions\"}. Default: DIR/desks.json, generated on first start."
+        )
         var desks: String?
 
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -72,8 +75,12 @@ extension ResultsHubCommand {
             configuration.stallTimeout = .seconds(Int64(stallTimeout))
             let contests = election.contests.count
             let server = HubServer(configuration: configuration, logger: logger) { address in
-                print("results-hub: serving \(election.name) (\(contests) contests) on \(address.ipAddress ?? host):\(address.port ?? port)")
-                print("results-hub: journal in \(dataDirectory)/journal.rhj; desks: \(desks.deskIDs.joined(separator: ", "))")
+                say(
+                    "results-hub: serving \(election.name) (\(contests) contests) on \(address.ipAddress ?? host):\(address.port ?? port)"
+                )
+                say(
+                    "results-hub: journal in \(dataDirectory)/journal.rhj; desks: \(desks.deskIDs.joined(separator: ", "))"
+                )
             }
             let group = ServiceGroup(
                 configuration: .init(
@@ -89,13 +96,21 @@ extension ResultsHubCommand {
             }
             guard desks == nil else { throw ValidationError("cannot read the desks file \(path)") }
             let credentials = DeskDirectory.generateCredentials(for: election)
-            guard FileManager.default.createFile(
-                atPath: path, contents: DeskDirectory.encode(credentials), attributes: [.posixPermissions: 0o600])
+            guard
+                FileManager.default.createFile(
+                    atPath: path, contents: DeskDirectory.encode(credentials), attributes: [.posixPermissions: 0o600])
             else { throw ValidationError("cannot write the desks file \(path)") }
-            print("results-hub: wrote \(credentials.count) desk tokens to \(path) (one desk per region and \"national\"); keep it secret")
+            say(
+                "results-hub: wrote \(credentials.count) desk tokens to \(path) (one desk per region and \"national\"); keep it secret"
+            )
             return credentials
         }
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A line for the operator on standard output, written at once (not buffered) so that scripts see it.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -38,7 +38,8 @@ enum Fixture {
             ])
     }
 
-    static func declaration(_ contest: ContestID, revision: UInt32 = 1, _ seats: (PartyIndex, UInt32)...) -> Declaration {
+    static func declaration(_ contest: ContestID, revision: UInt32 = 1, _ seats: (PartyIndex, UInt32)...) -> Declaration
+    {
         Declaration(
             contestID: contest, revision: revision, seats: seats.map { PartyCount(party: $0.0, count: $0.1) },
             declaredAt: 1_683_244_800_000)
@@ -78,8 +79,9 @@ struct HubStateTests {
         #expect(state.latestSequence == 1)
         // A correction, then a late retry of revision 1: still the original ack, not a rejection.
         _ = try accepted(state.submit(F.declaration(F.alpha, revision: 2, (F.lab, 7), (F.con, 3)), from: F.national))
-        #expect(state.submit(F.declaration(F.alpha, (F.lab, 6), (F.con, 4)), from: F.national)
-            == .duplicate(sequence: 1, record: event.record))
+        #expect(
+            state.submit(F.declaration(F.alpha, (F.lab, 6), (F.con, 4)), from: F.national)
+                == .duplicate(sequence: 1, record: event.record))
         #expect(state.latestSequence == 2)
     }
 
@@ -87,12 +89,15 @@ struct HubStateTests {
         var state = HubState(election: try F.election())
         _ = try accepted(state.submit(F.declaration(F.alpha, (F.lab, 6), (F.con, 4)), from: F.national))
         let before = state.checksum
-        #expect(state.submit(F.declaration(F.alpha, (F.lab, 7), (F.con, 3)), from: F.national)
-            == .rejected(.revisionConflict(contest: "alpha", revision: 1)))
-        #expect(state.submit(F.declaration(F.beta, (F.lab, 9)), from: F.northDesk)
-            == .rejected(.deskNotAllowed(desk: "north", contest: "beta", region: "south")))
-        #expect(state.submit(F.declaration(F.alpha, revision: 2, (F.lab, 3)), from: F.national)
-            == .rejected(.seatsDoNotAddUp(contest: "alpha", found: 3, expected: 10)))
+        #expect(
+            state.submit(F.declaration(F.alpha, (F.lab, 7), (F.con, 3)), from: F.national)
+                == .rejected(.revisionConflict(contest: "alpha", revision: 1)))
+        #expect(
+            state.submit(F.declaration(F.beta, (F.lab, 9)), from: F.northDesk)
+                == .rejected(.deskNotAllowed(desk: "north", contest: "beta", region: "south")))
+        #expect(
+            state.submit(F.declaration(F.alpha, revision: 2, (F.lab, 3)), from: F.national)
+                == .rejected(.seatsDoNotAddUp(contest: "alpha", found: 3, expected: 10)))
         #expect(state.checksum == before)
         #expect(state.latestSequence == 1)
     }
@@ -102,16 +107,20 @@ struct HubStateTests {
         _ = try accepted(state.submit(F.declaration(F.alpha, (F.lab, 6), (F.con, 4)), from: F.national))
         let snapshotBefore = state.snapshot(for: .all, reason: .newSubscription)
         let boardBefore = state.scoreboard
-        let a = try accepted(state.submit(F.declaration(F.alpha, revision: 2, (F.lab, 7), (F.con, 3)), from: F.national))
-        let b = try accepted(state.withdraw(
-            Withdrawal(contestID: F.alpha, revision: 3, withdrawnAt: 9, reason: "error"), from: F.national))
+        let a = try accepted(
+            state.submit(F.declaration(F.alpha, revision: 2, (F.lab, 7), (F.con, 3)), from: F.national))
+        let b = try accepted(
+            state.withdraw(
+                Withdrawal(contestID: F.alpha, revision: 3, withdrawnAt: 9, reason: "error"), from: F.national))
         state.revert(b)
         state.revert(a)
         #expect(state.snapshot(for: .all, reason: .newSubscription) == snapshotBefore)
         #expect(state.scoreboard == boardBefore)
         #expect(state.lastChange(of: F.alpha) == 1)
         // The reverted revision can be submitted again as new.
-        #expect(try accepted(state.submit(F.declaration(F.alpha, revision: 2, (F.lab, 7), (F.con, 3)), from: F.national)).sequence == 2)
+        #expect(
+            try accepted(state.submit(F.declaration(F.alpha, revision: 2, (F.lab, 7), (F.con, 3)), from: F.national))
+                .sequence == 2)
     }
 
     @Test func replayRebuildsTheSameState() throws {
@@ -120,15 +129,17 @@ struct HubStateTests {
         var events: [HubEvent] = []
         events.append(try accepted(live.submit(F.declaration(F.alpha, (F.lab, 6), (F.con, 4)), from: F.national)))
         events.append(try accepted(live.submit(F.declaration(F.gamma, (F.ld, 5)), from: F.national)))
-        events.append(try accepted(live.submit(F.declaration(F.alpha, revision: 2, (F.lab, 5), (F.con, 5)), from: F.national)))
+        events.append(
+            try accepted(live.submit(F.declaration(F.alpha, revision: 2, (F.lab, 5), (F.con, 5)), from: F.national)))
         var replayed = HubState(election: election)
         for event in events { try replayed.replay(sequence: event.sequence, record: event.record) }
         #expect(replayed.checksum == live.checksum)
         #expect(replayed.scoreboard == live.scoreboard)
         #expect(throws: ReplayError.self) { try replayed.replay(sequence: 9, record: events[0].record) }
         // Idempotency survives a restart: a retried declaration is still a duplicate.
-        #expect(replayed.submit(F.declaration(F.gamma, (F.ld, 5)), from: F.national)
-            == .duplicate(sequence: 2, record: events[1].record))
+        #expect(
+            replayed.submit(F.declaration(F.gamma, (F.ld, 5)), from: F.national)
+                == .duplicate(sequence: 2, record: events[1].record))
     }
 
     @Test func filteredSnapshotsAndChecksums() throws {
@@ -169,7 +180,8 @@ struct EventLogTests {
         }
         let events = try #require(log.events(after: 1))
         let batches = DeltaBatching.batches(
-            events, filter: .regions([F.south]), election: election, checksumAfter: state.checksum(for: .regions([F.south])),
+            events, filter: .regions([F.south]), election: election,
+            checksumAfter: state.checksum(for: .regions([F.south])),
             maxEvents: 2)
         #expect(batches.map(\.firstSequence) == [2, 4, 6])
         #expect(batches.map(\.lastSequence) == [3, 5, 6])
@@ -186,8 +198,9 @@ struct EventLogTests {
         var state = HubState(election: election)
         var log = EventLog(capacity: 3)
         for revision in 1...10 {
-            guard case .accepted(let event) = state.submit(
-                F.declaration(F.gamma, revision: UInt32(revision), (F.ld, 5)), from: F.national)
+            guard
+                case .accepted(let event) = state.submit(
+                    F.declaration(F.gamma, revision: UInt32(revision), (F.ld, 5)), from: F.national)
             else { return }
             log.append(event)
         }

@@ -16,7 +16,9 @@ struct HubServerTests {
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
                 subscriber.useElectionCompression()
                 try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else { throw TestFailure("no snapshot") }
+                guard case .snapshot(let snapshot) = try await subscriber.next() else {
+                    throw TestFailure("no snapshot")
+                }
                 #expect(snapshot.sequence == 0)
                 #expect(snapshot.records.isEmpty)
                 var replica = Replica()
@@ -60,8 +62,9 @@ struct HubServerTests {
                 #expect(first.control == .noOverallControl, "no overall control in Bromsgrove")
                 #expect(first.outcome == .lostToNoOverallControl, "the Conservatives held it before")
                 // A correction is a new event.
-                guard case .ack(let correction) = try await desk.submit(
-                    Declarations.allTo("bromsgrove", party: "CON", revision: 2), requestID: 4)
+                guard
+                    case .ack(let correction) = try await desk.submit(
+                        Declarations.allTo("bromsgrove", party: "CON", revision: 2), requestID: 4)
                 else { throw TestFailure("expected an ack") }
                 #expect(correction.sequence == 3)
                 #expect(correction.duplicate == false)
@@ -92,7 +95,10 @@ struct HubServerTests {
                 short.seats[0].count -= 1
                 reject = try await rejection(short)
                 #expect(reject.code == .seatsDoNotAddUp)
-                #expect(reject.message == "swindon: seats add up to \(swindon.totalSeats! - 1), but the council has \(swindon.totalSeats!) seats")
+                #expect(
+                    reject.message
+                        == "swindon: seats add up to \(swindon.totalSeats! - 1), but the council has \(swindon.totalSeats!) seats"
+                )
 
                 var party = Declarations.real("swindon")
                 party.seats.append(PartyCount(party: PartyIndex(500), count: 0))
@@ -117,15 +123,19 @@ struct HubServerTests {
                     .withdraw(
                         WithdrawRequest(
                             requestID: 5,
-                            withdrawal: Withdrawal(contestID: Declarations.contest("arun").id, revision: 1, withdrawnAt: 1, reason: ""))))
-                guard case .reject(let nothing) = try await desk.next() else { throw TestFailure("expected a rejection") }
+                            withdrawal: Withdrawal(
+                                contestID: Declarations.contest("arun").id, revision: 1, withdrawnAt: 1, reason: ""))))
+                guard case .reject(let nothing) = try await desk.next() else {
+                    throw TestFailure("expected a rejection")
+                }
                 #expect(nothing.code == .nothingToWithdraw)
             }
             // A desk outside its region.
             try await HubSession.connect(
                 host: "127.0.0.1", port: hub.port, hello: .desk("north-west", token: TestHub.northWestToken)
             ) { desk in
-                guard case .reject(let reject) = try await desk.submit(Declarations.real("swindon"), requestID: 3) else {
+                guard case .reject(let reject) = try await desk.submit(Declarations.real("swindon"), requestID: 3)
+                else {
                     throw TestFailure("expected a rejection")
                 }
                 #expect(reject.code == .deskNotAllowed)
@@ -133,7 +143,9 @@ struct HubServerTests {
             }
             // A wrong token: goodbye at the handshake.
             do {
-                try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk(token: "wrong-token-0123456789")) { _ in }
+                try await HubSession.connect(
+                    host: "127.0.0.1", port: hub.port, hello: .desk(token: "wrong-token-0123456789")
+                ) { _ in }
                 Issue.record("a wrong token was accepted")
             } catch let HubClientError.closedByHub(goodbye) {
                 #expect(goodbye.code == .authenticationFailed)
@@ -141,7 +153,8 @@ struct HubServerTests {
             }
             // A subscriber cannot submit.
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
-                guard case .reject(let reject) = try await subscriber.submit(Declarations.real("arun"), requestID: 4) else {
+                guard case .reject(let reject) = try await subscriber.submit(Declarations.real("arun"), requestID: 4)
+                else {
                     throw TestFailure("expected a rejection")
                 }
                 #expect(reject.code == .unexpectedMessage)
@@ -162,10 +175,13 @@ struct HubServerTests {
             }
             // Subscribe, read a little, disconnect.
             var replica = Replica()
-            replica = try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
+            replica = try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) {
+                subscriber in
                 subscriber.useElectionCompression()
                 try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else { throw TestFailure("no snapshot") }
+                guard case .snapshot(let snapshot) = try await subscriber.next() else {
+                    throw TestFailure("no snapshot")
+                }
                 var replica = Replica()
                 try replica.apply(snapshot)
                 return replica
@@ -181,19 +197,24 @@ struct HubServerTests {
                     .withdraw(
                         WithdrawRequest(
                             requestID: 101,
-                            withdrawal: Withdrawal(contestID: Declarations.contest(councils[1]).id, revision: 2, withdrawnAt: 5, reason: "recount"))))
+                            withdrawal: Withdrawal(
+                                contestID: Declarations.contest(councils[1]).id, revision: 2, withdrawnAt: 5,
+                                reason: "recount"))))
                 guard case .ack(let withdrawn) = try await desk.next() else { throw TestFailure("no ack") }
                 #expect(withdrawn.status == .withdrawn)
                 #expect(withdrawn.sequence == 42)
             }
             let resumed = replica
-            let final = try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
+            let final = try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) {
+                subscriber in
                 subscriber.useElectionCompression()
                 try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: resumed.sequence)))
                 var replica = resumed
                 var seen: [UInt64] = []
                 while replica.sequence < 42 {
-                    guard case .deltaBatch(let batch) = try await subscriber.next() else { throw TestFailure("expected deltas") }
+                    guard case .deltaBatch(let batch) = try await subscriber.next() else {
+                        throw TestFailure("expected deltas")
+                    }
                     seen += batch.events.map(\.sequence)
                     try replica.apply(batch)
                 }
@@ -204,7 +225,9 @@ struct HubServerTests {
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
                 subscriber.useElectionCompression()
                 try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else { throw TestFailure("no snapshot") }
+                guard case .snapshot(let snapshot) = try await subscriber.next() else {
+                    throw TestFailure("no snapshot")
+                }
                 #expect(snapshot.sequence == 42)
                 #expect(snapshot.checksum == final.checksum.value)
             }
@@ -220,7 +243,8 @@ struct HubServerTests {
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { desk in
                 var acked: [ContestID: UInt64] = [:]
                 for (index, slug) in councils.enumerated() {
-                    guard case .ack(let ack) = try await desk.submit(Declarations.real(slug), requestID: UInt64(index)) else {
+                    guard case .ack(let ack) = try await desk.submit(Declarations.real(slug), requestID: UInt64(index))
+                    else {
                         throw TestFailure("expected an ack")
                     }
                     acked[ack.contestID] = ack.sequence
@@ -236,7 +260,9 @@ struct HubServerTests {
                 #expect(subscriber.welcome.latestSequence == UInt64(councils.count))
                 subscriber.useElectionCompression()
                 try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else { throw TestFailure("no snapshot") }
+                guard case .snapshot(let snapshot) = try await subscriber.next() else {
+                    throw TestFailure("no snapshot")
+                }
                 #expect(Set(snapshot.records.map(\.contestID)) == Set(acked.keys))
                 var replica = Replica()
                 try replica.apply(snapshot)
@@ -275,7 +301,10 @@ struct HubServerTests {
             try await HubSession.connect(host: "127.0.0.1", port: restarted.port, hello: .desk()) { desk in
                 #expect(desk.welcome.latestSequence == 4)
                 // The torn record was never acked, so the desk's retry is a new event with the next sequence number.
-                guard case .ack(let retry) = try await desk.submit(Declarations.real(Declarations.councils[4]), requestID: 9) else {
+                guard
+                    case .ack(let retry) = try await desk.submit(
+                        Declarations.real(Declarations.councils[4]), requestID: 9)
+                else {
                     throw TestFailure("expected an ack")
                 }
                 #expect(retry.sequence == 5)
@@ -304,9 +333,11 @@ struct HubServerTests {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
         try await withTimeout {
-            let http = try await RawConnection.exchange(port: hub.port, send: Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            let http = try await RawConnection.exchange(
+                port: hub.port, send: Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
             #expect(String(decoding: http, as: UTF8.self).hasPrefix("HTTP/1.1 400 Bad Request"))
-            let tls = try await RawConnection.exchange(port: hub.port, send: [0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0, 0, 1, 0])
+            let tls = try await RawConnection.exchange(
+                port: hub.port, send: [0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0, 0, 1, 0])
             #expect(tls == ForeignProtocolAnswer.tlsAlert)
             let huge = try await RawConnection.exchange(port: hub.port, send: [0x00, 0x00, 0xFF, 0xFF, 0x01, 0x00])
             var buffer = ByteBuffer(bytes: huge)

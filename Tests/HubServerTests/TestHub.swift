@@ -17,6 +17,7 @@ final class TestHub: Sendable {
 
     let directory: String
     let port: Int
+    let server: HubServer
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
@@ -42,7 +43,9 @@ final class TestHub: Sendable {
     static func start(
         directory: String? = nil, configure: (inout HubConfiguration) -> Void = { _ in }
     ) async throws -> TestHub {
-        let directory = directory ?? FileManager.default.temporaryDirectory
+        let directory =
+            directory
+            ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("results-hub-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let configuration = try configuration(directory: directory, configure: configure)
@@ -59,12 +62,13 @@ final class TestHub: Sendable {
             task.cancel()
             throw TestFailure("the hub did not start")
         }
-        return TestHub(directory: directory, port: port, group: group, task: task)
+        return TestHub(directory: directory, port: port, server: server, group: group, task: task)
     }
 
-    private init(directory: String, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+    private init(directory: String, port: Int, server: HubServer, group: ServiceGroup, task: Task<Void, any Error>) {
         self.directory = directory
         self.port = port
+        self.server = server
         self.group = group
         self.task = task
     }
@@ -120,6 +124,16 @@ extension HubSession {
         }
     }
 
+    /// Sends every declaration before reading any answer (as a busy desk would), and returns the answers in order.
+    mutating func submitPipelined(_ declarations: [Declaration]) async throws -> [HubMessage] {
+        for (index, declaration) in declarations.enumerated() {
+            try await send(.submit(Submit(requestID: UInt64(index), declaration: declaration)))
+        }
+        var answers: [HubMessage] = []
+        while answers.count < declarations.count { answers.append(try await next()) }
+        return answers
+    }
+
     mutating func submit(_ declaration: Declaration, requestID: UInt64) async throws -> HubMessage {
         try await send(.submit(Submit(requestID: requestID, declaration: declaration)))
         return try await next()
@@ -138,7 +152,8 @@ enum Declarations {
     /// The contest's real 2023 result when the data has one that adds up, else everything to one party.
     static func real(_ slug: String, revision: UInt32 = 1) -> Declaration {
         let contest = contest(slug)
-        let seats = contest.reference?.seats ?? [PartyCount(party: PartyIndex(0), count: UInt32(contest.totalSeats ?? 1))]
+        let seats =
+            contest.reference?.seats ?? [PartyCount(party: PartyIndex(0), count: UInt32(contest.totalSeats ?? 1))]
         return Declaration(contestID: contest.id, revision: revision, seats: seats, declaredAt: 1_683_252_871_000)
     }
 
@@ -152,8 +167,9 @@ enum Declarations {
 
     /// Councils whose real seats add up, for bulk submissions.
     static let councils: [String] = TestHub.election.contests.filter { contest in
-        contest.kind == .council && contest.reference.map { ref in
-            ref.seats.reduce(0) { $0 + Int($1.count) } == contest.totalSeats
-        } ?? false
+        contest.kind == .council
+            && contest.reference.map { ref in
+                ref.seats.reduce(0) { $0 + Int($1.count) } == contest.totalSeats
+            } ?? false
     }.map(\.slug)
 }

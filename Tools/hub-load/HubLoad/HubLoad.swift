@@ -1,0 +1,2 @@
+/// The load tool’s library (being written).
+public enum HubLoad {}
