@@ -63,6 +63,22 @@ public struct ContestRecord: Hashable, Sendable {
         if case .declared(let result) = state { return result }
         return nil
     }
+
+    /// Whether two records say the same thing: the same result (seats, votes, turnout, candidate votes) or the same
+    /// withdrawal reason. When and by which desk it was sent is not part of it, so that a desk retrying later, or
+    /// from another machine, gets the original ack instead of a conflict.
+    public func hasSameContent(as other: ContestRecord) -> Bool {
+        guard contestID == other.contestID, revision == other.revision else { return false }
+        switch (state, other.state) {
+        case (.declared(let a), .declared(let b)):
+            return a.seats == b.seats && a.votes == b.votes && a.turnoutBasisPoints == b.turnoutBasisPoints
+                && a.candidateVotes == b.candidateVotes
+        case (.withdrawn(let a), .withdrawn(let b)):
+            return a.reason == b.reason
+        default:
+            return false
+        }
+    }
 }
 
 /// A declared result in canonical form: seats without zero counts, lists in ascending party order.
@@ -221,7 +237,9 @@ extension Election {
         guard let current else { return .new }
         if incoming.revision > current.revision { return .new }
         if incoming.revision == current.revision {
-            guard incoming == current else { throw .revisionConflict(contest: slug, revision: incoming.revision) }
+            guard incoming.hasSameContent(as: current) else {
+                throw .revisionConflict(contest: slug, revision: incoming.revision)
+            }
             return .duplicate
         }
         throw .staleRevision(contest: slug, submitted: incoming.revision, current: current.revision)

@@ -78,8 +78,8 @@ public struct HubState: Sendable {
 
     private mutating func admit(_ record: ContestRecord) throws(DeclarationError) -> SubmissionOutcome {
         let key = RevisionKey(contest: record.contestID, revision: record.revision)
-        if let sequence = accepted[key], acceptedRecords[key] == record {
-            return .duplicate(sequence: sequence, record: record)
+        if let sequence = accepted[key], let original = acceptedRecords[key], original.hasSameContent(as: record) {
+            return .duplicate(sequence: sequence, record: original)
         }
         _ = try election.admit(record, over: records[record.contestID])
         return .accepted(apply(record))

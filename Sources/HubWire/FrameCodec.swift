@@ -31,9 +31,10 @@ public final class FrameCodec {
         self.allocator = allocator
     }
 
-    /// Messages worth compressing: large, repetitive state. Small request/answer frames would only grow.
+    /// Messages worth compressing: large, repetitive state. Small request/answer frames would only grow, and
+    /// ELECTION stays plain because a client needs the definition to derive the dictionary (spec 8).
     public static func isCompressible(_ type: MessageType) -> Bool {
-        type == .snapshot || type == .deltaBatch || type == .election
+        type == .snapshot || type == .deltaBatch
     }
 
     /// The whole frame for `message`, compressed when the type is compressible and compression makes it smaller.

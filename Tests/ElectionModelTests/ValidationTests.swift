@@ -110,6 +110,11 @@ struct ValidationTests {
         #expect(throws: DeclarationError.staleRevision(contest: "alpha", submitted: 1, current: 2)) {
             try election.admit(different, over: correction)
         }
+        // When and by whom it was sent is not content: a retry later, or from another desk, is a duplicate.
+        var retry = Declaration(
+            contestID: T.alpha, revision: 1, seats: T.seats((T.con, 4), (T.lab, 6)), declaredAt: 999)
+        retry.declaredAt = 1_700_000_000_000
+        #expect(try election.admit(try election.validate(retry, from: northDesk), over: first) == .duplicate)
         let withdrawal = try election.validate(
             Withdrawal(contestID: T.alpha, revision: 3, withdrawnAt: 5, reason: "recount"), from: national)
         #expect(try election.admit(withdrawal, over: correction) == .new)

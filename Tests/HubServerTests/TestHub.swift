@@ -41,14 +41,17 @@ final class TestHub: Sendable {
 
     /// Starts a hub; `directory` reuses an earlier hub's journal (a restart).
     static func start(
-        directory: String? = nil, configure: (inout HubConfiguration) -> Void = { _ in }
+        directory: String? = nil, port: Int = 0, configure: (inout HubConfiguration) -> Void = { _ in }
     ) async throws -> TestHub {
         let directory =
             directory
             ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("results-hub-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let configuration = try configuration(directory: directory, configure: configure)
+        let configuration = try configuration(directory: directory) {
+            $0.port = port
+            configure(&$0)
+        }
         var logger = Logger(label: "test-hub")
         logger.logLevel = .warning
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)

@@ -1,0 +1,35 @@
+/// Where a hub listens: `HOST:PORT` (default 127.0.0.1:7400).
+public struct HubAddress: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public static let `default` = HubAddress(host: "127.0.0.1", port: 7400)
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or `HOST` (port 7400).
+    public init?(_ text: String) {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.isEmpty || rest.hasPrefix(":"), let port = rest.isEmpty ? 7400 : Int(rest.dropFirst()) else {
+                return nil
+            }
+            self.init(host: host, port: port)
+            return
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1: self.init(host: text, port: 7400)
+        case 2:
+            guard !parts[0].isEmpty, let port = Int(parts[1]), (0...65535).contains(port) else { return nil }
+            self.init(host: String(parts[0]), port: port)
+        default: return nil
+        }
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

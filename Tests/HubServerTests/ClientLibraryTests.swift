@@ -1,0 +1,83 @@
+import ElectionModel
+import Foundation
+import HubClient
+import HubServer
+import HubWire
+import Logging
+import Testing
+
+@Suite("Client library", .serialized)
+struct ClientLibraryTests {
+    var logger: Logger {
+        var logger = Logger(label: "client-tests")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    @Test func aDeskGetsAcksAndTypedRejections() async throws {
+        let hub = try await TestHub.start()
+        defer { hub.removeFiles() }
+        let desk = DeskClient(
+            address: HubAddress(host: "127.0.0.1", port: hub.port), deskID: "national", token: TestHub.nationalToken,
+            logger: logger)
+        try await withTimeout {
+            // Concurrent submissions on one connection are matched to their answers.
+            let slugs = Array(Declarations.councils.prefix(20))
+            let acks = try await withThrowingTaskGroup(of: Ack.self) { group in
+                for slug in slugs { group.addTask { try await desk.submit(Declarations.real(slug)) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(Set(acks.map(\.sequence)) == Set(1...20))
+            do {
+                _ = try await desk.submit(Declarations.allTo(slugs[0], party: "GRN", revision: 1))
+                Issue.record("a conflicting revision was accepted")
+            } catch let rejection as HubRejection {
+                #expect(rejection.code == .revisionConflict)
+                #expect(rejection.message.contains(slugs[0]))
+            }
+            let board = try await desk.scoreboard()
+            #expect(board.contestsDeclared == 20)
+            let election = try await desk.election()
+            #expect(election.contests.count == 234)
+        }
+        await desk.close()
+        try await hub.stop()
+    }
+
+    @Test func aSubscriberFollowsAcrossAHubRestartAndMatchesTheHub() async throws {
+        let port = try freePort()
+        let hub = try await TestHub.start(port: port)
+        defer { hub.removeFiles() }
+        var client = SubscriberClient(
+            address: HubAddress(host: "127.0.0.1", port: port), name: "graphics", logger: logger)
+        client.initialBackoff = .milliseconds(50)
+        let updates = client.updates()
+        let slugs = Array(Declarations.councils.prefix(30))
+        let final = try await withTimeout(30) {
+            var iterator = updates.makeAsyncIterator()
+            guard let first = try await iterator.next(), case .snapshot = first.kind else {
+                throw TestFailure("no snapshot")
+            }
+            try await HubSession.connect(host: "127.0.0.1", port: port, hello: .desk()) { desk in
+                _ = try await desk.submitPipelined(slugs.prefix(15).map { Declarations.real($0) })
+            }
+            var replica = first.replica
+            while replica.sequence < 15 { replica = try await iterator.next()!.replica }
+            try await hub.stop()
+            let restarted = try await TestHub.start(directory: hub.directory, port: port)
+            try await HubSession.connect(host: "127.0.0.1", port: port, hello: .desk()) { desk in
+                _ = try await desk.submitPipelined(slugs.dropFirst(15).map { Declarations.real($0) })
+            }
+            var sawSnapshotAgain = false
+            while replica.sequence < 30 {
+                let update = try await iterator.next()!
+                if case .snapshot = update.kind { sawSnapshotAgain = true }
+                replica = update.replica
+            }
+            #expect(!sawSnapshotAgain, "it resumed from its sequence rather than starting over")
+            try await restarted.stop()
+            return replica
+        }
+        #expect(final.records.count == 30)
+    }
+}
