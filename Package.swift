@@ -161,8 +161,8 @@ let package = Package(
             name: "HubServerTests",
             dependencies: [
                 "HubServer", "HubClient", "HubCore", "HubJournal", "HubWire", "ElectionModel", "ElectionDefaults",
-                // Built so that the CLI tests can run it as a separate process.
-                "reporter",
+                // Built so that tests can run them as separate processes.
+                "reporter", "results-hub",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -94,12 +94,7 @@ public final class HubServer: Service, Sendable {
                     logger.warning(
                         "refusing a connection: the limit is reached",
                         metadata: ["connections.max": "\(configuration.maxConnections)"])
-                    let goodbye = FrameCodec().encode(
-                        .goodbye(
-                            Goodbye(
-                                code: .tooManyConnections, message: "the hub is at its connection limit",
-                                lastSequence: 0)))
-                    return channel.writeAndFlush(goodbye).flatMap { channel.close() }
+                    return channel.pipeline.addHandler(RefuseConnectionHandler())
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     if let bytes = configuration.socketSendBufferBytes {
@@ -161,6 +156,21 @@ public struct HubStatistics: Hashable, Sendable {
     /// The most bytes any one subscriber has waiting in the hub (the bound being tested).
     public var largestPendingBytes: Int
     public var totalPendingBytes: Int
+}
+
+/// Answers a connection over the limit with GOODBYE tooManyConnections as soon as it is active, then closes it.
+final class RefuseConnectionHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func channelActive(context: ChannelHandlerContext) {
+        let goodbye = FrameCodec().encode(
+            .goodbye(Goodbye(code: .tooManyConnections, message: "the hub is at its connection limit", lastSequence: 0))
+        )
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(goodbye)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 
 public struct HubServerError: Error, CustomStringConvertible {

@@ -2,6 +2,7 @@ import ElectionDefaults
 import ElectionModel
 import Foundation
 import HubClient
+import HubJournal
 import HubServer
 import HubWire
 import Logging
@@ -41,7 +42,8 @@ final class TestHub: Sendable {
 
     /// Starts a hub; `directory` reuses an earlier hub's journal (a restart).
     static func start(
-        directory: String? = nil, port: Int = 0, configure: (inout HubConfiguration) -> Void = { _ in }
+        directory: String? = nil, port: Int = 0, configure: (inout HubConfiguration) -> Void = { _ in },
+        store: (@Sendable (HubConfiguration, Logger) throws -> any EventStore)? = nil
     ) async throws -> TestHub {
         let directory =
             directory
@@ -55,9 +57,9 @@ final class TestHub: Sendable {
         var logger = Logger(label: "test-hub")
         logger.logLevel = .warning
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
-        let server = HubServer(configuration: configuration, logger: logger) { address in
-            continuation.yield(address)
-        }
+        let server = HubServer(
+            configuration: configuration, logger: logger, onServerRunning: { continuation.yield($0) },
+            storeFactory: store)
         let group = ServiceGroup(services: [server], logger: logger)
         let task = Task { try await group.run() }
         var iterator = addresses.makeAsyncIterator()

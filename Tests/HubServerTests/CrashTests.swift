@@ -1,0 +1,152 @@
+import ElectionModel
+import Foundation
+import HubClient
+import HubServer
+import HubWire
+import Synchronization
+import Testing
+
+/// `kill -9` of a real `results-hub` process while desks submit: after a restart every acked declaration is there,
+/// at its acked sequence number, and nothing rejected is.
+@Suite("Crash recovery", .serialized)
+struct CrashTests {
+    static let binary: String = {
+        let directory = URL(fileURLWithPath: ReporterCLITests.binary).deletingLastPathComponent()
+        return directory.appendingPathComponent("results-hub").path
+    }()
+
+    /// A results-hub child process on a free port.
+    final class HubProcess: Sendable {
+        let process: Process
+        let port: Int
+
+        init(directory: String, desks: String) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CrashTests.binary)
+            process.arguments = ["--port", "0", "--data", directory, "--desks", desks, "--log-level", "error"]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // The hub prints "... on 127.0.0.1:PORT" once it listens.
+            var text = ""
+            var port: Int?
+            while port == nil {
+                let data = output.fileHandleForReading.availableData
+                guard !data.isEmpty else { throw TestFailure("results-hub exited before listening") }
+                text += String(decoding: data, as: UTF8.self)
+                if let line = text.split(separator: "\n").first(where: { $0.contains(" on 127.0.0.1:") }),
+                    let last = line.split(separator: ":").last
+                {
+                    port = Int(last)
+                }
+            }
+            self.process = process
+            self.port = port!
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func terminate() {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    @Test func nothingAckedIsLostAcrossKillNine() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "results-hub-crash-\(UUID().uuidString)"
+        ).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let desks = directory + "/desks.json"
+        try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
+        let ledger = Ledger()
+        let councils = Declarations.councils
+        var generator = SystemRandomNumberGenerator()
+
+        for round in 1...4 {
+            let hub = try HubProcess(directory: directory, desks: desks)
+            let port = hub.port
+            // Two desks submit corrections of this round's revision as fast as acks come back.
+            let desks = (0..<2).map { deskNumber in
+                Task { [ledger] in
+                    try? await HubSession.connect(host: "127.0.0.1", port: port, hello: .desk()) { desk in
+                        var requestID: UInt64 = 0
+                        for (index, slug) in councils.enumerated() where index % 2 == deskNumber {
+                            // Every tenth is invalid on purpose: it must never appear.
+                            var declaration = Declarations.allTo(
+                                slug, party: round % 2 == 0 ? "LAB" : "CON", revision: UInt32(round))
+                            if index % 10 == 0 { declaration.seats[0].count += 1 }
+                            requestID += 1
+                            let key = ContestRecordKey(contest: declaration.contestID, revision: declaration.revision)
+                            switch try await desk.submit(declaration, requestID: requestID) {
+                            case .ack(let ack): ledger.acked.withLock { $0[ack.sequence] = key }
+                            case .reject: ledger.rejected.withLock { _ = $0.insert(key) }
+                            default: break
+                            }
+                        }
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 30...250, using: &generator)))
+            hub.kill9()
+            for desk in desks { _ = await desk.value }
+        }
+
+        let hub = try HubProcess(directory: directory, desks: desks)
+        defer { hub.terminate() }
+        let ackedNow = ledger.acked.withLock { $0 }
+        #expect(!ackedNow.isEmpty)
+        try await withTimeout(30) {
+            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
+                subscriber.useElectionCompression()
+                let latest = subscriber.welcome.latestSequence
+                #expect(latest >= ackedNow.keys.max() ?? 0)
+                // Every event the hub has, from the journal, in order.
+                try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: 0)))
+                var replica = Replica()
+                try replica.apply(Snapshot(sequence: 0, reason: .newSubscription, records: [], checksum: 0))
+                var events: [UInt64: ContestRecordKey] = [:]
+                while replica.sequence < latest {
+                    guard case .deltaBatch(let batch) = try await subscriber.next() else {
+                        throw TestFailure("expected deltas")
+                    }
+                    for event in batch.events {
+                        events[event.sequence] = ContestRecordKey(
+                            contest: event.record.contestID, revision: event.record.revision)
+                    }
+                    try replica.apply(batch)
+                }
+                for (sequence, key) in ackedNow {
+                    #expect(events[sequence] == key, "acked sequence \(sequence) is in the journal as acked")
+                }
+                let rejected = ledger.rejected.withLock { $0 }
+                #expect(Set(events.values).isDisjoint(with: rejected), "nothing rejected was stored")
+                // The replayed copy equals the restarted hub's state.
+                try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { fresh in
+                    fresh.useElectionCompression()
+                    try await fresh.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
+                    guard case .snapshot(let snapshot) = try await fresh.next() else {
+                        throw TestFailure("no snapshot")
+                    }
+                    #expect(snapshot.checksum == replica.checksum.value)
+                }
+            }
+        }
+    }
+}
+
+/// What the desks were told, shared by their tasks.
+final class Ledger: Sendable {
+    let acked = Mutex<[UInt64: ContestRecordKey]>([:])
+    let rejected = Mutex<Set<ContestRecordKey>>([])
+}
+
+struct ContestRecordKey: Hashable, Sendable {
+    var contest: ContestID
+    var revision: UInt32
+}
