@@ -125,6 +125,11 @@ final class ConnectionHandler: ChannelInboundHandler {
             logger[metadataKey: "desk.id"] = "\(desk.id)"
             state = .desk(peer, desk, connectionCodec)
         case .subscriber:
+            if let keys = configuration.subscriberKeys, !keys.authenticate(name: hello.principal, key: hello.secret) {
+                logger.warning("authentication failed", metadata: ["subscriber.name": "\(hello.principal)"])
+                fail(context: context, code: .authenticationFailed, message: "authentication failed")
+                return
+            }
             logger[metadataKey: "subscriber.name"] = "\(hello.principal)"
             state = .subscriber(peer, connectionCodec, subscribed: false)
         }

@@ -144,3 +144,48 @@ extension String {
         count >= length ? self : String(repeating: "0", count: length - count) + self
     }
 }
+
+/// Subscriber keys, when the operator configures them (`--subscribers FILE`: a JSON list of {"name", "key"}).
+/// Without them any subscriber may watch; with them, a subscriber needs its name and key. Compared in constant time.
+public struct SubscriberKeys: Sendable {
+    public struct Entry: Codable, Hashable, Sendable {
+        public var name: String
+        public var key: String
+        public init(name: String, key: String) {
+            self.name = name
+            self.key = key
+        }
+    }
+
+    private let keys: [String: [UInt8]]
+
+    public init(entries: [Entry]) throws(DeskDirectoryError) {
+        var keys: [String: [UInt8]] = [:]
+        for entry in entries {
+            guard entry.key.utf8.count >= 16, entry.key.utf8.count <= 256 else {
+                throw DeskDirectoryError(message: "subscriber \(entry.name): the key must be 16 to 256 bytes")
+            }
+            guard keys.updateValue(Array(entry.key.utf8), forKey: entry.name) == nil else {
+                throw DeskDirectoryError(message: "subscriber \(entry.name) is listed twice")
+            }
+        }
+        self.keys = keys
+    }
+
+    public static func decode(_ data: Data) throws(DeskDirectoryError) -> [Entry] {
+        do {
+            return try JSONDecoder().decode([Entry].self, from: data)
+        } catch {
+            throw DeskDirectoryError(message: "the subscribers file is not a JSON list of {name, key}: \(error)")
+        }
+    }
+
+    public func authenticate(name: String, key: String) -> Bool {
+        let offered = Array(key.utf8)
+        guard let expected = keys[name] else {
+            _ = DeskDirectory.constantTimeEqual(offered, [UInt8](repeating: 0x5A, count: 64))
+            return false
+        }
+        return DeskDirectory.constantTimeEqual(offered, expected)
+    }
+}

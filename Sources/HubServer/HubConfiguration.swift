@@ -9,6 +9,8 @@ public struct HubConfiguration: Sendable {
     public var hubName = "ResultsHub"
     public var election: Election
     public var desks: DeskDirectory
+    /// When set, subscribers must present a name and key from it; when nil, anyone may watch.
+    public var subscriberKeys: SubscriberKeys?
     /// Where the journal lives.
     public var dataDirectory: String
     /// A corrupt record in the middle of the journal stops the hub unless this is set (a backup is kept).

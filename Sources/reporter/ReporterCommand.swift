@@ -24,6 +24,12 @@ struct HubOptions: ParsableArguments {
     @Option(help: "Desk token (or the environment variable RESULTS_HUB_TOKEN).")
     var token: String?
 
+    @Option(help: "Subscriber name, when the hub requires subscriber keys.")
+    var subscriber = "reporter"
+
+    @Option(help: "Subscriber key (or RESULTS_HUB_KEY), when the hub requires subscriber keys.")
+    var key: String?
+
     @Flag(help: "Log connection details to standard error.")
     var verbose = false
 
@@ -42,11 +48,13 @@ struct HubOptions: ParsableArguments {
 
     var deskID: String? { desk ?? ProcessInfo.processInfo.environment["RESULTS_HUB_DESK"] }
     var deskToken: String? { token ?? ProcessInfo.processInfo.environment["RESULTS_HUB_TOKEN"] }
+    var subscriberKey: String { key ?? ProcessInfo.processInfo.environment["RESULTS_HUB_KEY"] ?? "" }
 
     /// For queries: as the desk when credentials are given, else as an observer.
     func queryClient() throws -> DeskClient {
         if deskID != nil && deskToken != nil { return try deskClient() }
-        return DeskClient(address: try address, observerName: "reporter", clientName: "reporter", logger: logger)
+        return DeskClient(
+            address: try address, observerName: subscriber, key: subscriberKey, clientName: "reporter", logger: logger)
     }
 
     func deskClient() throws -> DeskClient {
@@ -71,7 +79,9 @@ func explained<T>(_ address: HubAddress, _ body: () async throws -> T) async thr
         switch error {
         case .unreachable(_, let reason): throw Failure("cannot reach the hub at \(address): \(reason)")
         case .closedByHub(let goodbye) where goodbye.code == .authenticationFailed:
-            throw Failure("the hub at \(address) refused the desk id or token (authentication failed)")
+            throw Failure(
+                "the hub at \(address) refused the desk id and token, or subscriber name and key (authentication failed)"
+            )
         default: throw Failure("\(error)")
         }
     }

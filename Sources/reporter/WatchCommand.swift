@@ -34,7 +34,8 @@ extension Reporter {
                 }
                 filter = .regions([index])
             }
-            let client = SubscriberClient(address: address, name: "reporter-watch", filter: filter, logger: hub.logger)
+            let client = SubscriberClient(
+                address: address, name: hub.subscriber, key: hub.subscriberKey, filter: filter, logger: hub.logger)
             let redraw = !json && isatty(STDOUT_FILENO) == 1
             var display = WatchDisplay()
             var historyShown = from == nil

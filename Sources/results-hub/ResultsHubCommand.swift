@@ -40,6 +40,9 @@ extension ResultsHubCommand {
         )
         var desks: String?
 
+        @Option(help: "Subscriber keys: a JSON list of {\"name\", \"key\"}. Default: anyone may watch.")
+        var subscribers: String?
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .info
 
@@ -72,6 +75,12 @@ extension ResultsHubCommand {
             configuration.host = host
             configuration.port = port
             configuration.repairJournal = repairJournal
+            if let subscribers {
+                guard let data = FileManager.default.contents(atPath: subscribers) else {
+                    throw ValidationError("cannot read the subscribers file \(subscribers)")
+                }
+                configuration.subscriberKeys = try SubscriberKeys(entries: try SubscriberKeys.decode(data))
+            }
             configuration.stallTimeout = .seconds(Int64(stallTimeout))
             let contests = election.contests.count
             let server = HubServer(configuration: configuration, logger: logger) { address in

@@ -138,49 +138,52 @@ struct HubBehaviourTests {
             // The stalled subscriber: a small receive buffer, subscribes, then never reads again.
             let stalled = try await StalledSubscriber.connect(port: hub.port)
             defer { stalled.close() }
-            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { fast in
+            let rounds = 40
+            let total = UInt64(rounds * Declarations.councils.count)
+            // The fast subscriber reads all the time, in its own task.
+            async let fastCopy: Replica = HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) {
+                fast in
                 fast.useElectionCompression()
                 try await fast.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await fast.next() else { throw TestFailure("no snapshot") }
                 var replica = Replica()
-                try replica.apply(snapshot)
-                var largestPending = 0
-                var sawConflation = false
-                let rounds = 40
-                try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { desk in
-                    for round in 1...rounds {
-                        let answers = try await desk.submitPipelined(
-                            Declarations.councils.map {
-                                round % 2 == 0
-                                    ? Declarations.real($0, revision: UInt32(round))
-                                    : Declarations.allTo($0, party: "CON", revision: UInt32(round))
-                            })
-                        #expect(answers.allSatisfy { if case .ack = $0 { true } else { false } })
-                        let stats = try await hub.server.statistics()
-                        largestPending = max(largestPending, stats.largestPendingBytes)
-                        sawConflation = sawConflation || stats.conflatingSubscribers > 0
-                        // The fast subscriber keeps up meanwhile.
-                        while replica.sequence < stats.latestSequence {
-                            guard case .deltaBatch(let batch) = try await fast.next() else {
-                                throw TestFailure("expected deltas")
-                            }
-                            try replica.apply(batch)
-                        }
+                while replica.sequence < total {
+                    switch try await fast.next() {
+                    case .snapshot(let snapshot): try replica.apply(snapshot)
+                    case .deltaBatch(let batch): try replica.apply(batch)
+                    case let other: throw TestFailure("the fast subscriber got \(other)")
                     }
                 }
-                #expect(replica.sequence == UInt64(rounds * Declarations.councils.count))
-                #expect(sawConflation, "the stalled subscriber was switched to conflation")
-                // Bounded: at most the limit plus one frame beyond it, whatever was submitted (40 x 218 declarations).
-                #expect(largestPending <= limit + 32 * 1024)
-                // After the stall time, it is dropped; the fast one stays.
-                let deadline = ContinuousClock.now + .seconds(10)
-                var stats = try await hub.server.statistics()
-                while stats.subscribers > 1 && ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(100))
-                    stats = try await hub.server.statistics()
-                }
-                #expect(stats.subscribers == 1)
+                return replica
             }
+            var largestPending = 0
+            var sawConflation = false
+            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { desk in
+                for round in 1...rounds {
+                    let answers = try await desk.submitPipelined(
+                        Declarations.councils.map {
+                            round % 2 == 0
+                                ? Declarations.real($0, revision: UInt32(round))
+                                : Declarations.allTo($0, party: "CON", revision: UInt32(round))
+                        })
+                    #expect(answers.allSatisfy { if case .ack = $0 { true } else { false } })
+                    let stats = try await hub.server.statistics()
+                    largestPending = max(largestPending, stats.largestPendingBytes)
+                    sawConflation = sawConflation || stats.conflatingSubscribers > 0
+                }
+            }
+            let replica = try await fastCopy
+            #expect(replica.sequence == total)
+            #expect(sawConflation, "the stalled subscriber was switched to conflation")
+            // Bounded: at most the limit plus one frame beyond it, whatever was submitted (40 x 218 declarations).
+            #expect(largestPending <= limit + 32 * 1024)
+            // After the stall time, it is dropped; the fast one has gone too (it finished), so none remain.
+            let deadline = ContinuousClock.now + .seconds(10)
+            var stats = try await hub.server.statistics()
+            while stats.subscribers > 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                stats = try await hub.server.statistics()
+            }
+            #expect(stats.subscribers == 0)
         }
         try await hub.stop()
     }
@@ -213,6 +216,8 @@ struct CatchUpTests {
             $0.subscriberByteLimit = 8 * 1024
             $0.socketSendBufferBytes = 4 * 1024
             $0.stallTimeout = .seconds(60)
+            // The paused subscriber sends no heartbeats; it must not be dropped as idle while it waits.
+            $0.heartbeatInterval = .seconds(60)
         }
         defer { hub.removeFiles() }
         try await withTimeout(60) {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Fuzzes the frame decoder, every message decoder and the decompressor with libFuzzer (and AddressSanitizer) for a
-# bounded time, seeded from Protocol/vectors and the committed regressions.
+# bounded time, seeded from Protocol/vectors and the committed regressions. The time is split between the three
+# targets (frames, messages, decompressor).
 #
 #   Tools/fuzz/run.sh [seconds]        default 60
 #
 # A crash or hang stops the run: the input is copied to Tools/fuzz/regressions/ (commit it: the test suite replays
 # every file there) and the script exits non-zero. Replay one input with the normal build:
-#   swift run FrameFuzzer Tools/fuzz/regressions/<file>
+#   FUZZ_TARGET=<target> swift run FrameFuzzer Tools/fuzz/regressions/<file>
 set -euo pipefail
 seconds=${1:-60}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,9 +42,14 @@ print(f"seeded {count} inputs from the vectors")
 PY
 
 status=0
-.build-fuzz/release/FrameFuzzer "$work" Tools/fuzz/regressions \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$artifacts/" -print_final_stats=1 || status=$?
+share=$(( seconds / 3 > 1 ? seconds / 3 : 1 ))
+for target in frames messages decompressor; do
+    echo "fuzz: $target for ${share}s"
+    FUZZ_TARGET=$target .build-fuzz/release/FrameFuzzer "$work" Tools/fuzz/regressions \
+        -max_total_time="$share" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        -artifact_prefix="$artifacts/$target-" -print_final_stats=1 || status=$?
+    [ "$status" -eq 0 ] || break
+done
 if [ "$status" -ne 0 ]; then
     for found in "$artifacts"/*; do
         [ -f "$found" ] || continue

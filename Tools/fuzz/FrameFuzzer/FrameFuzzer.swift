@@ -1,12 +1,15 @@
-// The fuzz target for the frame decoder, message decoders and decompressor. Tools/fuzz/run.sh builds it with
-// -sanitize=fuzzer and -DFUZZING, and `main` hands control to libFuzzer's driver. Built normally, it replays the
-// files named on the command line, which is how a crashing input is reproduced.
+// The fuzz targets for the frame decoder, the message decoders and the decompressor (FUZZ_TARGET=frames,
+// messages or decompressor; default frames). Tools/fuzz/run.sh builds it with -sanitize=fuzzer and -DFUZZING, and
+// `main` hands control to libFuzzer's driver. Built normally, it replays the files named on the command line, which
+// is how a crashing input is reproduced.
 import Foundation
 import WireFuzzHarness
 
+let target = ProcessInfo.processInfo.environment["FUZZ_TARGET"].flatMap(WireFuzzHarness.Target.init) ?? .frames
+
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    WireFuzzHarness.frames(UnsafeRawBufferPointer(start: data, count: size))
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    WireFuzzHarness.run(target, UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
 
@@ -25,7 +28,7 @@ struct FrameFuzzer {
         #if FUZZING
             var argc = CommandLine.argc
             var argv = CommandLine.unsafeArgv
-            exit(runFuzzerDriver(&argc, &argv, fuzzFrames))
+            exit(runFuzzerDriver(&argc, &argv, fuzzOne))
         #else
             for path in CommandLine.arguments.dropFirst() {
                 guard let data = FileManager.default.contents(atPath: path) else {

@@ -2,15 +2,30 @@ import HubWire
 import NIOCore
 
 /// What the fuzz targets run on each input; shared by the libFuzzer binary and the test that replays the
-/// regression corpus, so that a crash found once is checked on every test run.
+/// regression corpus, so that a crash found once is checked on every test run. Errors are the expected outcome of
+/// most inputs; only crashes, hangs, leaks, unbounded memory and failed round trips are bugs.
 public enum WireFuzzHarness {
+    /// The targets, chosen with the environment variable FUZZ_TARGET.
+    public enum Target: String, CaseIterable, Sendable {
+        /// A hub-side byte stream: protocol detection, frame limits, then every frame decoded as a message.
+        case frames
+        /// One message payload: the first byte picks the message type, the rest is the payload.
+        case messages
+        /// One compressed payload: the first byte picks raw deflate or zlib, the rest is the compressed payload.
+        case decompressor
+    }
+
     /// A small fixed dictionary: compressed inputs need one, and the fuzzer should not spend time on which.
     static let dictionary: [UInt8] = Array(0..<64) + Array("north-eastsouth-westCONLABLDnational".utf8)
 
-    /// Feeds the bytes to a hub-side frame decoder (protocol detection, the pre-handshake limit, then the full limit)
-    /// and decodes every frame as a message, inflating compressed ones. Any message that decodes must survive
-    /// encode-then-decode unchanged. Errors are the expected outcome of most inputs; only crashes, hangs and
-    /// failed round trips are bugs.
+    public static func run(_ target: Target, _ bytes: UnsafeRawBufferPointer) {
+        switch target {
+        case .frames: frames(bytes)
+        case .messages: messages(bytes)
+        case .decompressor: decompressor(bytes)
+        }
+    }
+
     public static func frames(_ bytes: UnsafeRawBufferPointer) {
         var buffer = ByteBuffer(bytes: bytes)
         var decoder = FrameDecoder()
@@ -28,13 +43,38 @@ public enum WireFuzzHarness {
             framesSeen += 1
             if framesSeen == 1 { decoder.maxFrameLength = WireLimits.maxFrameLength }
             guard let message = try? codec.decode(frame) else { continue }
-            var encoded = codec.encode(message)
-            var again = FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)
-            guard let reframed = try? again.decode(buffer: &encoded), let decoded = try? codec.decode(reframed),
-                decoded == message
-            else {
-                fatalError("round trip changed a decoded \(message.type.specName) message")
-            }
+            checkRoundTrip(message, codec: codec)
+        }
+    }
+
+    public static func messages(_ bytes: UnsafeRawBufferPointer) {
+        guard let first = bytes.first else { return }
+        let type = MessageType.allCases[Int(first) % MessageType.allCases.count]
+        guard let message = try? MessageCodec.decodePayload(type: type, payload: ByteBuffer(bytes: bytes.dropFirst()))
+        else { return }
+        checkRoundTrip(message, codec: FrameCodec())
+    }
+
+    public static func decompressor(_ bytes: UnsafeRawBufferPointer) {
+        guard let first = bytes.first else { return }
+        let limit = 1 << 16
+        let decompressor = PayloadDecompressor(
+            format: first & 1 == 0 ? .deflate : .zlib, dictionary: dictionary, maxDecompressedLength: limit)
+        guard
+            let inflated = try? decompressor.decompress(
+                ByteBuffer(bytes: bytes.dropFirst()), allocator: ByteBufferAllocator())
+        else { return }
+        precondition(inflated.readableBytes <= limit, "inflated past the limit")
+    }
+
+    /// Anything that decodes must encode and decode back to itself.
+    static func checkRoundTrip(_ message: HubMessage, codec: FrameCodec) {
+        var encoded = codec.encode(message)
+        var again = FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)
+        guard let reframed = try? again.decode(buffer: &encoded), let decoded = try? codec.decode(reframed),
+            decoded == message
+        else {
+            fatalError("round trip changed a decoded \(message.type.specName) message")
         }
     }
 }
