@@ -70,6 +70,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["FORMAT.md"],
             swiftSettings: strictSettings
         ),
         // The SwiftNIO hub: connections, handshake, the serial engine (group commit, fan-out), lifecycle.

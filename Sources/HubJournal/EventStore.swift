@@ -32,6 +32,11 @@ public protocol EventStore: AnyObject {
     func recover() throws(JournalError) -> JournalRecovery
     /// Appends the entries (ascending, continuing the stored sequence) and returns only once they are durable
     /// (written and fsynced). One call is one group commit: all entries share one fsync.
+    ///
+    /// When it throws, the entries were not acknowledged as durable and a partly written batch is cut off again, so
+    /// the caller may retry the same entries later (e.g. once the disk has space again). As with any failed write,
+    /// a crash before the retry may still bring some of them back on recovery: they were never acknowledged, and a
+    /// desk's resubmission of them is then an idempotent duplicate.
     func append(_ entries: [JournalEntry]) throws(JournalError)
     /// Flushes and closes. Further calls fail.
     func close() throws(JournalError)

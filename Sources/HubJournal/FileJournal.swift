@@ -2,11 +2,11 @@ import Logging
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The event store as one append-only file, `<directory>/journal.rhj` (format: FORMAT.md).
@@ -115,7 +115,14 @@ public final class FileJournal: EventStore {
     deinit {
         if case .closed = state { return }
         // Every append was synced before it returned, so there is nothing left to flush.
+        releaseLock()
         _ = Posix.closeFile(fd)
+    }
+
+    /// Unlocks before closing: a child process being spawned at that moment briefly shares the open file (until
+    /// its exec closes it), and the lock would otherwise outlive our close and refuse the next open.
+    private func releaseLock() {
+        _ = flock(fd, LOCK_UN)
     }
 
     /// The sequence number of the last durable entry (0 when none); valid after `recover()`.
@@ -172,7 +179,7 @@ public final class FileJournal: EventStore {
             let backup = try writeBackup(of: file)
             try truncateForRecovery(to: scan.validEnd)
             logger.error(
-                "journal: repaired: \(error); kept the original as \(backup) and dropped \(dropped) bytes from byte \(scan.validEnd), keeping \(scan.entries.count) entries",
+                "journal: repaired: corrupt at byte \(scan.validEnd) (\(error.damage)); kept the original as \(backup), dropped \(dropped) bytes from there and kept \(scan.entries.count) entries",
                 metadata: [
                     "journal.path": "\(path)", "journal.offset": "\(scan.validEnd)",
                     "journal.dropped_bytes": "\(dropped)", "journal.backup": "\(backup)",
@@ -263,11 +270,11 @@ public final class FileJournal: EventStore {
             // Cut the file back to the last durable record (best effort), so that neither a retry nor a recovery
             // sees half a batch. After a failed fsync the kernel may have dropped the dirty pages; the bytes are
             // written again by the retry, never trusted.
-            var cut = Posix.truncateFile(fd, to: durableLength).flatMap { Posix.syncFile(fd) }
-            if failNextCut {
-                failNextCut = false
-                cut = .failure(PosixFailure(call: "ftruncate to \(durableLength) bytes", code: EIO))
-            }
+            let cut =
+                failNextCut
+                ? .failure(PosixFailure(call: "ftruncate to \(durableLength) bytes", code: EIO))
+                : Posix.truncateFile(fd, to: durableLength).flatMap { Posix.syncFile(fd) }
+            failNextCut = false
             if case .failure(let cutFailure) = cut {
                 state = .ready(durableLength: durableLength, lastSequence: lastSequence, dirtyTail: true)
                 logger.error(
@@ -292,6 +299,7 @@ public final class FileJournal: EventStore {
         var failure: PosixFailure?
         if dirty, case .failure(let cutFailure) = Posix.truncateFile(fd, to: durableLength) { failure = cutFailure }
         if case .failure(let syncFailure) = Posix.syncFile(fd), failure == nil { failure = syncFailure }
+        releaseLock()
         if case .failure(let closeFailure) = Posix.closeFile(fd), failure == nil { failure = closeFailure }
         if let failure { throw .writeFailed(failure.description) }
     }

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Why the journal cannot be opened, read or written. Each message names the file, the byte and what to do.
@@ -27,6 +27,9 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
     case appendOutOfSequence(expected: UInt64, found: UInt64)
     /// An entry encodes to more than the format's record limit. A bug in the caller; nothing was written.
     case recordTooLarge(sequence: UInt64, bytes: Int)
+    /// An entry's record would not decode again (e.g. a turnout over 10000 or a desk id over 64 bytes), so recovery
+    /// would refuse the journal. A bug in the caller; nothing was written.
+    case unreadableRecord(sequence: UInt64, reason: String)
     /// `append` before `recover`.
     case notRecovered
     /// Writing or syncing failed (disk full, I/O error...). The batch is not durable; the file was cut back to
@@ -65,6 +68,9 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
         case .recordTooLarge(let sequence, let bytes):
             return "journal entry \(sequence) encodes to \(bytes) bytes, over the limit of "
                 + "\(JournalFormat.maxPayloadBytes) (a bug in the caller; nothing was written)"
+        case .unreadableRecord(let sequence, let reason):
+            return "journal entry \(sequence) would not read back (\(reason)) "
+                + "(a bug in the caller; nothing was written)"
         case .notRecovered:
             return "the journal must be recovered (recover()) before the first append"
         case .writeFailed(let detail):
@@ -78,6 +84,15 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
             return "the journal \(path) is locked by another process; is another hub running on this directory?"
         case .closed:
             return "the journal is closed"
+        }
+    }
+
+    /// What is wrong with a damaged record, without the advice (for the log line of a repair).
+    var damage: String {
+        switch self {
+        case .corruptRecord(_, let reason): return reason
+        case .sequenceGap(let expected, let found, _): return "sequence \(found) where \(expected) was expected"
+        default: return description
         }
     }
 

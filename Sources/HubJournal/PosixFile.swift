@@ -1,11 +1,11 @@
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Thin wrappers over the POSIX calls the journal makes. Each returns the failing call's errno as a
@@ -35,9 +35,11 @@ enum Posix {
         var buffer = ByteBufferAllocator().buffer(capacity: size + 1)
         var failure: PosixFailure?
         while failure == nil {
-            // `+ 1` so that a file that grew since the fstat is still read to its end.
+            // The whole file in one read, then a 1-byte read that sees the end (the capacity has room for it, so the
+            // buffer is never copied). Should the file have grown since the fstat, the rest is read in 64 KiB reads.
             let offset = buffer.writerIndex
-            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: max(1, size - offset + 1)) { bytes in
+            let wanted = offset < size ? size - offset : (offset == size ? 1 : 1 << 16)
+            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { bytes in
                 while true {
                     let chunk = min(bytes.count, 1 << 30)
                     let result = pread(fd, bytes.baseAddress, chunk, off_t(offset))
@@ -78,10 +80,10 @@ enum Posix {
     static func syncFile(_ fd: Int32) -> Result<Void, PosixFailure> {
         while true {
             #if canImport(Darwin)
-            // fsync on Darwin does not flush the drive's cache; F_FULLFSYNC does, where supported.
-            if fcntl(fd, F_FULLFSYNC) == 0 || fsync(fd) == 0 { return .success(()) }
+                // fsync on Darwin does not flush the drive's cache; F_FULLFSYNC does, where supported.
+                if fcntl(fd, F_FULLFSYNC) == 0 || fsync(fd) == 0 { return .success(()) }
             #else
-            if fdatasync(fd) == 0 { return .success(()) }
+                if fdatasync(fd) == 0 { return .success(()) }
             #endif
             if errno != EINTR { return .failure(PosixFailure(call: "fsync", code: errno)) }
         }

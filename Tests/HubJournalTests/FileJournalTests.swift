@@ -12,7 +12,9 @@ struct AppendRecoverTests {
     @Test func batchesRoundTripThroughANewInstance() throws {
         try withTemporaryDirectory { directory in
             var factory = RecordFactory(seed: 1)
-            let batches = [factory.entries(1...1), factory.entries(2...6), factory.entries(7...46), factory.entries(47...49)]
+            let batches = [
+                factory.entries(1...1), factory.entries(2...6), factory.entries(7...46), factory.entries(47...49),
+            ]
             let journal = try openJournal(directory)
             #expect(try journal.recover().entries.isEmpty)
             for batch in batches { try journal.append(batch) }
@@ -52,7 +54,10 @@ struct AppendRecoverTests {
             #expect(Array(bytes[4..<6]) == [0, 1])
             #expect(Array(bytes[6..<14]) == [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef])
             let crc = bytes[0..<14].withUnsafeBytes { JournalFormat.crc($0) }
-            #expect(Array(bytes[14..<18]) == [UInt8(crc >> 24), UInt8(crc >> 16 & 0xff), UInt8(crc >> 8 & 0xff), UInt8(crc & 0xff)])
+            #expect(
+                Array(bytes[14..<18]) == [
+                    UInt8(crc >> 24), UInt8(crc >> 16 & 0xff), UInt8(crc >> 8 & 0xff), UInt8(crc & 0xff),
+                ])
         }
     }
 
@@ -136,7 +141,8 @@ struct TornTailTests {
                 } else {
                     #expect(warnings.count == 1 && capture.lines.count == 1, "cut at \(length)")
                     #expect(warnings.first?.metadata["journal.offset"] == "\(lastStart)")
-                    #expect(warnings.first?.message.contains("\(length - lastStart) bytes at byte \(lastStart)") == true)
+                    #expect(
+                        warnings.first?.message.contains("\(length - lastStart) bytes at byte \(lastStart)") == true)
                 }
                 try reopened.append([last])
                 try reopened.close()
@@ -222,6 +228,13 @@ struct TornTailTests {
                 #expect(capture.lines(.warning).count == 1)
                 #expect(try readFile(journalPath(directory)) == header)
             }
+            // A header cut after its digest still names its election.
+            let other = try makeSubdirectory(root, "other-election")
+            let otherHeader = Array(JournalFormat.header(electionDigest: 42).readableBytesView)
+            try writeFile(journalPath(other), Array(otherHeader[0..<15]))
+            #expect(throws: JournalError.electionMismatch(expected: testDigest, found: 42)) {
+                try recoverJournal(other)
+            }
             let zeros = try makeSubdirectory(root, "zeros")
             try writeFile(journalPath(zeros), [UInt8](repeating: 0, count: 18))
             #expect(try recoverJournal(zeros).entries.isEmpty)
@@ -233,7 +246,9 @@ struct TornTailTests {
 @Suite("FileJournal: corruption")
 struct CorruptionTests {
     /// Three batches; returns the journal's bytes and the first and last offsets of the middle record (entry 3).
-    private func writeJournal(_ directory: String) throws -> (entries: [JournalEntry], bytes: [UInt8], middle: Range<Int>) {
+    private func writeJournal(_ directory: String) throws -> (
+        entries: [JournalEntry], bytes: [UInt8], middle: Range<Int>
+    ) {
         var factory = RecordFactory(seed: 7)
         let entries = factory.entries(1...5)
         let journal = try openJournal(directory)
@@ -429,6 +444,33 @@ struct HeaderAndMisuseTests {
             try journal.append(factory.entries(3...4))
             try journal.close()
             #expect(try recoverJournal(directory).entries.map(\.sequence) == [1, 2, 3, 4])
+        }
+    }
+
+    /// A record that recovery could not read back is refused by append, so that a bug upstream cannot make the
+    /// journal unrecoverable.
+    @Test func appendRefusesARecordThatWouldNotReadBack() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 15)
+            var batch = factory.entries(1...3)
+            var result = DeclaredResult(
+                control: .noOverallControl, outcome: .noChange, seats: [PartyCount(party: PartyIndex(1), count: 3)],
+                votes: nil, turnoutBasisPoints: 20_000, candidateVotes: nil, declaredAt: 1, deskID: "desk")
+            batch[1].record = ContestRecord(contestID: ContestID(9), revision: 1, state: .declared(result))
+            let journal = try openJournal(directory)
+            _ = try journal.recover()
+            let error = #expect(throws: JournalError.self) { try journal.append(batch) }
+            guard case .unreadableRecord(2, let reason) = error else {
+                Issue.record("\(String(describing: error))")
+                return
+            }
+            #expect(reason.contains("turnout"))
+            result.turnoutBasisPoints = 2_000
+            batch[1].record = ContestRecord(contestID: ContestID(9), revision: 1, state: .declared(result))
+            #expect(try fileSize(journalPath(directory)) == 18)
+            try journal.append(batch)
+            try journal.close()
+            #expect(try recoverJournal(directory).entries == batch)
         }
     }
 
