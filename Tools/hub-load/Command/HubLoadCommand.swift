@@ -1,7 +1,116 @@
 import ArgumentParser
+import Foundation
 import HubLoad
 
 @main
 struct HubLoadCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hub-load", abstract: "Load-tests a ResultsHub hub.")
+    static let configuration = CommandConfiguration(
+        commandName: "hub-load",
+        abstract: "Load-tests a ResultsHub hub on this machine, and verifies what it delivers.",
+        subcommands: [Saturate.self, Night.self])
+}
+
+/// Options of both commands.
+struct CommonOptions: ParsableArguments {
+    @Option(
+        help: "A running hub, HOST:PORT on loopback. Default: start results-hub (next to this tool) on a free port.")
+    var hub: String?
+
+    @Option(help: "Desk id for --hub; it must be allowed every region.")
+    var desk = "national"
+
+    @Option(help: "Desk token for --hub (default: the environment variable RESULTS_HUB_TOKEN).")
+    var token: String?
+
+    @Option(help: "Write the figures as JSON to this file.")
+    var report: String?
+
+    func validate() throws {
+        if let hub { _ = try LoopbackAddress(parsing: hub) }
+    }
+
+    /// Runs the load, prints the summary, writes the report; exits non-zero if the verification failed.
+    func run(_ mode: LoadConfiguration.Mode, filters: [String]) async throws {
+        let election = try ResultMaker.defaultElection()
+        let configuration = LoadConfiguration(
+            mode: mode, filters: try filters.map { try FilterText.parse($0, election: election) },
+            hub: try hub.map { try LoopbackAddress(parsing: $0) }, desk: desk,
+            token: token ?? ProcessInfo.processInfo.environment["RESULTS_HUB_TOKEN"])
+        let result = try await LoadRunner(configuration: configuration, election: election).run()
+        print(result.summary)
+        if let report {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(result).write(to: URL(fileURLWithPath: report))
+        }
+        if !result.verified { throw ExitCode.failure }
+    }
+}
+
+/// The longest run the tool allows.
+let maximumRun = Duration.seconds(600)
+
+extension HubLoadCommand {
+    struct Saturate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Desks submit as fast as the hub takes while subscribers watch.")
+
+        @Option(help: "Desk connections.")
+        var desks = 4
+
+        @Option(help: "Subscriber connections.")
+        var subscribers = 4
+
+        @Option(help: "How long the desks submit: 20s, 2m … (at most 10m).")
+        var duration = "20s"
+
+        @Option(help: "The subscribers' filter: all, region:ID, kind:council or kind:mayoralty.")
+        var filter = "all"
+
+        @Option(help: "Submissions each desk keeps in flight.")
+        var pipeline = 32
+
+        @Option(help: "Stop after this many declarations in all.")
+        var maxDeclarations = 10_000_000
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            guard (1...256).contains(desks) else { throw ValidationError("--desks must be 1 to 256") }
+            guard (1...256).contains(subscribers) else { throw ValidationError("--subscribers must be 1 to 256") }
+            guard (1...4096).contains(pipeline) else { throw ValidationError("--pipeline must be 1 to 4096") }
+            guard maxDeclarations > 0 && maxDeclarations <= 20_000_000 else {
+                throw ValidationError("--max-declarations must be 1 to 20000000")
+            }
+            guard try DurationText.parse(duration) <= maximumRun else {
+                throw ValidationError("--duration is at most 10m")
+            }
+        }
+
+        func run() async throws {
+            try await common.run(
+                .saturate(
+                    duration: try DurationText.parse(duration), desks: desks, pipeline: pipeline,
+                    maxDeclarations: maxDeclarations),
+                filters: Array(repeating: filter, count: subscribers))
+        }
+    }
+
+    struct Night: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replays the 2023 night (00:30 to 08:30) with a desk per region and three subscribers.")
+
+        @Option(help: "Time compression: 1440 plays the 8-hour night in 20 s (at least 48: 10 minutes).")
+        var speed: Double = 1440
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            guard speed >= 48 && speed.isFinite else { throw ValidationError("--speed must be at least 48") }
+        }
+
+        func run() async throws {
+            try await common.run(.night(speed: speed), filters: ["all", "region:north-west", "kind:mayoralty"])
+        }
+    }
 }

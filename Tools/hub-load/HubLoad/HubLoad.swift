@@ -1,2 +1,0 @@
-/// The load tool’s library (being written).
-public enum HubLoad {}

@@ -1,0 +1,122 @@
+import ElectionModel
+import Foundation
+import NIOPosix
+
+/// A `results-hub` started as a child process on a free port, with its journal and desks file in a temporary
+/// directory that `stop` removes.
+public final class HubProcess: Sendable {
+    public let port: Int
+    public let pid: Int32
+    /// Desk id → token, as written to the desks file.
+    public let tokens: [String: String]
+    private let process: Process
+    private let directory: URL
+
+    /// `results-hub` in the directory of this executable.
+    public static func siblingExecutable() -> URL {
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("results-hub")
+    }
+
+    /// Starts the hub with one desk per region and a national desk, and waits for the line saying where it serves.
+    public static func start(executable: URL, election: Election) async throws -> HubProcess {
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw LoadInputError(
+                "no results-hub at \(executable.path); build it (swift build --product results-hub) or pass --hub")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hub-load-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var tokens: [String: String] = [:]
+        var desks: [[String: Any]] = []
+        for id in election.regions.map(\.id) + ["national"] {
+            tokens[id] = UUID().uuidString
+            desks.append(["id": id, "token": tokens[id]!, "regions": id == "national" ? "*" : [id] as Any])
+        }
+        let desksFile = directory.appendingPathComponent("desks.json")
+        try JSONSerialization.data(withJSONObject: desks).write(to: desksFile)
+
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = [
+            "--port", "0", "--data", directory.path, "--desks", desksFile.path, "--log-level", "warning",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("hub.log").path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: directory.appendingPathComponent("hub.log"))
+        try process.run()
+        // Blocking reads belong on a thread of their own, not on the concurrency pool.
+        let reader = output.fileHandleForReading
+        let port = try await NIOThreadPool.singleton.runIfActive { () throws -> Int? in
+            var text = ""
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { return nil }
+                text += String(decoding: data, as: UTF8.self)
+                for line in text.split(separator: "\n") {
+                    if let port = servingPort(inLine: String(line)) { return port }
+                }
+            }
+        }
+        guard let port else {
+            process.waitUntilExit()
+            let log = (try? String(contentsOf: directory.appendingPathComponent("hub.log"), encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(at: directory)
+            throw LoadInputError("results-hub exited (status \(process.terminationStatus)) before serving: \(log)")
+        }
+        return HubProcess(process: process, port: port, tokens: tokens, directory: directory)
+    }
+
+    private init(process: Process, port: Int, tokens: [String: String], directory: URL) {
+        self.process = process
+        self.port = port
+        self.pid = process.processIdentifier
+        self.tokens = tokens
+        self.directory = directory
+    }
+
+    /// The port in "results-hub: serving … on 127.0.0.1:PORT".
+    public static func servingPort(inLine line: String) -> Int? {
+        guard line.hasPrefix("results-hub: serving "), let colon = line.lastIndex(of: ":") else { return nil }
+        return Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+    }
+
+    /// CPU time and peak memory so far, from /proc.
+    public func usage() -> HubUsage? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let ticks = Self.cpuTicks(stat: stat), let peak = Self.peakMemoryBytes(status: status)
+        else { return nil }
+        return HubUsage(cpuSeconds: Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))), peakMemoryBytes: peak)
+    }
+
+    /// utime + stime (fields 14 and 15 of /proc/PID/stat), counted after the command name in parentheses.
+    public static func cpuTicks(stat: String) -> UInt64? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is the state (field 3), so field n is fields[n - 3].
+        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        return user + system
+    }
+
+    /// VmHWM (the resident set's high-water mark) from /proc/PID/status.
+    public static func peakMemoryBytes(status: String) -> UInt64? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ UInt64($0) })
+        else { return nil }
+        return kilobytes * 1024
+    }
+
+    /// SIGTERM, wait (SIGKILL after 10 s), and remove the temporary directory.
+    public func stop() async {
+        let process = self.process
+        process.terminate()
+        _ = try? await NIOThreadPool.singleton.runIfActive {
+            for _ in 0..<100 where process.isRunning { usleep(100_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}

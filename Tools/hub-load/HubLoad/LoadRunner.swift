@@ -1,0 +1,268 @@
+import ElectionModel
+import Foundation
+import Histogram
+import HubClient
+import HubWire
+import NIOCore
+import Synchronization
+
+/// What to run.
+public struct LoadConfiguration: Sendable {
+    public enum Mode: Sendable {
+        case saturate(duration: Duration, desks: Int, pipeline: Int, maxDeclarations: Int)
+        case night(speed: Double)
+    }
+    public var mode: Mode
+    public var filters: [SubscriptionFilter]
+    /// The hub to load, which must be fresh; nil starts one as a child process.
+    public var hub: LoopbackAddress?
+    /// Desk and token for a hub given with `hub` (the desk must be allowed every region).
+    public var desk: String
+    public var token: String?
+
+    public init(mode: Mode, filters: [SubscriptionFilter], hub: LoopbackAddress?, desk: String, token: String?) {
+        self.mode = mode
+        self.filters = filters
+        self.hub = hub
+        self.desk = desk
+        self.token = token
+    }
+}
+
+/// A failure that stops the run: the tool exits non-zero with this message.
+public struct LoadFailure: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs the load: subscribers first, then desks, then one last submission after which every subscriber checks its
+/// copy against a fresh snapshot. Everything it measures and finds goes into the report.
+public struct LoadRunner: Sendable {
+    let configuration: LoadConfiguration
+    let election: Election
+    let dictionary: [UInt8]
+    let digest: UInt64
+
+    public init(configuration: LoadConfiguration, election: Election) {
+        self.configuration = configuration
+        self.election = election
+        let definition = ElectionDefinition(election)
+        self.dictionary = definition.presetDictionary
+        self.digest = definition.digest
+    }
+
+    public func run() async throws -> LoadReport {
+        guard let address = configuration.hub else {
+            let hub = try await HubProcess.start(executable: HubProcess.siblingExecutable(), election: election)
+            do {
+                var report = try await run(at: LoopbackAddress(host: "127.0.0.1", port: hub.port)) { hub.tokens[$0]! }
+                report.hubUsage = hub.usage()
+                report.hub = "child process on 127.0.0.1:\(hub.port)"
+                await hub.stop()
+                return report
+            } catch {
+                await hub.stop()
+                throw error
+            }
+        }
+        guard let token = configuration.token else {
+            throw LoadInputError("--hub needs a desk token: --token or RESULTS_HUB_TOKEN")
+        }
+        return try await run(at: address) { _ in token }
+    }
+
+    /// The desks' work, and for the night the held-back last result.
+    private func plans(token: (String) -> String) -> (desks: [DeskPlan], finale: DeskPlan?, bound: Duration) {
+        func hello(_ region: RegionIndex?) -> Hello {
+            let id =
+                configuration.hub == nil
+                ? region.map { election.regions[$0.rawValue].id } ?? "national" : configuration.desk
+            return Hello(role: .desk, principal: id, secret: token(id), clientName: "hub-load")
+        }
+        switch configuration.mode {
+        case .saturate(let duration, let desks, _, _):
+            let desks = min(desks, election.contests.count)
+            let plans = (0..<desks).map { number in
+                DeskPlan(
+                    hello: hello(nil),
+                    work: .generator(SaturationWorkload(election: election, desk: number, desks: desks), for: duration))
+            }
+            return (plans, nil, duration)
+        case .night(let speed):
+            var entries = NightSchedule(election: election).entries
+            let last = entries.removeLast()
+            let plans = election.regions.indices.map { index in
+                DeskPlan(
+                    hello: hello(RegionIndex(index)),
+                    work: .schedule(entries.filter { $0.region.rawValue == index }[...], speed: speed))
+            }
+            let finale = DeskPlan(hello: hello(last.region), work: .schedule([last.submission.dueNow], speed: 1))
+            return (plans, finale, .milliseconds(Int64(Double(NightSchedule.lengthMillis) / speed)))
+        }
+    }
+
+    private func run(at address: LoopbackAddress, token: (String) -> String) async throws -> LoadReport {
+        let state = RunState()
+        var pipeline = 1
+        if case .saturate(_, _, let depth, let maxDeclarations) = configuration.mode {
+            pipeline = depth
+            state.budget.store(maxDeclarations, ordering: .relaxed)
+        }
+        let (plans, finale, bound) = plans(token: token)
+        let limit = bound + .seconds(60)
+        // Bounded in time whatever happens: a stuck hub ends the run, saying how far it got.
+        return try await withThrowingTaskGroup(of: LoadReport?.self) { group in
+            group.addTask { [pipeline] in
+                try await load(plans, finale: finale, pipeline: pipeline, at: address, state: state)
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            let report = try await group.next()!
+            group.cancelAll()
+            guard let report else {
+                throw LoadFailure("the run did not end within \(limit): \(state.whereItStands)")
+            }
+            return report
+        }
+    }
+
+    private func load(
+        _ plans: [DeskPlan], finale reservedFinale: DeskPlan?, pipeline: Int, at address: LoopbackAddress,
+        state: RunState
+    ) async throws -> LoadReport {
+        let filters = configuration.filters
+        return try await withThrowingTaskGroup(of: SubscriberResult.self) { group in
+            // Subscribers first, each from the same snapshot of an idle hub.
+            let (ready, readyContinuation) = AsyncStream.makeStream(of: UInt64?.self)
+            for (number, filter) in filters.enumerated() {
+                group.addTask {
+                    try await self.watch(
+                        number: number, filter: filter, metered: filters.firstIndex(of: filter) == number, at: address,
+                        state: state, ready: readyContinuation)
+                }
+            }
+            var bases = Set<UInt64>()
+            for await sequence in ready.prefix(filters.count) {
+                guard let sequence else {
+                    _ = try await group.next()
+                    throw LoadFailure("a subscriber failed to start")
+                }
+                bases.insert(sequence)
+            }
+            guard bases.count == 1, let base = bases.first else {
+                throw LoadFailure("the hub is not idle: subscribers started at sequences \(bases.sorted())")
+            }
+            let election = self.election
+            state.ledger.withLock {
+                $0 = DeliveryLedger(
+                    base: base,
+                    filters: filters.map { filter -> @Sendable (ContestID) -> Bool in
+                        { filter.matches(election.contest($0)!) }
+                    })
+            }
+
+            // Desks, until their duration or schedule ends.
+            let start = nanos()
+            let progress = Task { await state.showProgress(start: start) }
+            defer { progress.cancel() }
+            var ackLatency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+            var finale = reservedFinale
+            try await withThrowingTaskGroup(of: (Histogram<UInt64>, DeskPlan).self) { desks in
+                for plan in plans {
+                    desks.addTask {
+                        try await self.submit(plan, pipeline: pipeline, start: start, at: address, state: state)
+                    }
+                }
+                for try await (latency, plan) in desks {
+                    ackLatency.add(latency)
+                    if finale == nil, case .generator(var workload, _) = plan.work {
+                        finale = DeskPlan(hello: plan.hello, work: .schedule([workload.next().dueNow], speed: 1))
+                    }
+                }
+            }
+            let loadEnd = nanos()
+
+            // One last submission, alone, takes the next sequence number and wakes every subscriber: each stops
+            // there and compares its copy with a fresh snapshot.
+            let last = state.ledger.withLock { $0.base + UInt64($0.ackedCount) } + 1
+            state.target.store(last, ordering: .relaxed)
+            _ = try await submit(finale!, pipeline: 1, start: nanos(), at: address, state: state)
+            var results: [SubscriberResult] = []
+            for try await result in group { results.append(result) }
+            progress.cancel()
+            FileHandle.standardError.write(Data("\n".utf8))
+
+            let timing = (start: start, loadEnd: loadEnd, deliveryEnd: results.map(\.caughtUpAt).max() ?? loadEnd)
+            return report(
+                ledger: state.ledger.withLock { $0 }, last: last, results: results, ackLatency: ackLatency,
+                desks: plans.count, pipeline: pipeline, timing: timing)
+        }
+    }
+
+    private func report(
+        ledger: DeliveryLedger, last: UInt64, results: [SubscriberResult], ackLatency: Histogram<UInt64>, desks: Int,
+        pipeline: Int, timing: (start: UInt64, loadEnd: UInt64, deliveryEnd: UInt64)
+    ) -> LoadReport {
+        var ledger = ledger
+        let superseded = ledger.finish(last: last)
+        let problems = ledger.problems + results.flatMap(\.problems)
+        let loadSeconds = Double(timing.loadEnd - timing.start) / 1e9
+        let deliverySeconds = Double(timing.deliveryEnd - timing.start) / 1e9
+        let wireBytes = results.reduce(0) { $0 + $1.wireBytes }
+        let metered = results.reduce(0) { $0 + $1.meteredDeliveries }
+        var speed: Double?
+        if case .night(let factor) = configuration.mode { speed = factor }
+        return LoadReport(
+            mode: speed == nil ? "saturate" : "night", hub: configuration.hub?.description ?? "",
+            cores: System.coreCount,
+            desks: desks, subscribers: configuration.filters.map { FilterText.describe($0, election: election) },
+            pipeline: pipeline, speed: speed, loadSeconds: loadSeconds, deliverySeconds: deliverySeconds,
+            declarationsAccepted: ledger.ackedCount, acceptedPerSecond: Double(ledger.ackedCount) / loadSeconds,
+            deliveries: ledger.deliveredCount, deliveriesPerSecond: Double(ledger.deliveredCount) / deliverySeconds,
+            wireBytes: wireBytes, wireBytesPerDelivery: Double(wireBytes) / Double(max(1, metered)),
+            wireBytesMethod: "DELTA_BATCH frames to one subscriber per filter, re-encoded with the same compression",
+            ackLatencyMicros: LatencySummary(ackLatency), deliveryLatencyMicros: LatencySummary(ledger.deliveryLatency),
+            conflatedBatches: ledger.conflatedBatches, supersededDeliveries: superseded, hubUsage: nil,
+            verified: problems.isEmpty, problems: problems)
+    }
+
+    func checkElection(_ welcome: Welcome) throws {
+        guard welcome.electionDigest == digest else {
+            throw LoadFailure("the hub serves election \(welcome.electionID), not this tool's \(election.id)")
+        }
+    }
+}
+
+func nanos() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+/// State shared by the tasks of a run.
+final class RunState: Sendable {
+    let ledger = Mutex(DeliveryLedger(base: 0, filters: []))
+    /// Declarations still allowed (saturate's count bound).
+    let budget = Atomic<Int>(Int.max)
+    /// Subscribers stop once they have applied this sequence.
+    let target = Atomic<UInt64>(UInt64.max)
+    let failed = Atomic<Bool>(false)
+
+    var whereItStands: String {
+        ledger.withLock { ledger in
+            "\(ledger.ackedCount) acked after sequence \(ledger.base); subscribers at \(ledger.applied)"
+        }
+    }
+
+    /// A line on standard error each second, overwritten.
+    func showProgress(start: UInt64) async {
+        var previous = (acked: 0, delivered: 0)
+        while (try? await Task.sleep(for: .seconds(1))) != nil {
+            let now = ledger.withLock { (acked: $0.ackedCount, delivered: $0.deliveredCount) }
+            let line =
+                "\r\(fixed(Double(nanos() - start) / 1e9, 0)) s: accepted \(now.acked) "
+                + "(\(compact(Double(now.acked - previous.acked)))/s), delivered \(now.delivered) "
+                + "(\(compact(Double(now.delivered - previous.delivered)))/s)   "
+            FileHandle.standardError.write(Data(line.utf8))
+            previous = now
+        }
+    }
+}
