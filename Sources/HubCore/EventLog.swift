@@ -65,8 +65,7 @@ public enum DeltaBatching {
         for (offset, event) in events.enumerated().reversed() {
             checksumsAfter[offset] = running
             guard let contest = election.contest(event.record.contestID), filter.matches(contest) else { continue }
-            running = running &- StateHash.hash(event.record)
-            if let previous = event.previous { running = running &+ StateHash.hash(previous) }
+            running = running &- event.checksumDelta
         }
         var batches: [DeltaBatch] = []
         var chunkStart = 0

@@ -9,12 +9,27 @@ public struct HubEvent: Hashable, Sendable {
     public var previous: ContestRecord?
     /// The sequence number of the contest's previous change.
     public var previousSequence: UInt64?
+    /// How this event moves the state checksum: `H(record) - H(previous)`, so that batch checksums can be walked
+    /// back without hashing again.
+    public var checksumDelta: UInt64
 
     public init(sequence: UInt64, record: ContestRecord, previous: ContestRecord?, previousSequence: UInt64?) {
         self.sequence = sequence
         self.record = record
         self.previous = previous
         self.previousSequence = previousSequence
+        self.checksumDelta = StateHash.hash(record) &- (previous.map { StateHash.hash($0) } ?? 0)
+    }
+
+    init(
+        sequence: UInt64, record: ContestRecord, previous: ContestRecord?, previousSequence: UInt64?,
+        checksumDelta: UInt64
+    ) {
+        self.sequence = sequence
+        self.record = record
+        self.previous = previous
+        self.previousSequence = previousSequence
+        self.checksumDelta = checksumDelta
     }
 }
 
@@ -38,14 +53,35 @@ public struct HubState: Sendable {
     private var hashes: [ContestID: UInt64] = [:]
     /// The sequence number of each contest's latest change (conflated batches carry it).
     private var lastChange: [ContestID: UInt64] = [:]
-    /// Every accepted (contest, revision), for idempotent resubmission of any earlier revision.
-    private var accepted: [RevisionKey: UInt64] = [:]
-    private var acceptedRecords: [RevisionKey: ContestRecord] = [:]
+    /// Every accepted (contest, revision): its sequence number and a hash of its content, for idempotent
+    /// resubmission of any earlier revision. A hash rather than the record keeps this to a few dozen bytes per event.
+    private var accepted: [RevisionKey: AcceptedRevision] = [:]
     private var tally: ScoreboardTally
 
     struct RevisionKey: Hashable, Sendable {
         var contest: ContestID
         var revision: UInt32
+    }
+
+    struct AcceptedRevision: Hashable, Sendable {
+        var sequence: UInt64
+        var contentHash: UInt64
+    }
+
+    /// `H` of what makes two submissions the same (spec 7.2): the record without when and by whom it was sent.
+    static func contentHash(_ record: ContestRecord) -> UInt64 {
+        var content = record
+        switch content.state {
+        case .declared(var result):
+            result.declaredAt = 0
+            result.deskID = ""
+            content.state = .declared(result)
+        case .withdrawn(var withdrawn):
+            withdrawn.withdrawnAt = 0
+            withdrawn.deskID = ""
+            content.state = .withdrawn(withdrawn)
+        }
+        return StateHash.hash(content)
     }
 
     public init(election: Election) {
@@ -78,8 +114,13 @@ public struct HubState: Sendable {
 
     private mutating func admit(_ record: ContestRecord) throws(DeclarationError) -> SubmissionOutcome {
         let key = RevisionKey(contest: record.contestID, revision: record.revision)
-        if let sequence = accepted[key], let original = acceptedRecords[key], original.hasSameContent(as: record) {
-            return .duplicate(sequence: sequence, record: original)
+        if let original = accepted[key], original.contentHash == Self.contentHash(record) {
+            // Same content, so the same derived control and outcome as the original: ack with its sequence.
+            return .duplicate(
+                sequence: original.sequence,
+                record: records[record.contestID].flatMap {
+                    $0.revision == record.revision ? $0 : nil
+                } ?? record)
         }
         _ = try election.admit(record, over: records[record.contestID])
         return .accepted(apply(record))
@@ -102,14 +143,15 @@ public struct HubState: Sendable {
     mutating func apply(_ record: ContestRecord) -> HubEvent {
         latestSequence += 1
         let previous = records[record.contestID]
-        let event = HubEvent(
-            sequence: latestSequence, record: record, previous: previous, previousSequence: lastChange[record.contestID]
-        )
+        let previousHash = hashes[record.contestID]
+        let previousSequence = lastChange[record.contestID]
         set(record, for: record.contestID)
+        let event = HubEvent(
+            sequence: latestSequence, record: record, previous: previous, previousSequence: previousSequence,
+            checksumDelta: hashes[record.contestID]! &- (previousHash ?? 0))
         lastChange[record.contestID] = latestSequence
         let key = RevisionKey(contest: record.contestID, revision: record.revision)
-        accepted[key] = latestSequence
-        acceptedRecords[key] = record
+        accepted[key] = AcceptedRevision(sequence: latestSequence, contentHash: Self.contentHash(record))
         return event
     }
 
@@ -118,7 +160,6 @@ public struct HubState: Sendable {
         precondition(event.sequence == latestSequence, "only the latest event can be reverted")
         let key = RevisionKey(contest: event.record.contestID, revision: event.record.revision)
         accepted[key] = nil
-        acceptedRecords[key] = nil
         set(event.previous, for: event.record.contestID)
         lastChange[event.record.contestID] = event.previousSequence
         latestSequence -= 1
@@ -126,10 +167,11 @@ public struct HubState: Sendable {
 
     private mutating func set(_ record: ContestRecord?, for contest: ContestID) {
         let old = records[contest]
-        checksum.replace(old, with: record)
+        let newHash = record.map { StateHash.hash($0) }
+        checksum.replace(oldHash: hashes[contest], newHash: newHash)
         tally.replace(old, with: record)
         records[contest] = record
-        hashes[contest] = record.map { StateHash.hash($0) }
+        hashes[contest] = newHash
     }
 
     /// The checksum of the records a filter matches.

@@ -27,6 +27,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var state: State = .awaitingHello(attempts: 0)
     private var handshakeTimer: Scheduled<Void>?
     private let plain = FrameCodec()
+    /// Submissions decoded from the current read, handed to the engine together when the read completes.
+    private var pendingSubmissions: [HubEngine.PendingRequest] = []
 
     init(id: UInt64, configuration: HubConfiguration, engine: HubEngine, reader: FrameReader, logger: Logger) {
         self.id = id
@@ -81,6 +83,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .closing:
             break
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushSubmissions()
+        context.fireChannelReadComplete()
+    }
+
+    private func flushSubmissions() {
+        guard !pendingSubmissions.isEmpty else { return }
+        engine.submit(pendingSubmissions)
+        pendingSubmissions.removeAll(keepingCapacity: true)
     }
 
     private var codec: FrameCodec {
@@ -145,12 +158,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func handleDesk(_ message: HubMessage, peer: Peer, desk: DeskIdentity, context: ChannelHandlerContext) {
         switch message {
         case .submit(let submit):
-            engine.submit(
+            pendingSubmissions.append(
                 .init(peer: peer, desk: desk, requestID: submit.requestID, kind: .declaration(submit.declaration)))
         case .withdraw(let request):
-            engine.submit(
+            pendingSubmissions.append(
                 .init(peer: peer, desk: desk, requestID: request.requestID, kind: .withdrawal(request.withdrawal)))
         case .query(let query):
+            flushSubmissions()
             engine.answer(query, for: peer)
         case .heartbeat:
             break

@@ -133,13 +133,17 @@ final class HubEngine: @unchecked Sendable {
         }
     }
 
-    func submit(_ request: PendingRequest) {
+    /// Submissions read from one connection in one go: one hop to the engine for all of them.
+    func submit(_ requests: [PendingRequest]) {
         loop.execute {
             guard !self.shuttingDown else {
-                self.reject(request, code: .storeUnavailable, message: "the hub is shutting down; nothing was stored")
+                for request in requests {
+                    self.reject(
+                        request, code: .storeUnavailable, message: "the hub is shutting down; nothing was stored")
+                }
                 return
             }
-            self.queued.append(request)
+            self.queued.append(contentsOf: requests)
             if !self.commitInFlight { self.startCommit() }
         }
     }
@@ -200,6 +204,8 @@ final class HubEngine: @unchecked Sendable {
         queued.removeAll(keepingCapacity: true)
         var events: [HubEvent] = []
         var acks: [PendingAck] = []
+        var answersNow: [(Peer, HubMessage)] = []
+        defer { sendGrouped(answersNow) }
         let durable = durableSequence.load(ordering: .relaxed)
         for request in requests {
             let outcome: SubmissionOutcome
@@ -219,12 +225,16 @@ final class HubEngine: @unchecked Sendable {
             case .duplicate(let sequence, let record):
                 let ack = Ack(requestID: request.requestID, sequence: sequence, duplicate: true, record: record)
                 if sequence <= durable {
-                    send(.ack(ack), to: request.peer)
+                    answersNow.append((request.peer, .ack(ack)))
                 } else {
                     acks.append(PendingAck(peer: request.peer, ack: ack))
                 }
             case .rejected(let error):
-                reject(request, code: error.code, message: error.description)
+                answersNow.append(
+                    (
+                        request.peer,
+                        .reject(Reject(requestID: request.requestID, code: error.code, message: error.description))
+                    ))
             }
         }
         guard !events.isEmpty else { return }
@@ -245,7 +255,7 @@ final class HubEngine: @unchecked Sendable {
         case .success:
             durableSequence.store(events.last!.sequence, ordering: .relaxed)
             for event in events { log.append(event) }
-            for pending in acks { send(.ack(pending.ack), to: pending.peer) }
+            sendGrouped(acks.map { ($0.peer, HubMessage.ack($0.ack)) })
             fanOut(events)
         case .failure(let error):
             for event in events.reversed() { state.revert(event) }
@@ -274,6 +284,21 @@ final class HubEngine: @unchecked Sendable {
 
     private func send(_ message: HubMessage, to peer: Peer) {
         _ = peer.send(codecs[.none]!.encode(message))
+    }
+
+    /// Many answers: one buffer and one write per peer, rather than a write (and a system call) per answer.
+    private func sendGrouped(_ messages: [(Peer, HubMessage)]) {
+        var buffers: [UInt64: (Peer, ByteBuffer)] = [:]
+        let codec = codecs[.none]!
+        for (peer, message) in messages {
+            var frame = codec.encode(message)
+            if buffers[peer.id] == nil {
+                buffers[peer.id] = (peer, frame)
+            } else {
+                buffers[peer.id]!.1.writeBuffer(&frame)
+            }
+        }
+        for (peer, buffer) in buffers.values { _ = peer.send(buffer) }
     }
 
     // MARK: Subscribers (on loop, state durable)

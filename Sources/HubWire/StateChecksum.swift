@@ -37,7 +37,12 @@ public struct StateChecksum: Hashable, Sendable {
 
     /// Replaces a contest's record: `old` is its previous record (nil if none).
     public mutating func replace(_ old: ContestRecord?, with new: ContestRecord?) {
-        if let old { value = value &- StateHash.hash(old) }
-        if let new { value = value &+ StateHash.hash(new) }
+        replace(oldHash: old.map { StateHash.hash($0) }, newHash: new.map { StateHash.hash($0) })
+    }
+
+    /// The same, for a caller that keeps each record's hash.
+    public mutating func replace(oldHash: UInt64?, newHash: UInt64?) {
+        if let oldHash { value = value &- oldHash }
+        if let newHash { value = value &+ newHash }
     }
 }
