@@ -56,6 +56,11 @@ public struct HubState: Sendable {
     /// Every accepted (contest, revision): its sequence number and a hash of its content, for idempotent
     /// resubmission of any earlier revision. A hash rather than the record keeps this to a few dozen bytes per event.
     private var accepted: [RevisionKey: AcceptedRevision] = [:]
+    /// The order revisions were accepted in, so that the oldest can be forgotten: memory stays bounded however
+    /// long the hub runs. A retry of a forgotten revision that is not the contest's current one is stale.
+    private var acceptedOrder: [RevisionKey] = []
+    private var acceptedOrderStart = 0
+    public let retainedRevisions: Int
     private var tally: ScoreboardTally
 
     struct RevisionKey: Hashable, Sendable {
@@ -84,8 +89,12 @@ public struct HubState: Sendable {
         return StateHash.hash(content)
     }
 
-    public init(election: Election) {
+    /// - Parameter retainedRevisions: how many accepted revisions are remembered for idempotent retries, besides
+    ///   each contest's current one (which is always recognised).
+    public init(election: Election, retainedRevisions: Int = 1_000_000) {
+        precondition(retainedRevisions > 0)
         self.election = election
+        self.retainedRevisions = retainedRevisions
         self.tally = ScoreboardTally(election: election)
     }
 
@@ -114,6 +123,11 @@ public struct HubState: Sendable {
 
     private mutating func admit(_ record: ContestRecord) throws(DeclarationError) -> SubmissionOutcome {
         let key = RevisionKey(contest: record.contestID, revision: record.revision)
+        if let current = records[record.contestID], current.revision == record.revision,
+            Self.contentHash(current) == Self.contentHash(record), let sequence = lastChange[record.contestID]
+        {
+            return .duplicate(sequence: sequence, record: current)
+        }
         if let original = accepted[key], original.contentHash == Self.contentHash(record) {
             // Same content, so the same derived control and outcome as the original: ack with its sequence.
             return .duplicate(
@@ -152,6 +166,15 @@ public struct HubState: Sendable {
         lastChange[record.contestID] = latestSequence
         let key = RevisionKey(contest: record.contestID, revision: record.revision)
         accepted[key] = AcceptedRevision(sequence: latestSequence, contentHash: Self.contentHash(record))
+        acceptedOrder.append(key)
+        if acceptedOrder.count - acceptedOrderStart > retainedRevisions {
+            accepted[acceptedOrder[acceptedOrderStart]] = nil
+            acceptedOrderStart += 1
+            if acceptedOrderStart >= retainedRevisions {
+                acceptedOrder.removeFirst(acceptedOrderStart)
+                acceptedOrderStart = 0
+            }
+        }
         return event
     }
 
@@ -160,6 +183,7 @@ public struct HubState: Sendable {
         precondition(event.sequence == latestSequence, "only the latest event can be reverted")
         let key = RevisionKey(contest: event.record.contestID, revision: event.record.revision)
         accepted[key] = nil
+        if acceptedOrder.last == key { acceptedOrder.removeLast() }
         set(event.previous, for: event.record.contestID)
         lastChange[event.record.contestID] = event.previousSequence
         latestSequence -= 1

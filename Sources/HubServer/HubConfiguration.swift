@@ -25,6 +25,8 @@ public struct HubConfiguration: Sendable {
     public var stallTimeout = TimeAmount.seconds(30)
     /// Events kept in memory for resumes; older resume points get a fresh snapshot.
     public var retainedEvents = 200_000
+    /// Accepted revisions remembered for idempotent retries (each contest's current one is always recognised).
+    public var retainedRevisions = 1_000_000
     /// A fixed kernel send buffer per connection (SO_SNDBUF); nil leaves the kernel's autotuning, which suits
     /// subscribers far away. Tests set it small so that a stalled reader fills it quickly.
     public var socketSendBufferBytes: Int?

@@ -59,7 +59,7 @@ public final class HubServer: Service, Sendable {
         let started = ContinuousClock.now
         let store = try storeFactory(configuration, logger)
         let recovery = try store.recover()
-        var state = HubState(election: configuration.election)
+        var state = HubState(election: configuration.election, retainedRevisions: configuration.retainedRevisions)
         var log = EventLog(capacity: configuration.retainedEvents)
         for entry in recovery.entries {
             log.append(try state.replay(sequence: entry.sequence, record: entry.record))

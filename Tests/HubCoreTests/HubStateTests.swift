@@ -85,6 +85,30 @@ struct HubStateTests {
         #expect(state.latestSequence == 2)
     }
 
+    @Test func rememberedRevisionsAreBounded() throws {
+        var state = HubState(election: try F.election(), retainedRevisions: 2)
+        for revision in UInt32(1)...5 {
+            // Odd revisions: all to CON; even: all to LD.
+            let declaration = F.declaration(F.gamma, revision: revision, (revision % 2 == 1 ? F.con : F.ld, 5))
+            _ = try accepted(state.submit(declaration, from: F.national))
+        }
+        // Revision 5 is current: always a duplicate. Revision 4 is remembered. Revision 1 is forgotten: stale.
+        #expect(
+            state.submit(F.declaration(F.gamma, revision: 5, (F.con, 5)), from: F.national)
+                == .duplicate(sequence: 5, record: state.record(F.gamma)!))
+        guard
+            case .duplicate(let sequence, _) = state.submit(
+                F.declaration(F.gamma, revision: 4, (F.ld, 5)), from: F.national)
+        else {
+            Issue.record("revision 4 should be remembered")
+            return
+        }
+        #expect(sequence == 4)
+        #expect(
+            state.submit(F.declaration(F.gamma, revision: 1, (F.con, 5)), from: F.national)
+                == .rejected(.staleRevision(contest: "gamma", submitted: 1, current: 5)))
+    }
+
     @Test func rejectionsChangeNothing() throws {
         var state = HubState(election: try F.election())
         _ = try accepted(state.submit(F.declaration(F.alpha, (F.lab, 6), (F.con, 4)), from: F.national))
