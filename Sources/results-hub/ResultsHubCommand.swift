@@ -52,6 +52,18 @@ extension ResultsHubCommand {
         @Option(help: "Seconds a subscriber may stop reading before it is disconnected.")
         var stallTimeout = 30
 
+        @Option(help: "Events kept in memory so that subscribers can resume; older resume points get a snapshot.")
+        var retainedEvents = 200_000
+
+        @Option(help: "Accepted revisions remembered for idempotent retries (each contest's current one always is).")
+        var retainedRevisions = 1_000_000
+
+        func validate() throws {
+            guard retainedEvents > 0, retainedRevisions > 0 else {
+                throw ValidationError("--retained-events and --retained-revisions must be positive")
+            }
+        }
+
         func run() async throws {
             let level = logLevel
             LoggingSystem.bootstrap { label in
@@ -82,6 +94,8 @@ extension ResultsHubCommand {
                 configuration.subscriberKeys = try SubscriberKeys(entries: try SubscriberKeys.decode(data))
             }
             configuration.stallTimeout = .seconds(Int64(stallTimeout))
+            configuration.retainedEvents = retainedEvents
+            configuration.retainedRevisions = retainedRevisions
             let contests = election.contests.count
             let server = HubServer(configuration: configuration, logger: logger) { address in
                 say(
