@@ -117,14 +117,33 @@ public actor DeskClient {
             }
             do {
                 let answer = try await connection.request(make)
-                if case .reject(let reject) = answer { throw HubRejection(code: reject.code, message: reject.message) }
+                if case .reject(let reject) = answer {
+                    let rejection = HubRejection(code: reject.code, message: reject.message)
+                    // Nothing was stored; the same submission may go through in a moment (the spec says: submit again).
+                    if reject.code == .storeUnavailable && attempt + 1 < attempts {
+                        lastError = rejection
+                        continue
+                    }
+                    throw rejection
+                }
                 return answer
-            } catch HubClientError.connectionLost {
-                self.connection = nil
-                lastError = HubClientError.connectionLost
+            } catch let error as HubClientError where Self.isRetryable(error) {
+                if self.connection === connection { self.connection = nil }
+                lastError = error
             }
         }
         throw lastError
+    }
+
+    /// A lost connection, or one the hub closed for a reason that a new connection fixes (a restart, idleness).
+    private static func isRetryable(_ error: HubClientError) -> Bool {
+        switch error {
+        case .connectionLost: return true
+        case .closedByHub(let goodbye):
+            return goodbye.code.isConnectionError && goodbye.code != .authenticationFailed
+                && goodbye.code != .unsupportedVersion
+        default: return false
+        }
     }
 
     private func connected() async throws -> HubConnection {

@@ -109,6 +109,11 @@ actor HubConnection {
         case .goodbye(let goodbye):
             fail(HubClientError.closedByHub(goodbye))
             return
+        case .heartbeat:
+            // The hub heartbeats when it has been idle; answering keeps an idle desk's connection open.
+            let frame = plain.encode(.heartbeat(Heartbeat(sequence: 0)))
+            Task { try? await self.outbound.write(frame) }
+            return
         default:
             return
         }

@@ -70,6 +70,11 @@ public struct SubscriberClient: Sendable {
                     election = current
                     session.useCompression(dictionary: ElectionDefinition(current).presetDictionary)
                     try await session.send(.subscribe(Subscribe(filter: filter, resumeFrom: resumePoint)))
+                    // Heartbeats both ways (spec 6.11): a subscriber only receives, so it says it is alive at least
+                    // once per interval, or the hub would drop it as idle while results stream in.
+                    let heartbeatInterval = Duration.milliseconds(
+                        Int64(max(session.welcome.heartbeatIntervalMillis, 100)))
+                    var lastSent = ContinuousClock.now
                     logger.info(
                         "subscribed",
                         metadata: [
@@ -77,6 +82,10 @@ public struct SubscriberClient: Sendable {
                             "subscription.resumeFrom": "\(resumePoint.map(String.init) ?? "none")",
                         ])
                     while let message = try await session.receive() {
+                        if ContinuousClock.now - lastSent >= heartbeatInterval {
+                            try await session.send(.heartbeat(Heartbeat(sequence: replica.sequence)))
+                            lastSent = ContinuousClock.now
+                        }
                         switch message {
                         case .snapshot(let snapshot):
                             try replica.apply(snapshot)
@@ -94,8 +103,6 @@ public struct SubscriberClient: Sendable {
                                     election: current))
                         case .goodbye(let goodbye):
                             throw HubClientError.closedByHub(goodbye)
-                        case .heartbeat:
-                            try await session.send(.heartbeat(Heartbeat(sequence: replica.sequence)))
                         default:
                             continue
                         }

@@ -105,7 +105,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func handshake(_ hello: Hello, attempts: Int, context: ChannelHandlerContext) {
         guard let version = ProtocolVersion.negotiate(clientMin: hello.minVersion, clientMax: hello.maxVersion) else {
-            if attempts + 1 >= Self.maxHelloAttempts {
+            if attempts >= Self.maxHelloAttempts {
                 fail(context: context, code: .unsupportedVersion, message: ProtocolVersion.rangeAnswer.message)
             } else {
                 state = .awaitingHello(attempts: attempts + 1)
@@ -261,9 +261,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func answerForeign(_ bytes: [UInt8], context: ChannelHandlerContext) {
         state = .closing
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes))).whenComplete { _ in channel.close(promise: nil)
-        }
+        closeAfter(ByteBuffer(bytes: bytes), on: context.channel)
     }
 
     /// Says GOODBYE with the code and reason, then closes.
@@ -273,10 +271,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         logger.info(
             "closing the connection", metadata: ["goodbye.code": "\(code.name)", "goodbye.reason": "\(message)"])
         let goodbye = Goodbye(code: code, message: message, lastSequence: engine.latestDurableSequence)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(plain.encode(.goodbye(goodbye)))).whenComplete { _ in
-            channel.close(promise: nil)
-        }
+        closeAfter(plain.encode(.goodbye(goodbye)), on: context.channel)
     }
 
     private var isClosing: Bool {
@@ -285,6 +280,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func close(context: ChannelHandlerContext) {
+        // Submissions read before the peer's GOODBYE still go to the engine (their acks cannot be delivered).
+        flushSubmissions()
         state = .closing
         context.close(promise: nil)
     }

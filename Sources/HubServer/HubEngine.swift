@@ -13,6 +13,10 @@ final class Peer: Sendable {
     let channel: any Channel
     let compression: CompressionFormat
     let logger: Logger
+    /// Bytes handed to the socket and not yet written: a peer that stops reading while it keeps asking (queries,
+    /// pipelined submissions) is closed at `outboundLimit` instead of growing the hub's memory.
+    private let pendingBytes = Atomic<Int>(0)
+    static let outboundLimit = 8 << 20
 
     init(id: UInt64, channel: any Channel, compression: CompressionFormat, logger: Logger) {
         self.id = id
@@ -22,8 +26,29 @@ final class Peer: Sendable {
     }
 
     func send(_ frame: ByteBuffer) -> EventLoopFuture<Void> {
-        channel.writeAndFlush(frame)
+        let bytes = frame.readableBytes
+        guard pendingBytes.add(bytes, ordering: .relaxed).newValue <= Self.outboundLimit else {
+            pendingBytes.subtract(bytes, ordering: .relaxed)
+            logger.warning(
+                "closing a connection that does not read its answers",
+                metadata: ["connection.outboundLimit": "\(Self.outboundLimit)"])
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ChannelError.outputClosed)
+        }
+        let written = channel.writeAndFlush(frame)
+        written.whenComplete { _ in self.pendingBytes.subtract(bytes, ordering: .relaxed) }
+        return written
     }
+}
+
+/// Sends a last frame and closes the connection: as soon as the frame is written, or after `grace` if the peer is
+/// not reading (its socket is full), so that a stalled peer never keeps its connection, or a shutdown, waiting.
+@discardableResult
+func closeAfter(_ frame: ByteBuffer, on channel: any Channel, grace: TimeAmount = .seconds(1)) -> EventLoopFuture<Void>
+{
+    channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+    channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
+    return channel.closeFuture
 }
 
 /// The one serial writer. It owns the state, assigns sequence numbers, journals with group commit, acks once
@@ -193,6 +218,9 @@ final class HubEngine: @unchecked Sendable {
 
     // MARK: Commit cycle (on loop)
 
+    /// Resumes that missed more events than this get a snapshot instead (reason resumeUnavailable).
+    static let maxResumeEvents = 8192
+
     private func whenDurable(_ work: @escaping () -> Void) {
         if commitInFlight { deferred.append(work) } else { work() }
     }
@@ -316,7 +344,8 @@ final class HubEngine: @unchecked Sendable {
                     message: "resume from \(from) is after the hub's latest sequence \(latest); subscribe afresh")
                 return
             }
-            if let missed = log.events(after: from) {
+            // A long absence is cheaper to repair with a snapshot than with every event missed.
+            if let missed = log.events(after: from), missed.count <= Self.maxResumeEvents {
                 let batches = DeltaBatching.batches(
                     missed, filter: filter, election: configuration.election, checksumAfter: state.checksum(for: filter)
                 )
@@ -450,9 +479,7 @@ final class HubEngine: @unchecked Sendable {
     private func sayGoodbye(to peer: Peer, code: ErrorCode, message: String) -> EventLoopFuture<Void> {
         let goodbye = codecs[.none]!.encode(
             .goodbye(Goodbye(code: code, message: message, lastSequence: durableSequence.load(ordering: .relaxed))))
-        let channel = peer.channel
-        return channel.writeAndFlush(goodbye).flatMap { channel.close() }.recover { _ in }
-            .hop(to: loop)
+        return closeAfter(goodbye, on: peer.channel).hop(to: loop)
     }
 }
 

@@ -17,6 +17,8 @@ public final class HubServer: Service, Sendable {
     private let onServerRunning: @Sendable (SocketAddress) async -> Void
     private let storeFactory: @Sendable (HubConfiguration, Logger) throws -> any EventStore
     private let runningEngine = Mutex<HubEngine?>(nil)
+    /// TCP connections open now, authenticated or not.
+    private let openConnections = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - onServerRunning: called with the bound address once the hub accepts connections (tests bind port 0).
@@ -77,7 +79,6 @@ public final class HubServer: Service, Sendable {
         engine.start()
         runningEngine.withLock { $0 = engine }
         defer { runningEngine.withLock { $0 = nil } }
-        let connections = Atomic<Int>(0)
         let nextID = Atomic<UInt64>(0)
         let heartbeat = configuration.heartbeatInterval
 
@@ -88,8 +89,8 @@ public final class HubServer: Service, Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
             .childChannelInitializer { channel in
                 let id = nextID.add(1, ordering: .relaxed).newValue
-                let open = connections.add(1, ordering: .relaxed).newValue
-                channel.closeFuture.whenComplete { _ in connections.subtract(1, ordering: .relaxed) }
+                let open = self.openConnections.add(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { _ in self.openConnections.subtract(1, ordering: .relaxed) }
                 if open > configuration.maxConnections {
                     logger.warning(
                         "refusing a connection: the limit is reached",
@@ -142,12 +143,16 @@ extension HubServer {
         guard let engine = runningEngine.withLock({ $0 }) else {
             throw HubServerError(message: "the hub is not running")
         }
-        return try await engine.statistics().get()
+        var statistics = try await engine.statistics().get()
+        statistics.openConnections = openConnections.load(ordering: .relaxed)
+        return statistics
     }
 }
 
 public struct HubStatistics: Hashable, Sendable {
     public var latestSequence: UInt64
+    /// TCP connections open, authenticated or not.
+    public var openConnections = 0
     /// Authenticated connections.
     public var peers: Int
     public var subscribers: Int

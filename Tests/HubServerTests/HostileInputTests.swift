@@ -60,13 +60,14 @@ struct HostileInputTests {
             #expect(
                 try await goodbye(port: hub.port, after: hello + Array(bombFrame.readableBytesView)).code
                     == .decompressionFailed)
-            // A wrong version range, three times, then unsupportedVersion.
+            // A wrong version range: three VERSION_RANGE answers, then unsupportedVersion at the fourth.
             var old = Hello.desk()
             old.minVersion = 7
             old.maxVersion = 9
             let oldHello = frame(.hello(old))
             #expect(
-                try await goodbye(port: hub.port, after: oldHello + oldHello + oldHello).code == .unsupportedVersion)
+                try await goodbye(port: hub.port, after: oldHello + oldHello + oldHello + oldHello).code
+                    == .unsupportedVersion)
             // The hub still serves a well-behaved desk.
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { desk in
                 guard case .ack = try await desk.submit(Declarations.real("swindon"), requestID: 1) else {

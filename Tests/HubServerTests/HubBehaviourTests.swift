@@ -184,6 +184,12 @@ struct HubBehaviourTests {
                 stats = try await hub.server.statistics()
             }
             #expect(stats.subscribers == 0)
+            // And its connection is closed, although its socket was full and the GOODBYE could not be written.
+            while stats.openConnections > 0 && ContinuousClock.now < deadline + .seconds(5) {
+                try await Task.sleep(for: .milliseconds(100))
+                stats = try await hub.server.statistics()
+            }
+            #expect(stats.openConnections == 0)
         }
         try await hub.stop()
     }
