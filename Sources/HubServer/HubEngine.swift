@@ -90,6 +90,13 @@ final class HubEngine: @unchecked Sendable {
         var desk: DeskIdentity
         var requestID: UInt64
         var kind: Kind
+
+        var contestID: ContestID {
+            switch kind {
+            case .declaration(let declaration): return declaration.contestID
+            case .withdrawal(let withdrawal): return withdrawal.contestID
+            }
+        }
     }
 
     private struct Subscriber {
@@ -101,6 +108,11 @@ final class HubEngine: @unchecked Sendable {
     private struct PendingAck {
         var peer: Peer
         var ack: Ack
+    }
+
+    private struct PendingReject {
+        var peer: Peer
+        var reject: Reject
     }
 
     init(
@@ -233,6 +245,7 @@ final class HubEngine: @unchecked Sendable {
         var events: [HubEvent] = []
         var acks: [PendingAck] = []
         var answersNow: [(Peer, HubMessage)] = []
+        var heldRejects: [PendingReject] = []
         defer { sendGrouped(answersNow) }
         let durable = durableSequence.load(ordering: .relaxed)
         for request in requests {
@@ -258,11 +271,15 @@ final class HubEngine: @unchecked Sendable {
                     acks.append(PendingAck(peer: request.peer, ack: ack))
                 }
             case .rejected(let error):
-                answersNow.append(
-                    (
-                        request.peer,
-                        .reject(Reject(requestID: request.requestID, code: error.code, message: error.description))
-                    ))
+                let reject = Reject(requestID: request.requestID, code: error.code, message: error.description)
+                let contest = request.contestID
+                if events.contains(where: { $0.record.contestID == contest }) {
+                    // Decided against an event of this same commit, which is not durable yet: answer with the
+                    // commit, since a failed commit would make this rejection wrong.
+                    heldRejects.append(PendingReject(peer: request.peer, reject: reject))
+                } else {
+                    answersNow.append((request.peer, .reject(reject)))
+                }
             }
         }
         guard !events.isEmpty else { return }
@@ -272,32 +289,34 @@ final class HubEngine: @unchecked Sendable {
         storeThread.runIfActive(eventLoop: loop) { () throws -> Void in
             try store.store.append(entries)
         }.whenComplete { result in
-            self.finishCommit(events: events, acks: acks, result: result)
+            self.finishCommit(events: events, acks: acks, heldRejects: heldRejects, result: result)
         }
     }
 
-    private func finishCommit(events: [HubEvent], acks: [PendingAck], result: Result<Void, any Error>) {
+    private func finishCommit(
+        events: [HubEvent], acks: [PendingAck], heldRejects: [PendingReject], result: Result<Void, any Error>
+    ) {
         loop.assertInEventLoop()
         commitInFlight = false
         switch result {
         case .success:
             durableSequence.store(events.last!.sequence, ordering: .relaxed)
             for event in events { log.append(event) }
-            sendGrouped(acks.map { ($0.peer, HubMessage.ack($0.ack)) })
+            sendGrouped(
+                acks.map { ($0.peer, HubMessage.ack($0.ack)) } + heldRejects.map { ($0.peer, .reject($0.reject)) })
             fanOut(events)
         case .failure(let error):
             for event in events.reversed() { state.revert(event) }
             logger.error(
                 "journal write failed; \(events.count) submissions rejected as storeUnavailable",
                 metadata: ["journal.error": "\(error)"])
-            for pending in acks {
-                send(
-                    .reject(
-                        Reject(
-                            requestID: pending.ack.requestID, code: .storeUnavailable,
-                            message: "the journal could not store this (\(error)); nothing was acked, submit again")),
-                    to: pending.peer)
-            }
+            let message = "the journal could not store this (\(error)); nothing was acked, submit again"
+            let unavailable =
+                acks.map { ($0.peer, $0.ack.requestID) } + heldRejects.map { ($0.peer, $0.reject.requestID) }
+            sendGrouped(
+                unavailable.map { peer, requestID in
+                    (peer, .reject(Reject(requestID: requestID, code: .storeUnavailable, message: message)))
+                })
         }
         let work = deferred
         deferred.removeAll()

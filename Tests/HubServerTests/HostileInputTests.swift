@@ -167,6 +167,15 @@ struct HostileInputTests {
                         throw TestFailure("acked while the disk fails")
                     }
                     #expect(reject.code == .storeUnavailable)
+                    // Two different revision-1 declarations of one contest while the disk fails: neither was stored,
+                    // so neither may be told it conflicts with the other.
+                    let answers = try await desk.submitPipelined([
+                        Declarations.real("bromsgrove"), Declarations.allTo("bromsgrove", party: "LAB"),
+                    ])
+                    for answer in answers {
+                        guard case .reject(let reject) = answer else { throw TestFailure("acked while the disk fails") }
+                        #expect(reject.code == .storeUnavailable)
+                    }
                     // Still serving: queries answer, and the failed event never happened.
                     try await desk.send(.query(Query(requestID: 3, kind: .scoreboard)))
                     guard case .scoreboard(let board) = try await desk.next() else {
