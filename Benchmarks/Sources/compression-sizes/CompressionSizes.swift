@@ -1,0 +1,155 @@
+import BenchmarkFixtures
+import ElectionModel
+import Foundation
+import HubWire
+import NIOCore
+import ResultsProto
+import SwiftProtobuf
+
+/// Prints the wire bytes per declaration for each framing and compression choice, as Markdown tables for
+/// Benchmarks/README.md. Every figure is deterministic (zlib's output depends only on its input, level and
+/// dictionary), so the README quotes them exactly: `swift run -c release compression-sizes`.
+@main
+struct CompressionSizes {
+    static func main() throws {
+        Codecs.verifyRoundTrips()
+        let dictionary = Fixtures.dictionary
+        let deflateNoDictionary = PayloadCompressor(format: .deflate, dictionary: [])
+        let deflate = PayloadCompressor(format: .deflate, dictionary: dictionary)
+        let zlib = PayloadCompressor(format: .zlib, dictionary: dictionary)
+        let hub = FrameCodec(format: .deflate, dictionary: dictionary)
+        let encoder = JSONEncoder()
+        // Sorted, so that the deflated JSON sizes repeat: otherwise the key order (and so the deflated size by a few
+        // bytes) changes from process to process.
+        encoder.outputFormatting = .sortedKeys
+
+        struct Sizes {
+            var count = 0
+            var plain = 0
+            var deflateNoDictionary = 0
+            var deflate = 0
+            var zlib = 0
+            var hubSends = 0
+            var json = 0
+            var jsonDeflated = 0
+            var protobuf = 0
+            var protobufDeflated = 0
+
+            mutating func add(_ other: Sizes) {
+                count += other.count
+                plain += other.plain
+                deflateNoDictionary += other.deflateNoDictionary
+                deflate += other.deflate
+                zlib += other.zlib
+                hubSends += other.hubSends
+                json += other.json
+                jsonDeflated += other.jsonDeflated
+                protobuf += other.protobuf
+                protobufDeflated += other.protobufDeflated
+            }
+        }
+
+        func sizes(of message: HubMessage, count: Int, json: Data, protobuf: [UInt8]) -> Sizes {
+            Sizes(
+                count: count,
+                plain: Codecs.frameLength(message, compressor: nil),
+                deflateNoDictionary: Codecs.frameLength(message, compressor: deflateNoDictionary),
+                deflate: Codecs.frameLength(message, compressor: deflate),
+                zlib: Codecs.frameLength(message, compressor: zlib),
+                hubSends: hub.encode(message).readableBytes,
+                json: json.count, jsonDeflated: Codecs.deflatedLength(json),
+                protobuf: protobuf.count, protobufDeflated: Codecs.deflatedLength(protobuf))
+        }
+
+        func sizes(of batch: DeltaBatch) throws -> Sizes {
+            sizes(
+                of: .deltaBatch(batch), count: batch.events.count,
+                json: try encoder.encode(JSONMirror.DeltaBatch(batch)),
+                protobuf: try Resultshub_Bench_DeltaBatch(batch).serializedBytes())
+        }
+
+        /// The batches of `size` consecutive events that cover the first 64 real council results.
+        func batches(of size: Int) throws -> Sizes {
+            var total = Sizes()
+            for offset in stride(from: 0, to: 64, by: size) {
+                total.add(try sizes(of: Fixtures.deltaBatch(count: size, offset: offset)))
+            }
+            return total
+        }
+
+        let snapshot = Fixtures.fullSnapshot
+        let rows: [(String, Sizes)] = [
+            ("typical declaration alone (Swindon: 6 parties, seats and votes)", try sizes(of: Fixtures.typicalDelta)),
+            ("a real declaration alone (mean of 64)", try batches(of: 1)),
+            ("batch of 8 (mean of 8 batches)", try batches(of: 8)),
+            ("batch of 64", try batches(of: 64)),
+            (
+                "snapshot, 234 contests",
+                sizes(
+                    of: .snapshot(snapshot), count: snapshot.records.count,
+                    json: try encoder.encode(JSONMirror.Snapshot(snapshot)),
+                    protobuf: try Resultshub_Bench_Snapshot(snapshot).serializedBytes())
+            ),
+        ]
+
+        func perDeclaration(_ bytes: Int, _ count: Int) -> String {
+            let value = Double(bytes) / Double(count)
+            return value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+        }
+
+        var submitPayload = ByteBuffer()
+        MessageCodec.encodePayload(.submit(Fixtures.typicalSubmit), into: &submitPayload)
+        let submitJSON = try encoder.encode(JSONMirror.Submit(Fixtures.typicalSubmit))
+        let submitProtobuf: [UInt8] = try Resultshub_Bench_Submit(Fixtures.typicalSubmit).serializedBytes()
+        print(
+            """
+            Wire bytes per declaration, ResultsHub DELTA_BATCH frames (6-byte header included) against the same \
+            messages as JSON (keys sorted) and protobuf (bare, no framing). Compressed frames carry the payload's length varint.
+            Data: \(Fixtures.realDeclarationCount) of \(Fixtures.nightDeclarations.count) contests with the real \
+            2023 seats; batches are the first 64 councils with real seats, desk "national".
+            Preset dictionary: \(dictionary.count) bytes.
+
+            | per declaration | uncompressed | deflate, no dictionary | deflate + dictionary | zlib + dictionary \
+            | hub sends (deflate + dictionary if smaller) | JSON | JSON deflated | protobuf | protobuf deflated |
+            | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |
+            """)
+        for (name, size) in rows {
+            let n = size.count
+            let cells = [
+                size.plain, size.deflateNoDictionary, size.deflate, size.zlib, size.hubSends, size.json,
+                size.jsonDeflated, size.protobuf, size.protobufDeflated,
+            ].map { perDeclaration($0, n) }
+            print("| \(name) | " + cells.joined(separator: " | ") + " |")
+        }
+        print(
+            """
+
+            SUBMIT for the typical declaration: \(Frame.headerLength + submitPayload.readableBytes) B as a frame, \
+            JSON \(submitJSON.count) B, protobuf \(submitProtobuf.count) B.
+
+            zlib level (raw deflate + dictionary), bytes per declaration:
+
+            | | level 1 | level 6 (default) | level 9 |
+            | --- | --: | --: | --: |
+            """)
+        /// Groups of messages whose frames are summed, and the declarations they carry.
+        func batchMessages(of size: Int) -> [HubMessage] {
+            stride(from: 0, to: 64, by: size).map { .deltaBatch(Fixtures.deltaBatch(count: size, offset: $0)) }
+        }
+        let levelRows: [(String, [HubMessage], Int)] = [
+            ("typical declaration alone", [.deltaBatch(Fixtures.typicalDelta)], 1),
+            ("a real declaration alone (mean of 64)", batchMessages(of: 1), 64),
+            ("batch of 8 (mean of 8 batches)", batchMessages(of: 8), 64),
+            ("batch of 64", batchMessages(of: 64), 64),
+            ("snapshot, 234 contests", [.snapshot(snapshot)], snapshot.records.count),
+        ]
+        for (name, messages, count) in levelRows {
+            let cells = [Int32(1), 6, 9].map { level in
+                let compressor = PayloadCompressor(format: .deflate, dictionary: dictionary, level: level)
+                let total = messages.reduce(0) { $0 + Codecs.frameLength($1, compressor: compressor) }
+                return perDeclaration(total, count)
+            }
+            print("| \(name) | " + cells.joined(separator: " | ") + " |")
+        }
+    }
+}
