@@ -11,7 +11,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "ElectionModel", targets: ["ElectionModel"]),
+        .library(name: "ElectionDefaults", targets: ["ElectionDefaults"]),
         .library(name: "HubWire", targets: ["HubWire"]),
+        .library(name: "HubCore", targets: ["HubCore"]),
         .library(name: "HubServer", targets: ["HubServer"]),
         .library(name: "HubClient", targets: ["HubClient"]),
         .executable(name: "results-hub", targets: ["results-hub"]),
