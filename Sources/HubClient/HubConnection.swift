@@ -26,22 +26,7 @@ actor HubConnection {
     static func open(address: HubAddress, hello: Hello, group: any EventLoopGroup, logger: Logger) async throws
         -> HubConnection
     {
-        let asyncChannel: NIOAsyncChannel<Frame, ByteBuffer>
-        do {
-            asyncChannel = try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(5))
-                .connect(host: address.host, port: address.port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(
-                                FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)))
-                        return try NIOAsyncChannel<Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw HubClientError.unreachable(address: "\(address)", reason: Self.reason(error))
-        }
+        let asyncChannel = try await FrameChannel.connect(to: address, group: group)
         let channel = asyncChannel.channel
         let (opened, openedContinuation) = AsyncStream.makeStream(of: Result<HubConnection, any Error>.self)
         Task {
@@ -50,14 +35,7 @@ actor HubConnection {
                     var frames = inbound.makeAsyncIterator()
                     let codec = FrameCodec()
                     try await outbound.write(codec.encode(.hello(hello)))
-                    let welcome: Welcome
-                    switch try await frames.next().map({ try codec.decode($0) }) {
-                    case .welcome(let value)?: welcome = value
-                    case .goodbye(let goodbye)?: throw HubClientError.closedByHub(goodbye)
-                    case .versionRange(let range)?: throw HubClientError.unsupportedVersion(range)
-                    case let other?: throw HubClientError.unexpected("\(other.type.specName) before WELCOME")
-                    case nil: throw HubClientError.connectionLost
-                    }
+                    let welcome = try FrameChannel.welcome(from: try await frames.next().map { try codec.decode($0) })
                     let connection = HubConnection(welcome: welcome, outbound: outbound, channel: channel)
                     openedContinuation.yield(.success(connection))
                     do {
@@ -136,14 +114,5 @@ actor HubConnection {
         if error is HubClientError { return error }
         if let wire = error as? WireError { return HubClientError.protocolViolation(wire) }
         return HubClientError.connectionLost
-    }
-
-    static func reason(_ error: any Error) -> String {
-        let text = "\(error)"
-        if text.contains("refused") || text.contains("ECONNREFUSED") {
-            return "connection refused (is results-hub running there?)"
-        }
-        if text.contains("imeout") { return "timed out" }
-        return text
     }
 }

@@ -56,22 +56,7 @@ public struct HubSession: ~Copyable {
         host: String, port: Int, hello: Hello, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ body: (inout HubSession) async throws -> Result
     ) async throws -> Result {
-        let channel: NIOAsyncChannel<Frame, ByteBuffer>
-        do {
-            channel = try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(5))
-                .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(
-                                FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)))
-                        return try NIOAsyncChannel<Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw HubClientError.unreachable(address: "\(host):\(port)", reason: "\(error)")
-        }
+        let channel = try await FrameChannel.connect(to: HubAddress(host: host, port: port), group: group)
         return try await channel.executeThenClose { inbound, outbound in
             var session = HubSession(
                 inbound: inbound.makeAsyncIterator(), outbound: outbound,
@@ -85,18 +70,7 @@ public struct HubSession: ~Copyable {
 
     private mutating func handshake(_ hello: Hello) async throws {
         try await send(.hello(hello))
-        switch try await receive() {
-        case .welcome(let welcome):
-            self.welcome = welcome
-        case .versionRange(let range):
-            throw HubClientError.unsupportedVersion(range)
-        case .goodbye(let goodbye):
-            throw HubClientError.closedByHub(goodbye)
-        case let other?:
-            throw HubClientError.unexpected("\(other.type.specName) before WELCOME")
-        case nil:
-            throw HubClientError.connectionLost
-        }
+        welcome = try FrameChannel.welcome(from: try await receive())
     }
 
     /// Installs the compression the hub chose; the preset dictionary comes from the election definition.

@@ -123,8 +123,9 @@ public struct HubState: Sendable {
 
     private mutating func admit(_ record: ContestRecord) throws(DeclarationError) -> SubmissionOutcome {
         let key = RevisionKey(contest: record.contestID, revision: record.revision)
-        if let current = records[record.contestID], current.revision == record.revision,
-            Self.contentHash(current) == Self.contentHash(record), let sequence = lastChange[record.contestID]
+        // The current revision is compared exactly (the model's rule); older remembered ones by their content hash.
+        if let current = records[record.contestID], current.hasSameContent(as: record),
+            let sequence = lastChange[record.contestID]
         {
             return .duplicate(sequence: sequence, record: current)
         }

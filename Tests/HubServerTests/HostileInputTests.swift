@@ -13,16 +13,8 @@ import Testing
 /// Bad peers and bad disks: each gets its precise answer, and the hub keeps serving everyone else.
 @Suite("Hostile input and faults", .serialized)
 struct HostileInputTests {
-    /// The GOODBYE the hub sends to `bytes` sent on a fresh connection.
     func goodbye(port: Int, after bytes: [UInt8]) async throws -> Goodbye {
-        let answer = try await RawConnection.exchange(port: port, send: bytes)
-        var buffer = ByteBuffer(bytes: answer)
-        var decoder = FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)
-        let codec = FrameCodec()
-        while let frame = try decoder.decode(buffer: &buffer) {
-            if case .goodbye(let goodbye) = try codec.decode(frame) { return goodbye }
-        }
-        throw TestFailure("no GOODBYE in \(answer.count) bytes")
+        try await RawConnection.goodbye(port: port, after: bytes)
     }
 
     @Test func wrongStateUnknownTypesAndBombsGetTheirCodes() async throws {

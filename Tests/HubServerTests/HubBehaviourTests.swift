@@ -13,11 +13,7 @@ struct HubBehaviourTests {
         let hub = try await TestHub.start { $0.handshakeTimeout = .milliseconds(200) }
         defer { hub.removeFiles() }
         try await withTimeout {
-            let answer = try await RawConnection.exchange(port: hub.port, send: [])
-            var buffer = ByteBuffer(bytes: answer)
-            var decoder = FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)
-            let frame = try #require(try decoder.decode(buffer: &buffer))
-            guard case .goodbye(let goodbye) = try FrameCodec().decode(frame) else { throw TestFailure("no goodbye") }
+            let goodbye = try await RawConnection.goodbye(port: hub.port, after: [])
             #expect(goodbye.code == .handshakeTimeout)
         }
         try await hub.stop()

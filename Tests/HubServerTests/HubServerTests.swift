@@ -371,12 +371,8 @@ struct HubServerTests {
             let tls = try await RawConnection.exchange(
                 port: hub.port, send: [0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0, 0, 1, 0])
             #expect(tls == ForeignProtocolAnswer.tlsAlert)
-            let huge = try await RawConnection.exchange(port: hub.port, send: [0x00, 0x00, 0xFF, 0xFF, 0x01, 0x00])
-            var buffer = ByteBuffer(bytes: huge)
-            var decoder = FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)
-            let frame = try #require(try decoder.decode(buffer: &buffer))
-            guard case .goodbye(let goodbye) = try FrameCodec().decode(frame) else { throw TestFailure("no goodbye") }
-            #expect(goodbye.code == .frameTooLarge)
+            let huge = try await RawConnection.goodbye(port: hub.port, after: [0x00, 0x00, 0xFF, 0xFF, 0x01, 0x00])
+            #expect(huge.code == .frameTooLarge)
         }
         try await hub.stop()
     }
@@ -384,6 +380,18 @@ struct HubServerTests {
 
 /// Sends raw bytes and collects everything the hub answers until it closes the connection.
 enum RawConnection {
+    /// The GOODBYE the hub sends to `bytes` sent on a fresh connection.
+    static func goodbye(port: Int, after bytes: [UInt8]) async throws -> Goodbye {
+        let answer = try await exchange(port: port, send: bytes)
+        var buffer = ByteBuffer(bytes: answer)
+        var decoder = FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)
+        let codec = FrameCodec()
+        while let frame = try decoder.decode(buffer: &buffer) {
+            if case .goodbye(let goodbye) = try codec.decode(frame) { return goodbye }
+        }
+        throw TestFailure("no GOODBYE in \(answer.count) bytes")
+    }
+
     static func exchange(port: Int, send bytes: [UInt8]) async throws -> [UInt8] {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
