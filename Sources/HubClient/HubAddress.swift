@@ -10,26 +10,31 @@ public struct HubAddress: Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Parses `HOST:PORT`, `[IPv6]:PORT` or `HOST` (port 7400).
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or `HOST` (port 7400). A port is 1 to 65535.
     public init?(_ text: String) {
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
             let host = String(text[text.index(after: text.startIndex)..<close])
             let rest = text[text.index(after: close)...]
-            guard rest.isEmpty || rest.hasPrefix(":"), let port = rest.isEmpty ? 7400 : Int(rest.dropFirst()) else {
-                return nil
-            }
+            guard !host.isEmpty, rest.isEmpty || rest.hasPrefix(":"),
+                let port = rest.isEmpty ? 7400 : Int(rest.dropFirst()), Self.ports.contains(port)
+            else { return nil }
             self.init(host: host, port: port)
             return
         }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         switch parts.count {
-        case 1: self.init(host: text, port: 7400)
+        case 1:
+            guard !text.isEmpty else { return nil }
+            self.init(host: text, port: 7400)
         case 2:
-            guard !parts[0].isEmpty, let port = Int(parts[1]), (0...65535).contains(port) else { return nil }
+            guard !parts[0].isEmpty, let port = Int(parts[1]), Self.ports.contains(port) else { return nil }
             self.init(host: String(parts[0]), port: port)
         default: return nil
         }
     }
+
+    /// The ports a client can connect to.
+    public static let ports = 1...65535
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -64,6 +64,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         do {
             message = try codec.decode(frame)
         } catch {
+            if let requestID = error.requestID, isAuthenticated {
+                // The frame was whole and only a field of this request is wrong: the request fails, the
+                // connection and the desk's other requests in flight do not (spec 6.4).
+                let reject = Reject(requestID: requestID, code: error.code, message: error.message)
+                context.writeAndFlush(wrapOutboundOut(plain.encode(.reject(reject))), promise: nil)
+                return
+            }
             handle(error, context: context)
             return
         }
@@ -96,6 +103,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         pendingSubmissions.removeAll(keepingCapacity: true)
     }
 
+    private var isAuthenticated: Bool {
+        switch state {
+        case .desk, .subscriber: return true
+        case .awaitingHello, .closing: return false
+        }
+    }
+
     private var codec: FrameCodec {
         switch state {
         case .desk(_, _, let codec), .subscriber(_, let codec, _): return codec
@@ -126,8 +140,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch hello.role {
         case .desk:
             guard let desk = configuration.desks.authenticate(deskID: hello.principal, token: hello.secret) else {
-                // The log names the desk id offered, never the token.
-                logger.warning("authentication failed", metadata: ["desk.id": "\(hello.principal)"])
+                // Never the token; and a desk id only if a desk has it, since an unknown one may be a token typed
+                // into the wrong field.
+                let offered =
+                    configuration.desks.deskIDs.contains(hello.principal)
+                    ? hello.principal : PeerText.unknownDeskID(hello.principal)
+                logger.warning("authentication failed", metadata: ["desk.id": "\(offered)"])
                 fail(context: context, code: .authenticationFailed, message: "authentication failed")
                 return
             }
@@ -139,20 +157,24 @@ final class ConnectionHandler: ChannelInboundHandler {
             state = .desk(peer, desk, connectionCodec)
         case .subscriber:
             if let keys = configuration.subscriberKeys, !keys.authenticate(name: hello.principal, key: hello.secret) {
-                logger.warning("authentication failed", metadata: ["subscriber.name": "\(hello.principal)"])
+                logger.warning(
+                    "authentication failed", metadata: ["subscriber.name": "\(PeerText.loggable(hello.principal))"])
                 fail(context: context, code: .authenticationFailed, message: "authentication failed")
                 return
             }
-            logger[metadataKey: "subscriber.name"] = "\(hello.principal)"
+            logger[metadataKey: "subscriber.name"] = "\(PeerText.loggable(hello.principal))"
             state = .subscriber(peer, connectionCodec, subscribed: false)
         }
         handshakeTimer?.cancel()
-        reader.handshakeCompleted()
+        reader.handshakeCompleted(
+            maxFrameLength: hello.role == .desk ? WireLimits.maxFrameLength : WireLimits.maxSubscriberFrameLength)
         engine.register(peer)
         context.writeAndFlush(wrapOutboundOut(plain.encode(.welcome(welcome))), promise: nil)
         logger.info(
             "handshake complete",
-            metadata: ["client.name": "\(hello.clientName)", "client.compression": "\(compression)"])
+            metadata: [
+                "client.name": "\(PeerText.loggable(hello.clientName))", "client.compression": "\(compression)",
+            ])
     }
 
     private func handleDesk(_ message: HubMessage, peer: Peer, desk: DeskIdentity, context: ChannelHandlerContext) {
@@ -269,7 +291,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard !isClosing else { return }
         state = .closing
         logger.info(
-            "closing the connection", metadata: ["goodbye.code": "\(code.name)", "goodbye.reason": "\(message)"])
+            "closing the connection",
+            metadata: [
+                "goodbye.code": "\(code.name)", "goodbye.reason": "\(PeerText.loggable(message, maxCharacters: 1024))",
+            ])
         let goodbye = Goodbye(code: code, message: message, lastSequence: engine.latestDurableSequence)
         closeAfter(plain.encode(.goodbye(goodbye)), on: context.channel)
     }

@@ -19,6 +19,9 @@ public struct HubConfiguration: Sendable {
     public var heartbeatInterval = TimeAmount.seconds(5)
     public var handshakeTimeout = TimeAmount.seconds(10)
     public var maxConnections = 10_000
+    /// Bytes all connections together may hold in frames still arriving (each connection is also held to its
+    /// role's frame limit: 4 KiB before the handshake and for subscribers, 1 MiB for desks).
+    public var maxPartialFrameBytes = 64 << 20
     /// Bytes a subscriber may have waiting in its socket before it is switched to conflation.
     public var subscriberByteLimit = 1 << 20
     /// How long a subscriber may stay conflating (not draining) before it is disconnected.

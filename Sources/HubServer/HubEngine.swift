@@ -78,6 +78,7 @@ final class HubEngine: @unchecked Sendable {
     private var peers: [UInt64: Peer] = [:]
     private var shuttingDown = false
     private var stallCheck: RepeatedTask?
+    private var storeFailures = RepeatedFailureLog(intervalNanos: 10_000_000_000)
     /// Read by heartbeats on any loop.
     let durableSequence: Atomic<UInt64>
 
@@ -300,6 +301,9 @@ final class HubEngine: @unchecked Sendable {
         commitInFlight = false
         switch result {
         case .success:
+            if let failures = storeFailures.succeeded() {
+                logger.notice("journal writes succeed again after \(failures) failed commits")
+            }
             durableSequence.store(events.last!.sequence, ordering: .relaxed)
             for event in events { log.append(event) }
             sendGrouped(
@@ -307,9 +311,18 @@ final class HubEngine: @unchecked Sendable {
             fanOut(events)
         case .failure(let error):
             for event in events.reversed() { state.revert(event) }
-            logger.error(
-                "journal write failed; \(events.count) submissions rejected as storeUnavailable",
-                metadata: ["journal.error": "\(error)"])
+            switch storeFailures.failed(nowNanos: NIODeadline.now().uptimeNanoseconds) {
+            case .logFirst:
+                logger.error(
+                    "journal write failed; \(events.count) submissions rejected as storeUnavailable",
+                    metadata: ["journal.error": "\(error)"])
+            case .logSummary(let suppressed):
+                logger.error(
+                    "journal writes still failing: \(suppressed) more failed commits since the last line; the latest rejected \(events.count) submissions",
+                    metadata: ["journal.error": "\(error)"])
+            case .silent:
+                break
+            }
             let message = "the journal could not store this (\(error)); nothing was acked, submit again"
             let unavailable =
                 acks.map { ($0.peer, $0.ack.requestID) } + heldRejects.map { ($0.peer, $0.reject.requestID) }
@@ -393,8 +406,9 @@ final class HubEngine: @unchecked Sendable {
     /// Writes to a subscriber and counts the bytes until the socket has taken them.
     private func write(_ frame: ByteBuffer, to peer: Peer) {
         let bytes = frame.readableBytes
-        peer.send(frame).hop(to: loop).whenComplete { _ in
-            guard self.subscribers[peer.id] != nil else { return }
+        peer.send(frame).hop(to: loop).whenComplete { result in
+            // A failed write means the connection is closing: nothing drained, and nothing to catch up.
+            guard case .success = result, self.subscribers[peer.id] != nil else { return }
             self.subscribers[peer.id]!.flow.drained(bytes: bytes)
             if !self.commitInFlight { self.catchUp(peer.id) }
         }
@@ -437,7 +451,8 @@ final class HubEngine: @unchecked Sendable {
 
     /// A conflating subscriber whose socket has drained gets the latest record of every contest it missed.
     private func catchUp(_ id: UInt64) {
-        guard let subscriber = subscribers[id], let pending = subscriber.flow.catchUp else { return }
+        guard let subscriber = subscribers[id], subscriber.peer.channel.isActive, let pending = subscriber.flow.catchUp
+        else { return }
         let batch = state.conflatedBatch(first: pending.first, changed: pending.changed, filter: subscriber.filter)
         let frame = codecs[subscriber.peer.compression]!.encode(.deltaBatch(batch))
         subscribers[id]!.flow.caughtUp(through: batch.lastSequence, bytes: frame.readableBytes)

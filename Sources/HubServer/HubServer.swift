@@ -14,23 +14,26 @@ import Synchronization
 public final class HubServer: Service, Sendable {
     public let configuration: HubConfiguration
     private let logger: Logger
-    private let onServerRunning: @Sendable (SocketAddress) async -> Void
+    private let onServerRunning: @Sendable (SocketAddress) async throws -> Void
     private let storeFactory: @Sendable (HubConfiguration, Logger) throws -> any EventStore
     private let runningEngine = Mutex<HubEngine?>(nil)
     /// TCP connections open now, authenticated or not.
     private let openConnections = Atomic<Int>(0)
+    private let partialFrames: PartialFrameBudget
 
     /// - Parameters:
-    ///   - onServerRunning: called with the bound address once the hub accepts connections (tests bind port 0).
+    ///   - onServerRunning: called with the bound address once the hub accepts connections (tests bind port 0);
+    ///     if it throws, the hub stops and `run()` throws that error.
     ///   - storeFactory: the journal; by default a `FileJournal` in the data directory.
     public init(
         configuration: HubConfiguration, logger: Logger,
-        onServerRunning: @escaping @Sendable (SocketAddress) async -> Void = { _ in },
+        onServerRunning: @escaping @Sendable (SocketAddress) async throws -> Void = { _ in },
         storeFactory: (@Sendable (HubConfiguration, Logger) throws -> any EventStore)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
         self.onServerRunning = onServerRunning
+        self.partialFrames = PartialFrameBudget(limit: configuration.maxPartialFrameBytes)
         self.storeFactory =
             storeFactory ?? { configuration, logger in
                 try FileJournal(
@@ -82,10 +85,11 @@ public final class HubServer: Service, Sendable {
         let nextID = Atomic<UInt64>(0)
         let heartbeat = configuration.heartbeatInterval
 
-        let channel = try await ServerBootstrap(group: group)
+        let partialFrames = self.partialFrames
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
             .childChannelInitializer { channel in
                 let id = nextID.add(1, ordering: .relaxed).newValue
@@ -101,7 +105,7 @@ public final class HubServer: Service, Sendable {
                     if let bytes = configuration.socketSendBufferBytes {
                         try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(bytes))
                     }
-                    let reader = FrameReader()
+                    let reader = FrameReader(budget: partialFrames)
                     try channel.pipeline.syncOperations.addHandlers([
                         reader,
                         IdleStateHandler(readTimeout: heartbeat * 3, writeTimeout: heartbeat),
@@ -110,8 +114,14 @@ public final class HubServer: Service, Sendable {
                     ])
                 }
             }
-            .bind(host: configuration.host, port: configuration.port)
-            .get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            try? await engine.shutdown().get()
+            try? await storeThread.runIfActive { [handle = StoreHandle(store: store)] in try handle.store.close() }
+            throw HubServerError.cannotListen(host: configuration.host, port: configuration.port, error)
+        }
 
         guard let address = channel.localAddress else {
             throw HubServerError(message: "the listening socket has no address")
@@ -122,7 +132,13 @@ public final class HubServer: Service, Sendable {
                 "hub.address": "\(address)", "election.id": "\(configuration.election.id)",
                 "hub.sequence": "\(state.latestSequence)",
             ])
-        await onServerRunning(address)
+        var startFailure: (any Error)?
+        do {
+            try await onServerRunning(address)
+        } catch {
+            startFailure = error
+            channel.close(promise: nil)
+        }
 
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()
@@ -133,6 +149,7 @@ public final class HubServer: Service, Sendable {
         try await engine.shutdown().get()
         let handle = StoreHandle(store: store)
         try await storeThread.runIfActive { try handle.store.close() }
+        if let startFailure { throw startFailure }
         logger.info("stopped", metadata: ["hub.sequence": "\(engine.latestDurableSequence)"])
     }
 }
@@ -145,6 +162,7 @@ extension HubServer {
         }
         var statistics = try await engine.statistics().get()
         statistics.openConnections = openConnections.load(ordering: .relaxed)
+        statistics.partialFrameBytes = partialFrames.heldBytes
         return statistics
     }
 }
@@ -153,6 +171,8 @@ public struct HubStatistics: Hashable, Sendable {
     public var latestSequence: UInt64
     /// TCP connections open, authenticated or not.
     public var openConnections = 0
+    /// Bytes held for frames still arriving, over all connections (bounded by `maxPartialFrameBytes`).
+    public var partialFrameBytes = 0
     /// Authenticated connections.
     public var peers: Int
     public var subscribers: Int
@@ -181,4 +201,25 @@ final class RefuseConnectionHandler: ChannelInboundHandler, Sendable {
 public struct HubServerError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+
+    public init(message: String) {
+        self.message = message
+    }
+
+    /// The listening socket could not be bound, in words an operator can act on.
+    static func cannotListen(host: String, port: Int, _ error: any Error) -> HubServerError {
+        let code = (error as? IOError)?.errnoCode
+        let reason: String
+        switch code {
+        case EADDRINUSE?:
+            reason = "the port is in use (is another results-hub running?); stop it or choose another --port"
+        case EACCES?:
+            reason = "permission denied (ports below 1024 need privileges); choose a port from 1024 up"
+        case EADDRNOTAVAIL?:
+            reason = "\(host) is not an address of this machine; choose another --host"
+        default:
+            reason = "\(error)"
+        }
+        return HubServerError(message: "cannot listen on \(host):\(port): \(reason)")
+    }
 }

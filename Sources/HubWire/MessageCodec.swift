@@ -229,15 +229,23 @@ public enum MessageCodec {
                     message: try reader.string("versionRange.message", maxBytes: WireLimits.maxMessageBytes)))
         case .submit:
             let requestID = try reader.varint("submit.requestID")
-            return .submit(Submit(requestID: requestID, declaration: try decodeDeclaration(from: &reader)))
+            do throws(WireError) {
+                return .submit(Submit(requestID: requestID, declaration: try decodeDeclaration(from: &reader)))
+            } catch {
+                throw error.about(requestID: requestID)
+            }
         case .withdraw:
             let requestID = try reader.varint("withdraw.requestID")
-            let withdrawal = Withdrawal(
-                contestID: ContestID(try reader.nonZeroVarint32("withdraw.contestID")),
-                revision: try reader.nonZeroVarint32("withdraw.revision"),
-                withdrawnAt: try reader.varint("withdraw.withdrawnAt"),
-                reason: try reader.string("withdraw.reason", maxBytes: WireLimits.maxReasonBytes))
-            return .withdraw(WithdrawRequest(requestID: requestID, withdrawal: withdrawal))
+            do throws(WireError) {
+                let withdrawal = Withdrawal(
+                    contestID: ContestID(try reader.nonZeroVarint32("withdraw.contestID")),
+                    revision: try reader.nonZeroVarint32("withdraw.revision"),
+                    withdrawnAt: try reader.varint("withdraw.withdrawnAt"),
+                    reason: try reader.string("withdraw.reason", maxBytes: WireLimits.maxReasonBytes))
+                return .withdraw(WithdrawRequest(requestID: requestID, withdrawal: withdrawal))
+            } catch {
+                throw error.about(requestID: requestID)
+            }
         case .ack:
             let requestID = try reader.varint("ack.requestID")
             let sequence = try reader.varint("ack.sequence")

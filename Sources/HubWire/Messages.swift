@@ -408,6 +408,9 @@ public enum ProtocolVersion {
 public enum WireLimits {
     public static let maxFrameLengthBeforeHandshake: UInt32 = 4096
     public static let maxFrameLength: UInt32 = 1_048_576
+    /// A subscriber sends only small frames (SUBSCRIBE, QUERY, HEARTBEAT, GOODBYE), so the hub holds no more than
+    /// this for one (spec 9).
+    public static let maxSubscriberFrameLength: UInt32 = 4096
     public static let maxDecompressedLength: UInt32 = 4_194_304
     public static let maxPartyCounts = 256
     public static let maxCandidateVotes = 64

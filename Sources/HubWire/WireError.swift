@@ -18,10 +18,20 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var kind: Kind
     public var message: String
+    /// The request a SUBMIT or WITHDRAW carried when the error is in a field after its request id. The frame
+    /// itself was intact, so the hub answers that request with REJECT and keeps the connection (spec 6.4).
+    public var requestID: UInt64?
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
+    }
+
+    /// The same error, as the answer to the request `requestID`.
+    func about(requestID: UInt64) -> WireError {
+        var error = self
+        error.requestID = requestID
+        return error
     }
 
     /// The code to send in a GOODBYE for this error.

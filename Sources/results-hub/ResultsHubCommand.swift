@@ -59,8 +59,14 @@ extension ResultsHubCommand {
         var retainedRevisions = 1_000_000
 
         func validate() throws {
+            guard (0...65535).contains(port) else {
+                throw ValidationError("--port \(port) is out of range: use 1 to 65535, or 0 for any free port")
+            }
             guard retainedEvents > 0, retainedRevisions > 0 else {
                 throw ValidationError("--retained-events and --retained-revisions must be positive")
+            }
+            guard stallTimeout > 0 else {
+                throw ValidationError("--stall-timeout must be a positive number of seconds")
             }
         }
 
@@ -72,32 +78,53 @@ extension ResultsHubCommand {
                 return handler
             }
             let logger = Logger(label: "results-hub")
-            let election: Election
-            if let path = self.election {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw ValidationError("cannot read the election file \(path)")
-                }
-                election = try Election(json: data)
-            } else {
-                election = try Election.england2023()
+            do {
+                try await serve(logger: logger)
+            } catch {
+                // One sentence, not a stack of wrapped errors: what failed and what to do.
+                FileHandle.standardError.write(Data("results-hub: \(error)\n".utf8))
+                throw ExitCode.failure
             }
-            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-            let desks = try DeskDirectory(credentials: try loadDesks(election: election), election: election)
+        }
+
+        /// Checks everything that can be checked before writing anything (the election, the address, the data
+        /// directory, the desks file), then serves; a generated desks file is written only once the journal has
+        /// been recovered for this election and the hub listens.
+        private func serve(logger: Logger) async throws {
+            let election = try loadElection()
+            try StartupChecks.checkListenAddress(host: host, port: port)
+            if let warning = try StartupChecks.prepareDataDirectory(dataDirectory) {
+                logger.warning("\(warning)")
+            }
+            let desksFile = try loadOrGenerateDesks(election: election, logger: logger)
+            let desks = try DeskDirectory(credentials: desksFile.credentials, election: election)
             var configuration = HubConfiguration(election: election, desks: desks, dataDirectory: dataDirectory)
             configuration.host = host
             configuration.port = port
             configuration.repairJournal = repairJournal
             if let subscribers {
                 guard let data = FileManager.default.contents(atPath: subscribers) else {
-                    throw ValidationError("cannot read the subscribers file \(subscribers)")
+                    throw StartupError("cannot read the subscribers file \(subscribers); check --subscribers")
                 }
                 configuration.subscriberKeys = try SubscriberKeys(entries: try SubscriberKeys.decode(data))
+                if let warning = StartupChecks.exposureWarning(forSecretFile: subscribers) {
+                    logger.warning("\(warning)")
+                }
             }
             configuration.stallTimeout = .seconds(Int64(stallTimeout))
             configuration.retainedEvents = retainedEvents
             configuration.retainedRevisions = retainedRevisions
             let contests = election.contests.count
+            let dataDirectory = self.dataDirectory
+            let host = self.host
+            let port = self.port
             let server = HubServer(configuration: configuration, logger: logger) { address in
+                if let generated = desksFile.toWrite {
+                    try StartupChecks.writeSecretFile(Array(DeskDirectory.encode(desksFile.credentials)), to: generated)
+                    say(
+                        "results-hub: wrote \(desksFile.credentials.count) desk tokens to \(generated) (one desk per region and \"national\"); keep it secret"
+                    )
+                }
                 say(
                     "results-hub: serving \(election.name) (\(contests) contests) on \(address.ipAddress ?? host):\(address.port ?? port)"
                 )
@@ -107,26 +134,50 @@ extension ResultsHubCommand {
             }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    services: [.init(service: server), .init(service: HangupSignal(logger: logger))],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
 
-        /// The desks file given, or DIR/desks.json, generated with random tokens on the first start.
-        private func loadDesks(election: Election) throws -> [DeskCredential] {
+        private func loadElection() throws -> Election {
+            guard let path = self.election else { return try Election.england2023() }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw StartupError("cannot read the election file \(path); check --election")
+            }
+            do {
+                return try Election(json: data)
+            } catch {
+                throw StartupError("the election file \(path) is not valid: \(error)")
+            }
+        }
+
+        /// The desks, and where to write them if they were generated for this first start.
+        private struct DesksFile {
+            var credentials: [DeskCredential]
+            var toWrite: String?
+        }
+
+        /// The desks file given, or DIR/desks.json; on the first start, desks with random tokens, written later.
+        private func loadOrGenerateDesks(election: Election, logger: Logger) throws -> DesksFile {
             let path = desks ?? "\(dataDirectory)/desks.json"
             if let data = FileManager.default.contents(atPath: path) {
-                return try DeskDirectory.decode(data)
+                if let warning = StartupChecks.exposureWarning(forSecretFile: path) { logger.warning("\(warning)") }
+                return DesksFile(credentials: try DeskDirectory.decode(data), toWrite: nil)
             }
-            guard desks == nil else { throw ValidationError("cannot read the desks file \(path)") }
-            let credentials = DeskDirectory.generateCredentials(for: election)
-            guard
-                FileManager.default.createFile(
-                    atPath: path, contents: DeskDirectory.encode(credentials), attributes: [.posixPermissions: 0o600])
-            else { throw ValidationError("cannot write the desks file \(path)") }
-            say(
-                "results-hub: wrote \(credentials.count) desk tokens to \(path) (one desk per region and \"national\"); keep it secret"
-            )
-            return credentials
+            guard desks == nil else { throw StartupError("cannot read the desks file \(path); check --desks") }
+            return DesksFile(credentials: DeskDirectory.generateCredentials(for: election), toWrite: path)
+        }
+    }
+}
+
+/// SIGHUP, which a terminal sends when it closes (an SSH session dropping on election night), must not stop the
+/// hub: it is logged and ignored. Stop the hub with SIGTERM or SIGINT.
+struct HangupSignal: Service {
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            logger.notice("SIGHUP received and ignored: the hub keeps serving (stop it with SIGTERM or Ctrl-C)")
         }
     }
 }

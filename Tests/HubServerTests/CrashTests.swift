@@ -10,52 +10,6 @@ import Testing
 /// at its acked sequence number, and nothing rejected is.
 @Suite("Crash recovery", .serialized)
 struct CrashTests {
-    static let binary: String = {
-        let directory = URL(fileURLWithPath: ReporterCLITests.binary).deletingLastPathComponent()
-        return directory.appendingPathComponent("results-hub").path
-    }()
-
-    /// A results-hub child process on a free port.
-    final class HubProcess: Sendable {
-        let process: Process
-        let port: Int
-
-        init(directory: String, desks: String) throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CrashTests.binary)
-            process.arguments = ["--port", "0", "--data", directory, "--desks", desks, "--log-level", "error"]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // The hub prints "... on 127.0.0.1:PORT" once it listens.
-            var text = ""
-            var port: Int?
-            while port == nil {
-                let data = output.fileHandleForReading.availableData
-                guard !data.isEmpty else { throw TestFailure("results-hub exited before listening") }
-                text += String(decoding: data, as: UTF8.self)
-                if let line = text.split(separator: "\n").first(where: { $0.contains(" on 127.0.0.1:") }),
-                    let last = line.split(separator: ":").last
-                {
-                    port = Int(last)
-                }
-            }
-            self.process = process
-            self.port = port!
-        }
-
-        func kill9() {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-
-        func terminate() {
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
-
     @Test func nothingAckedIsLostAcrossKillNine() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "results-hub-crash-\(UUID().uuidString)"
@@ -69,7 +23,7 @@ struct CrashTests {
         var generator = SystemRandomNumberGenerator()
 
         for round in 1...4 {
-            let hub = try HubProcess(directory: directory, desks: desks)
+            let hub = try HubProcess(directory: directory, arguments: ["--desks", desks, "--log-level", "error"])
             let port = hub.port
             // Two desks submit corrections of this round's revision as fast as acks come back.
             let desks = (0..<2).map { deskNumber in
@@ -97,7 +51,7 @@ struct CrashTests {
             for desk in desks { _ = await desk.value }
         }
 
-        let hub = try HubProcess(directory: directory, desks: desks)
+        let hub = try HubProcess(directory: directory, arguments: ["--desks", desks, "--log-level", "error"])
         defer { hub.terminate() }
         let ackedNow = ledger.acked.withLock { $0 }
         #expect(!ackedNow.isEmpty)

@@ -10,14 +10,7 @@ import Testing
 /// The `reporter` executable, run as a separate process against a real hub, as a person would use it.
 @Suite("reporter CLI", .serialized)
 struct ReporterCLITests {
-    static let binary: String = {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [directory, directory.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("reporter").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return directory.appendingPathComponent("reporter").path
-    }()
+    static let binary = Executables.reporter
 
     struct Run {
         var status: Int32

@@ -43,7 +43,7 @@ final class TestHub: Sendable {
     /// Starts a hub; `directory` reuses an earlier hub's journal (a restart).
     static func start(
         directory: String? = nil, port: Int = 0, configure: (inout HubConfiguration) -> Void = { _ in },
-        store: (@Sendable (HubConfiguration, Logger) throws -> any EventStore)? = nil
+        store: (@Sendable (HubConfiguration, Logger) throws -> any EventStore)? = nil, logger: Logger? = nil
     ) async throws -> TestHub {
         let directory =
             directory
@@ -54,8 +54,13 @@ final class TestHub: Sendable {
             $0.port = port
             configure(&$0)
         }
-        var logger = Logger(label: "test-hub")
-        logger.logLevel = .warning
+        let logger =
+            logger
+            ?? {
+                var logger = Logger(label: "test-hub")
+                logger.logLevel = .warning
+                return logger
+            }()
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
         let server = HubServer(
             configuration: configuration, logger: logger, onServerRunning: { continuation.yield($0) },

@@ -26,7 +26,11 @@ struct CommonOptions: ParsableArguments {
     var report: String?
 
     func validate() throws {
-        if let hub { _ = try LoopbackAddress(parsing: hub) }
+        do {
+            if let hub { _ = try LoopbackAddress(parsing: hub) }
+        } catch {
+            throw ValidationError("--hub: \(error)")
+        }
     }
 
     /// Runs the load, prints the summary, writes the report; exits non-zero if the verification failed.

@@ -1,4 +1,5 @@
 import ElectionModel
+import HubClient
 import HubWire
 
 /// A command-line value the load tool cannot use, with what is wrong.
@@ -65,12 +66,12 @@ public struct LoopbackAddress: Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
+    /// Parses the address as every other command does (`HubAddress`), then insists on loopback.
     public init(parsing text: String) throws(LoadInputError) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (1...65535).contains(port)
-        else { throw LoadInputError("\"\(text)\" is not HOST:PORT") }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard text.contains(":"), let address = HubAddress(text) else {
+            throw LoadInputError("\"\(text)\" is not HOST:PORT")
+        }
+        let (host, port) = (address.host, address.port)
         guard Self.isLoopback(host) else {
             throw LoadInputError(
                 "\(host) is not a loopback address; hub-load only talks to 127.0.0.0/8, ::1 or localhost")

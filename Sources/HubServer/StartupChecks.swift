@@ -1,0 +1,175 @@
+import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A start-up check that failed, in one sentence an operator can act on.
+public struct StartupError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+
+    public init(_ message: String) {
+        self.message = message
+    }
+}
+
+/// What the hub checks before it writes anything: the address it will listen on, the data directory, and the
+/// files that hold secrets. Secrets are created readable by their owner only, from the first byte.
+public enum StartupChecks {
+    /// Binds `host:port` and lets it go again, so that a port in use is reported before anything is written.
+    /// Port 0 (any free port) always passes.
+    public static func checkListenAddress(host: String, port: Int) throws(StartupError) {
+        guard (0...65535).contains(port) else {
+            throw StartupError("--port \(port) is out of range: use 1 to 65535, or 0 for any free port")
+        }
+        guard port != 0 else { return }
+        let address: SocketAddress
+        do {
+            address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        } catch {
+            throw StartupError("--host \(host) is not an address this machine can listen on (\(error))")
+        }
+        let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StartupError("cannot create a socket: \(errnoText(errno))") }
+        defer { close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let result = address.withSockAddr { pointer, size in bind(fd, pointer, socklen_t(size)) }
+        guard result == 0 else {
+            let code = errno
+            switch code {
+            case EADDRINUSE:
+                throw StartupError(
+                    "port \(port) on \(host) is in use (is another results-hub running?); stop it or choose another --port"
+                )
+            case EACCES:
+                throw StartupError("port \(port) needs privileges to listen on; choose a port from 1024 up")
+            case EADDRNOTAVAIL:
+                throw StartupError("\(host) is not an address of this machine; choose another --host")
+            default:
+                throw StartupError("cannot listen on \(host):\(port): \(errnoText(code))")
+            }
+        }
+    }
+
+    /// Makes sure `path` is a directory this user can write, creating it (mode 0700 whatever the umask, since it
+    /// holds the desks' tokens) if it is missing. Returns a warning when an existing one is open to other users.
+    public static func prepareDataDirectory(_ path: String) throws(StartupError) -> String? {
+        var status = stat()
+        if stat(path, &status) == 0 {
+            guard (status.st_mode & S_IFMT) == S_IFDIR else {
+                throw StartupError("the data directory \(path) exists but is not a directory; choose another --data")
+            }
+            guard access(path, W_OK | X_OK) == 0 else {
+                throw StartupError(
+                    "cannot write in the data directory \(path) (\(errnoText(errno))); fix its permissions or choose another --data"
+                )
+            }
+            guard status.st_mode & 0o077 == 0 else {
+                return
+                    "the data directory \(path) is open to other users (mode \(octal(status.st_mode & 0o777))); it holds secrets: chmod 700 \(path)"
+            }
+            return nil
+        }
+        guard errno == ENOENT else {
+            throw StartupError("cannot use the data directory \(path): \(errnoText(errno)); choose another --data")
+        }
+        try makeDirectory(path)
+        return nil
+    }
+
+    /// Creates `path` with mode 0700 (and missing parents with 0755).
+    private static func makeDirectory(_ path: String) throws(StartupError) {
+        let parent = parentDirectory(of: path)
+        var status = stat()
+        if parent != path, stat(parent, &status) != 0 {
+            guard errno == ENOENT else {
+                throw StartupError("cannot create the data directory \(path): \(parent): \(errnoText(errno))")
+            }
+            try makeParent(parent)
+        }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw StartupError(
+                "cannot create the data directory \(path): \(errnoText(errno)); choose another --data or create it first"
+            )
+        }
+        // mkdir's mode is filtered by the umask; this one is not.
+        _ = chmod(path, 0o700)
+    }
+
+    private static func makeParent(_ path: String) throws(StartupError) {
+        let parent = parentDirectory(of: path)
+        var status = stat()
+        if parent != path, stat(parent, &status) != 0 { try makeParent(parent) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw StartupError("cannot create \(path): \(errnoText(errno)); choose another --data or create it first")
+        }
+    }
+
+    /// Writes a new file that only its owner can read, atomically: it is created 0600 under a temporary name,
+    /// written and synced, then linked to `path`, so that no other user can read it at any moment and nobody sees
+    /// it half written. Fails if `path` exists.
+    public static func writeSecretFile(_ bytes: [UInt8], to path: String) throws(StartupError) {
+        let temporary = path + ".new-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StartupError("cannot create \(temporary): \(errnoText(errno))") }
+        defer { unlink(temporary) }
+        // The umask can only take bits away from 0600, but make it exactly that.
+        _ = fchmod(fd, 0o600)
+        var written = 0
+        var failure: Int32?
+        bytes.withUnsafeBytes { raw in
+            while written < raw.count {
+                let result = write(fd, raw.baseAddress! + written, raw.count - written)
+                if result > 0 {
+                    written += result
+                } else if result < 0, errno == EINTR {
+                    continue
+                } else {
+                    failure = result < 0 ? errno : EIO
+                    return
+                }
+            }
+        }
+        if failure == nil, fsync(fd) != 0 { failure = errno }
+        close(fd)
+        if let failure { throw StartupError("cannot write \(path): \(errnoText(failure))") }
+        guard link(temporary, path) == 0 else {
+            throw StartupError("cannot create \(path): \(errnoText(errno))")
+        }
+        let directory = open(parentDirectory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            close(directory)
+        }
+    }
+
+    /// A warning when the secrets file at `path` can be read by users other than its owner.
+    public static func exposureWarning(forSecretFile path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & 0o077 != 0 else { return nil }
+        return
+            "\(path) can be read by other users (mode \(octal(status.st_mode & 0o777))); it holds tokens: chmod 600 \(path)"
+    }
+
+    static func parentDirectory(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        if slash == trimmed.startIndex { return "/" }
+        return String(trimmed[..<slash])
+    }
+
+    private static func octal(_ mode: mode_t) -> String {
+        "0" + String(mode, radix: 8)
+    }
+
+    private static func errnoText(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+}
