@@ -289,7 +289,7 @@ final class HubEngine: @unchecked Sendable {
         let store = StoreHandle(store: self.store)
         storeThread.runIfActive(eventLoop: loop) { () throws -> Void in
             try store.store.append(entries)
-        }.whenComplete { result in
+        }.whenComplete { [events, acks, heldRejects] result in
             self.finishCommit(events: events, acks: acks, heldRejects: heldRejects, result: result)
         }
     }
