@@ -70,15 +70,13 @@ struct CommandRun: Sendable {
         process.standardError = errors
         try process.run()
         // Read both pipes at once: a child that fills one while we wait on the other would never finish.
-        let errorData = Mutex(Data())
-        let errorReader = Thread { errorData.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() } }
-        errorReader.start()
+        let errorText = CollectedText()
+        errorText.collect(from: errors)
         let out = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        while !errorReader.isFinished { usleep(1000) }
         return CommandRun(
             status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
-            errors: String(decoding: errorData.withLock { $0 }, as: UTF8.self))
+            errors: errorText.waitForAll())
     }
 }
 
