@@ -44,6 +44,9 @@ public final class FileJournal: EventStore {
         /// `durableLength` bytes are written and synced and end with record `lastSequence` (0: none).
         /// `dirtyTail`: a failed append may have left bytes past `durableLength` that could not be cut off yet.
         case ready(durableLength: Int, lastSequence: UInt64, dirtyTail: Bool)
+        /// The open file is no longer the one at `path` (`.journalDeleted` or `.journalReplaced`): whatever is
+        /// appended would be lost to the next start, so every append throws this error. Only `close` is left.
+        case unusable(JournalError)
         case closed
     }
 
@@ -141,6 +144,7 @@ public final class FileJournal: EventStore {
 
     public func recover() throws(JournalError) -> JournalRecovery {
         if case .closed = state { throw .closed }
+        if case .unusable(let error) = state { throw error }
         let file: ByteBuffer
         switch Posix.readAll(fd) {
         case .success(let bytes): file = bytes
@@ -236,6 +240,7 @@ public final class FileJournal: EventStore {
     public func append(_ entries: [JournalEntry]) throws(JournalError) {
         guard case .ready(let durableLength, let lastSequence, let dirtyTail) = state else {
             if case .closed = state { throw .closed }
+            if case .unusable(let error) = state { throw error }
             throw .notRecovered
         }
         guard !entries.isEmpty else { return }
@@ -283,9 +288,66 @@ public final class FileJournal: EventStore {
             }
             throw .writeFailed(failure.description)
         }
+        // The batch is durable in the open file; it is acknowledged only if that file is still the one a restart
+        // reads.
+        switch checkStillAtPath() {
+        case .atPath:
+            break
+        case .gone(let error):
+            // Best effort: cut the batch off the orphaned file too, so that if the operator moves that file back, it
+            // holds nothing that was not acknowledged.
+            _ = Posix.truncateFile(fd, to: durableLength).flatMap { Posix.syncFile(fd) }
+            state = .unusable(error)
+            logger.critical(
+                "journal: \(error.description)",
+                metadata: ["journal.path": "\(path)", "journal.open_file": "\(openFileName)"])
+            throw error
+        case .unknown(let failure):
+            // Could not tell (e.g. an I/O error on the directory): not acknowledged, and cut off as any failed append.
+            if case .failure = Posix.truncateFile(fd, to: durableLength).flatMap({ Posix.syncFile(fd) }) {
+                state = .ready(durableLength: durableLength, lastSequence: lastSequence, dirtyTail: true)
+            }
+            throw .writeFailed("checking that \(path) is still the open journal: \(failure.description)")
+        }
         state = .ready(
             durableLength: durableLength + scratch.readableBytes, lastSequence: entries.last!.sequence,
             dirtyTail: false)
+    }
+
+    private enum PathCheck {
+        case atPath
+        case gone(JournalError)
+        case unknown(PosixFailure)
+    }
+
+    /// Whether the open file is still linked and is the file at `path` (same device and inode). A journal deleted,
+    /// moved away or replaced while the hub runs would otherwise take acknowledged events that no restart reads.
+    /// Costs an `fstat` and a `stat` per append, next to its fsync.
+    private func checkStillAtPath() -> PathCheck {
+        var open = stat()
+        guard fstat(fd, &open) == 0 else { return .unknown(PosixFailure(call: "fstat", code: errno)) }
+        var atPath = stat()
+        guard stat(path, &atPath) == 0 else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { return .gone(.journalDeleted(path: path)) }
+            return .unknown(PosixFailure(call: "stat \(path)", code: code))
+        }
+        // Checked first: a file renamed over the journal also leaves the open file with no link.
+        guard atPath.st_dev == open.st_dev, atPath.st_ino == open.st_ino else {
+            return .gone(.journalReplaced(path: path))
+        }
+        // The same inode at the path yet no link can only be a file system reporting oddly; do not trust it.
+        if open.st_nlink == 0 { return .gone(.journalDeleted(path: path)) }
+        return .atPath
+    }
+
+    /// Where the open (possibly unlinked) file can still be read while this process runs, for the operator.
+    private var openFileName: String {
+        #if os(Linux)
+            return "/proc/\(getpid())/fd/\(fd)"
+        #else
+            return "descriptor \(fd) of process \(getpid())"
+        #endif
     }
 
     // MARK: - Closing

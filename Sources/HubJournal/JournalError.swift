@@ -39,6 +39,12 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
     case openFailed(path: String, reason: String)
     /// Another process (or another `FileJournal`) holds the journal's lock.
     case locked(path: String)
+    /// The open journal file is no longer at its path (deleted, or moved away): what the hub writes would go into
+    /// a file that no restart reads. Nothing is acknowledged from then on; the journal stays unusable.
+    case journalDeleted(path: String)
+    /// Another file is at the journal's path (renamed or copied over it): what the hub writes would not be in the
+    /// file that a restart reads. Nothing is acknowledged from then on; the journal stays unusable.
+    case journalReplaced(path: String)
     /// The journal was closed.
     case closed
 
@@ -82,6 +88,14 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
             return "cannot open the journal \(path): \(reason)"
         case .locked(let path):
             return "the journal \(path) is locked by another process; is another hub running on this directory?"
+        case .journalDeleted(let path):
+            return "the journal \(path) was deleted or moved away while the hub ran, so nothing is acknowledged "
+                + "from now on; before stopping the hub, copy its still-open file back to that path (the hub's log "
+                + "names it) or move the file back, then restart the hub"
+        case .journalReplaced(let path):
+            return "the journal \(path) was replaced by another file while the hub ran, so nothing is acknowledged "
+                + "from now on; before stopping the hub, copy its still-open file (the hub's log names it) back to "
+                + "that path, then restart the hub"
         case .closed:
             return "the journal is closed"
         }
