@@ -12,24 +12,35 @@ public struct JournalEntry: Hashable, Sendable {
     }
 }
 
-/// What recovery found in the store.
-public struct JournalRecovery: Sendable {
-    /// Every intact entry, ascending gapless sequence numbers starting at 1.
-    public var entries: [JournalEntry]
-    /// Bytes dropped from a torn or corrupt tail (0 when the file was clean).
+/// What recovery found in the store. The entries themselves went to the caller's `apply`, one at a time, so that
+/// a restart never holds the whole journal in memory.
+public struct JournalRecovery: Hashable, Sendable {
+    /// How many entries were handed to `apply`: sequence numbers 1 ... `entryCount`, in order.
+    public var entryCount: Int
+    /// Bytes dropped from a torn tail, or by a repair (0 when the file was clean).
     public var truncatedBytes: Int
 
-    public init(entries: [JournalEntry], truncatedBytes: Int) {
-        self.entries = entries
+    public init(entryCount: Int, truncatedBytes: Int) {
+        self.entryCount = entryCount
         self.truncatedBytes = truncatedBytes
     }
+
+    /// The sequence number of the last entry (0 when none).
+    public var lastSequence: UInt64 { UInt64(entryCount) }
 }
 
 /// Durable storage for the hub's events. The hub calls it from one serial owner, off the event loops (the calls
 /// block on disk I/O). Another store (a replicated database) can implement the same protocol.
 public protocol EventStore: AnyObject {
-    /// Reads back what is stored, repairing a torn tail; call once, before the first append.
-    func recover() throws(JournalError) -> JournalRecovery
+    /// Reads back what is stored, hands every entry to `apply` in sequence order (ascending and gapless from 1), and
+    /// repairs a torn tail; call once, before the first append. Memory stays bounded whatever the store's size.
+    ///
+    /// If `apply` throws, recovery stops there and throws `JournalError.replayFailed` naming the entry's sequence
+    /// (and `apply`'s error), leaving the store unchanged. If recovery throws anything, the entries already applied
+    /// are not a consistent state: discard them.
+    func recover<ApplyFailure: Error>(
+        _ apply: (JournalEntry) throws(ApplyFailure) -> Void
+    ) throws(JournalError) -> JournalRecovery
     /// Appends the entries (ascending, continuing the stored sequence) and returns only once they are durable
     /// (written and fsynced). One call is one group commit: all entries share one fsync.
     ///

@@ -11,17 +11,20 @@ import NIOCore
 
 /// The event store as one append-only file, `<directory>/journal.rhj` (format: FORMAT.md).
 ///
-/// Every `append` is one `pwrite` loop and one fsync (a group commit). `recover` reads the whole file in one go,
-/// drops a torn tail left by a crash mid-append, and refuses a journal that is damaged in the middle unless
-/// `Options.repair` is set. The file is locked (`flock`) while open, so two hubs cannot share a journal.
+/// Every `append` is one `pwrite` loop and one fsync (a group commit), acknowledged only while the open file is
+/// still the one at its path. `recover` streams the file in bounded chunks, drops a torn tail left by a crash
+/// mid-append, and refuses any other damage unless `Options.repair` is set. A new journal appears at its path with
+/// its header already in it. The file is locked (`flock`) while open, so two hubs cannot share a journal.
 ///
 /// Not `Sendable`: it holds a file descriptor and the durable length, and is driven by one serial owner (the calls
 /// block on disk I/O, so the owner runs them off the event loops).
 public final class FileJournal: EventStore {
     public struct Options: Sendable {
-        /// When `recover` finds a record damaged in the middle of the file: keep a backup of the file
-        /// (`journal.rhj.corrupt-<unix time>.bak`), cut the journal at the damaged record and carry on with what
-        /// precedes it. Off by default: dropping acknowledged events needs an operator's decision.
+        /// When `recover` finds a damaged record: keep a backup of the file (`journal.rhj.corrupt-<unix time>.bak`),
+        /// cut the journal at the damaged record and carry on with what precedes it. When the header is missing,
+        /// incomplete or corrupt: keep a backup and start an empty journal. Never for another election's journal,
+        /// another format version or another file. Off by default: dropping acknowledged events needs an
+        /// operator's decision.
         public var repair: Bool
 
         public init(repair: Bool = false) {
@@ -30,6 +33,10 @@ public final class FileJournal: EventStore {
     }
 
     public static let fileName = "journal.rhj"
+    /// Files the journal creates (the journal, its temporary file, backups): owner only, whatever the umask.
+    static let fileMode: mode_t = 0o600
+    /// A data directory the journal creates: owner only, whatever the umask.
+    static let directoryMode: mode_t = 0o700
 
     /// `<directory>/journal.rhj`.
     public let path: String
@@ -44,6 +51,9 @@ public final class FileJournal: EventStore {
         /// `durableLength` bytes are written and synced and end with record `lastSequence` (0: none).
         /// `dirtyTail`: a failed append may have left bytes past `durableLength` that could not be cut off yet.
         case ready(durableLength: Int, lastSequence: UInt64, dirtyTail: Bool)
+        /// The open file is no longer the one at `path` (`.journalDeleted` or `.journalReplaced`): whatever is
+        /// appended would be lost to the next start, so every append throws this error. Only `close` is left.
+        case unusable(JournalError)
         case closed
     }
 
@@ -64,33 +74,41 @@ public final class FileJournal: EventStore {
     var failNextCut = false
     /// Test seam: at most this many bytes per `pwrite` call, to exercise the partial-write loop.
     var maxBytesPerWrite = 1 << 30
+    /// How much `recover` reads at a time (tests make it small to split records across reads).
+    var recoveryChunkBytes = 4 << 20
 
-    /// Opens `<directory>/journal.rhj`, creating the directory and the file if missing. Nothing is read until
-    /// `recover()`.
+    /// What the last `recover` did, whether or not it succeeded: the bytes it read from the file, the bytes it
+    /// checksummed, and the capacity of its read buffer. For tests that prove recovery stays linear in the file's
+    /// size and its memory bounded (the repair's backup copy is not counted: one more sequential pass).
+    struct RecoveryWork: Equatable {
+        var bytesRead = 0
+        var bytesChecksummed = 0
+        var bufferCapacity = 0
+    }
+    private(set) var lastRecoveryWork = RecoveryWork()
+
+    /// Opens `<directory>/journal.rhj`, creating the directory (0700) and a new journal (0600, with its header) if
+    /// missing. Nothing is read until `recover()`.
     public init(
         directory: String, electionDigest: UInt64, logger: Logger, options: Options = .init()
     ) throws(JournalError) {
         self.directory = directory
-        self.path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
+        let path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
+        self.path = path
         self.electionDigest = electionDigest
         self.logger = logger
         self.options = options
-        if case .failure(let failure) = Posix.makeDirectories(directory) {
+        if case .failure(let failure) = Posix.makeDirectories(directory, mode: Self.directoryMode) {
             throw .openFailed(path: path, reason: failure.description)
         }
         // The descriptor stays local until every check has passed: a throwing init must close it itself.
-        let flags = O_RDWR | O_CLOEXEC
-        let opened: Int32
+        var opened: Int32
         var created = false
-        switch Posix.openFile(path, flags | O_CREAT | O_EXCL, mode: 0o644) {
+        switch Posix.openFile(path, O_RDWR | O_CLOEXEC) {
         case .success(let descriptor):
             opened = descriptor
-            created = true
-        case .failure(let failure) where failure.code == EEXIST:
-            switch Posix.openFile(path, flags) {
-            case .success(let descriptor): opened = descriptor
-            case .failure(let failure): throw .openFailed(path: path, reason: failure.description)
-            }
+        case .failure(let failure) where failure.code == ENOENT:
+            (opened, created) = try Self.create(path: path, directory: directory, electionDigest: electionDigest)
         case .failure(let failure):
             throw .openFailed(path: path, reason: failure.description)
         }
@@ -105,11 +123,54 @@ public final class FileJournal: EventStore {
             if code == EWOULDBLOCK { throw .locked(path: path) }
             throw .openFailed(path: path, reason: "flock: \(describeErrno(code))")
         }
-        if created, case .failure(let failure) = Posix.syncDirectory(directory) {
-            _ = Posix.closeFile(opened)
-            throw .openFailed(path: path, reason: failure.description)
-        }
         fd = opened
+        if created {
+            // A new, empty journal where one may have been expected (e.g. a wrong --data) should not go unnoticed.
+            logger.notice("journal: created a new, empty journal", metadata: ["journal.path": "\(path)"])
+        }
+    }
+
+    /// Creates the journal so that it never exists at its path without a complete header: the header goes into a
+    /// uniquely named temporary file in the same directory (0600, fsynced), which is then hard-linked to
+    /// `journal.rhj`. `link`, unlike `rename`, never replaces: it fails with EEXIST if another process created the
+    /// journal meanwhile, and that one is opened instead. Returns the open descriptor and whether this call created
+    /// the journal.
+    private static func create(
+        path: String, directory: String, electionDigest: UInt64
+    ) throws(JournalError) -> (Int32, created: Bool) {
+        let temporary = path + ".creating-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        let fd: Int32
+        switch Posix.openFile(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode: fileMode) {
+        case .success(let opened): fd = opened
+        case .failure(let failure):
+            throw .openFailed(path: path, reason: "creating \(temporary): \(failure.description)")
+        }
+        let header = JournalFormat.header(electionDigest: electionDigest)
+        let linked = Posix.setMode(fd, fileMode)
+            .flatMap { header.withUnsafeReadableBytes { Posix.writeAll(fd, $0, at: 0) } }
+            .flatMap { Posix.syncFile(fd) }
+            .flatMap { Posix.linkFile(temporary, to: path) }
+        // The temporary name goes whatever happened: once linked, the journal's name holds the file.
+        let unlinked = Posix.removeFile(temporary)
+        switch linked {
+        case .success:
+            break
+        case .failure(let failure) where failure.code == EEXIST:
+            _ = Posix.closeFile(fd)
+            switch Posix.openFile(path, O_RDWR | O_CLOEXEC) {
+            case .success(let existing): return (existing, false)
+            case .failure(let failure): throw .openFailed(path: path, reason: failure.description)
+            }
+        case .failure(let failure):
+            _ = Posix.closeFile(fd)
+            let hint = failure.call.hasPrefix("link") ? " (the journal's file system must support hard links)" : ""
+            throw .openFailed(path: path, reason: "creating it: \(failure.description)\(hint)")
+        }
+        if case .failure(let failure) = unlinked.flatMap({ Posix.syncDirectory(directory) }) {
+            _ = Posix.closeFile(fd)
+            throw .openFailed(path: path, reason: "creating it: \(failure.description)")
+        }
+        return (fd, true)
     }
 
     deinit {
@@ -139,36 +200,65 @@ public final class FileJournal: EventStore {
 
     // MARK: - Recovery
 
-    public func recover() throws(JournalError) -> JournalRecovery {
+    public func recover<ApplyFailure: Error>(
+        _ apply: (JournalEntry) throws(ApplyFailure) -> Void
+    ) throws(JournalError) -> JournalRecovery {
         if case .closed = state { throw .closed }
-        let file: ByteBuffer
-        switch Posix.readAll(fd) {
-        case .success(let bytes): file = bytes
-        case .failure(let failure): throw .readFailed(failure.description)
-        }
-        switch try JournalFormat.checkHeader(file, electionDigest: electionDigest, path: path) {
-        case .torn(let reason):
-            try writeHeader()
-            if file.readableBytes > 0 {
-                logger.warning(
-                    "journal: rewrote an incomplete header (\(reason)); the journal was being created and held no records",
-                    metadata: ["journal.path": "\(path)", "journal.dropped_bytes": "\(file.readableBytes)"])
-            }
-            state = .ready(durableLength: JournalFormat.headerBytes, lastSequence: 0, dirtyTail: false)
-            return JournalRecovery(entries: [], truncatedBytes: file.readableBytes)
-        case .valid:
-            break
+        if case .unusable(let error) = state { throw error }
+        state = .opened
+        lastRecoveryWork = RecoveryWork()
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .readFailed("fstat: \(describeErrno(errno))") }
+        let fileBytes = Int(status.st_size)
+        var reader = SequentialReader(
+            fd: fd, chunkBytes: recoveryChunkBytes,
+            largestRead: JournalFormat.recordHeaderBytes + JournalFormat.maxPayloadBytes)
+        defer {
+            lastRecoveryWork.bytesRead = reader.bytesRead
+            lastRecoveryWork.bufferCapacity = reader.buffer.capacity
         }
 
-        let scan = JournalFormat.scanRecords(file)
-        let dropped = file.readableBytes - scan.validEnd
+        let headerPresent: Int
+        switch reader.fill(JournalFormat.headerBytes) {
+        case .success(let available): headerPresent = available
+        case .failure(let failure): throw .readFailed(failure.description)
+        }
+        do {
+            try JournalFormat.checkHeader(
+                reader.buffer.getSlice(at: reader.buffer.readerIndex, length: headerPresent)!, fileBytes: fileBytes,
+                electionDigest: electionDigest, path: path)
+        } catch {
+            switch error {
+            case .missingHeader, .corruptHeader:
+                // Refused: the caller reports the error (its description tells the operator what to do).
+                guard options.repair else { throw error }
+                let backup = try writeBackup()
+                try startEmpty()
+                logger.error(
+                    "journal: repaired: \(error.damage); kept the original as \(backup) and started an empty journal, dropping its \(fileBytes) bytes",
+                    metadata: [
+                        "journal.path": "\(path)", "journal.dropped_bytes": "\(fileBytes)",
+                        "journal.backup": "\(backup)",
+                    ])
+                state = .ready(durableLength: JournalFormat.headerBytes, lastSequence: 0, dirtyTail: false)
+                return JournalRecovery(entryCount: 0, truncatedBytes: fileBytes)
+            default:
+                throw error
+            }
+        }
+        reader.consume(JournalFormat.headerBytes)
+
+        let scan = try JournalFormat.scanRecords(&reader, apply: apply)
+        lastRecoveryWork.bytesChecksummed = scan.bytesChecksummed
+        let dropped = fileBytes - scan.validEnd
         switch scan.problem {
         case nil:
             break
         case .tornTail(let reason):
             try truncateForRecovery(to: scan.validEnd)
+            // Only what is known: the record is shorter than it says. Whether it was acknowledged cannot be told.
             logger.warning(
-                "journal: dropped a torn tail of \(dropped) bytes at byte \(scan.validEnd) (\(reason)); an append was interrupted before it was acknowledged",
+                "journal: dropped a torn tail of \(dropped) bytes at byte \(scan.validEnd): \(reason) (what a crash in the middle of an append leaves)",
                 metadata: [
                     "journal.path": "\(path)", "journal.offset": "\(scan.validEnd)",
                     "journal.dropped_bytes": "\(dropped)",
@@ -176,28 +266,28 @@ public final class FileJournal: EventStore {
         case .corrupt(let error):
             // Refused: the caller reports the error (its description tells the operator what to do).
             guard options.repair else { throw error }
-            let backup = try writeBackup(of: file)
+            let backup = try writeBackup()
             try truncateForRecovery(to: scan.validEnd)
             logger.error(
-                "journal: repaired: corrupt at byte \(scan.validEnd) (\(error.damage)); kept the original as \(backup), dropped \(dropped) bytes from there and kept \(scan.entries.count) entries",
+                "journal: repaired: corrupt at byte \(scan.validEnd) (\(error.damage)); kept the original as \(backup), dropped \(dropped) bytes from there and kept \(scan.entryCount) entries",
                 metadata: [
                     "journal.path": "\(path)", "journal.offset": "\(scan.validEnd)",
                     "journal.dropped_bytes": "\(dropped)", "journal.backup": "\(backup)",
                 ])
         }
-        state = .ready(
-            durableLength: scan.validEnd, lastSequence: scan.entries.last?.sequence ?? 0, dirtyTail: false)
-        return JournalRecovery(entries: scan.entries, truncatedBytes: dropped)
+        state = .ready(durableLength: scan.validEnd, lastSequence: UInt64(scan.entryCount), dirtyTail: false)
+        return JournalRecovery(entryCount: scan.entryCount, truncatedBytes: dropped)
     }
 
-    private func writeHeader() throws(JournalError) {
+    /// Replaces a damaged header (its file already backed up) with a new, empty journal. Cut to nothing first, so
+    /// that a crash before the fsync leaves a file with no valid header (refused again), never the old records
+    /// behind a new header.
+    private func startEmpty() throws(JournalError) {
         let header = JournalFormat.header(electionDigest: electionDigest)
-        let written = header.withUnsafeReadableBytes { Posix.writeAll(fd, $0, at: 0) }
-        if case .failure(let failure) = written { throw .writeFailed(failure.description) }
-        if case .failure(let failure) = Posix.truncateFile(fd, to: header.readableBytes) {
-            throw .writeFailed(failure.description)
-        }
-        if case .failure(let failure) = Posix.syncFile(fd) { throw .writeFailed(failure.description) }
+        let result = Posix.truncateFile(fd, to: 0)
+            .flatMap { header.withUnsafeReadableBytes { Posix.writeAll(fd, $0, at: 0) } }
+            .flatMap { Posix.syncFile(fd) }
+        if case .failure(let failure) = result { throw .writeFailed(failure.description) }
     }
 
     private func truncateForRecovery(to length: Int) throws(JournalError) {
@@ -205,14 +295,15 @@ public final class FileJournal: EventStore {
         if case .failure(let failure) = Posix.syncFile(fd) { throw .writeFailed(failure.description) }
     }
 
-    /// Copies the file's original bytes to `journal.rhj.corrupt-<unix time>[.n].bak`, synced, and returns its path.
-    private func writeBackup(of file: ByteBuffer) throws(JournalError) -> String {
+    /// Copies the file as it is now, in bounded chunks, to `journal.rhj.corrupt-<unix time>[.n].bak` (0600,
+    /// synced, its directory entry synced), and returns the backup's path.
+    private func writeBackup() throws(JournalError) -> String {
         let stamp = time(nil)
         var attempt = 0
         while true {
             let backup = path + ".corrupt-\(stamp)" + (attempt == 0 ? "" : ".\(attempt)") + ".bak"
             let backupFD: Int32
-            switch Posix.openFile(backup, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644) {
+            switch Posix.openFile(backup, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: Self.fileMode) {
             case .success(let opened): backupFD = opened
             case .failure(let failure) where failure.code == EEXIST:
                 attempt += 1
@@ -220,11 +311,11 @@ public final class FileJournal: EventStore {
             case .failure(let failure):
                 throw .writeFailed("creating the backup \(backup): \(failure.description)")
             }
-            let result = file.withUnsafeReadableBytes { bytes in
-                Posix.writeAll(backupFD, bytes, at: 0).flatMap { Posix.syncFile(backupFD) }
-            }
+            let copied = Posix.setMode(backupFD, Self.fileMode)
+                .flatMap { Posix.copyFile(from: fd, to: backupFD).map { _ in () } }
+                .flatMap { Posix.syncFile(backupFD) }
             let closed = Posix.closeFile(backupFD)
-            if case .failure(let failure) = result.flatMap({ closed }).flatMap({ Posix.syncDirectory(directory) }) {
+            if case .failure(let failure) = copied.flatMap({ closed }).flatMap({ Posix.syncDirectory(directory) }) {
                 throw .writeFailed("writing the backup \(backup): \(failure.description)")
             }
             return backup
@@ -236,6 +327,7 @@ public final class FileJournal: EventStore {
     public func append(_ entries: [JournalEntry]) throws(JournalError) {
         guard case .ready(let durableLength, let lastSequence, let dirtyTail) = state else {
             if case .closed = state { throw .closed }
+            if case .unusable(let error) = state { throw error }
             throw .notRecovered
         }
         guard !entries.isEmpty else { return }
@@ -283,9 +375,66 @@ public final class FileJournal: EventStore {
             }
             throw .writeFailed(failure.description)
         }
+        // The batch is durable in the open file; it is acknowledged only if that file is still the one a restart
+        // reads.
+        switch checkStillAtPath() {
+        case .atPath:
+            break
+        case .gone(let error):
+            // Best effort: cut the batch off the orphaned file too, so that if the operator moves that file back, it
+            // holds nothing that was not acknowledged.
+            _ = Posix.truncateFile(fd, to: durableLength).flatMap { Posix.syncFile(fd) }
+            state = .unusable(error)
+            logger.critical(
+                "journal: \(error.description)",
+                metadata: ["journal.path": "\(path)", "journal.open_file": "\(openFileName)"])
+            throw error
+        case .unknown(let failure):
+            // Could not tell (e.g. an I/O error on the directory): not acknowledged, and cut off as any failed append.
+            if case .failure = Posix.truncateFile(fd, to: durableLength).flatMap({ Posix.syncFile(fd) }) {
+                state = .ready(durableLength: durableLength, lastSequence: lastSequence, dirtyTail: true)
+            }
+            throw .writeFailed("checking that \(path) is still the open journal: \(failure.description)")
+        }
         state = .ready(
             durableLength: durableLength + scratch.readableBytes, lastSequence: entries.last!.sequence,
             dirtyTail: false)
+    }
+
+    private enum PathCheck {
+        case atPath
+        case gone(JournalError)
+        case unknown(PosixFailure)
+    }
+
+    /// Whether the open file is still linked and is the file at `path` (same device and inode). A journal deleted,
+    /// moved away or replaced while the hub runs would otherwise take acknowledged events that no restart reads.
+    /// Costs an `fstat` and a `stat` per append, next to its fsync.
+    private func checkStillAtPath() -> PathCheck {
+        var open = stat()
+        guard fstat(fd, &open) == 0 else { return .unknown(PosixFailure(call: "fstat", code: errno)) }
+        var atPath = stat()
+        guard stat(path, &atPath) == 0 else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { return .gone(.journalDeleted(path: path)) }
+            return .unknown(PosixFailure(call: "stat \(path)", code: code))
+        }
+        // Checked first: a file renamed over the journal also leaves the open file with no link.
+        guard atPath.st_dev == open.st_dev, atPath.st_ino == open.st_ino else {
+            return .gone(.journalReplaced(path: path))
+        }
+        // The same inode at the path yet no link can only be a file system reporting oddly; do not trust it.
+        if open.st_nlink == 0 { return .gone(.journalDeleted(path: path)) }
+        return .atPath
+    }
+
+    /// Where the open (possibly unlinked) file can still be read while this process runs, for the operator.
+    private var openFileName: String {
+        #if os(Linux)
+            return "/proc/\(getpid())/fd/\(fd)"
+        #else
+            return "descriptor \(fd) of process \(getpid())"
+        #endif
     }
 
     // MARK: - Closing

@@ -3,7 +3,8 @@ import ElectionModel
 import HubWire
 import NIOCore
 
-/// The bytes of `journal.rhj` (see FORMAT.md), with no I/O: encoding records and scanning a whole file's bytes.
+/// The bytes of `journal.rhj` (see FORMAT.md): encoding records, checking the header, and scanning the records
+/// through a `SequentialReader`.
 ///
 /// ```
 ///  header (18 bytes)
@@ -24,7 +25,7 @@ enum JournalFormat {
     static let recordHeaderBytes = 8
     /// Largest payload a record may have; checked before anything is read. The spec's limits (section 9) keep a
     /// decodable contest record under 5 KiB (256 seats and 256 votes of at most 7 bytes each, 64 candidate votes,
-    /// 320 bytes of strings), so 64 KiB leaves room and keeps the search for intact records after damage cheap.
+    /// 320 bytes of strings), so 64 KiB leaves room, and recovery never buffers more than one chunk plus one record.
     static let maxPayloadBytes = 64 * 1024
 
     static func crc(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
@@ -76,147 +77,184 @@ enum JournalFormat {
         }
     }
 
-    /// What the header says about the file.
-    enum HeaderState: Equatable {
-        /// A valid header for this election.
-        case valid
-        /// No header yet (empty file), a partial one, or one that never reached the disk (all zeros): the file
-        /// was being created when the process stopped. Rewrite it.
-        case torn(reason: String)
-    }
-
-    /// Checks the header in the first bytes of `file` (the whole file, reader index 0).
+    /// Checks an existing journal's header: `bytes` holds the file's first `min(fileBytes, 18)` bytes.
+    ///
+    /// Throws, in this order: `missingHeader` for an empty file or one whose header bytes are all zero;
+    /// `notAJournal` for a wrong magic, `unsupportedVersion` and `electionMismatch` as far as those fields are
+    /// present (even a header cut after its digest names its election); `missingHeader` for a file shorter than the
+    /// header; `corruptHeader` for a crc mismatch. A new journal is created with its header in place (FileJournal),
+    /// so none of these is an interrupted start.
     static func checkHeader(
-        _ file: ByteBuffer, electionDigest: UInt64, path: String
-    ) throws(JournalError) -> HeaderState {
-        let size = file.readableBytes
-        if size == 0 { return .torn(reason: "the file is empty") }
-        if isZero(file, from: 0) {
-            return .torn(reason: "the file is \(size) zero bytes (its header never reached the disk)")
+        _ bytes: ByteBuffer, fileBytes: Int, electionDigest: UInt64, path: String
+    ) throws(JournalError) {
+        if fileBytes == 0 { throw .missingHeader(path: path, problem: .empty) }
+        let present = bytes.readableBytes
+        if bytes.readableBytesView.allSatisfy({ $0 == 0 }) {
+            throw .missingHeader(path: path, problem: .zeroed(fileBytes: fileBytes))
         }
-        let present = min(size, headerBytes)
+        let start = bytes.readerIndex
         // Check the fields in order, each only as far as it is present.
         let magicPresent = min(present, magic.count)
-        guard file.getBytes(at: 0, length: magicPresent) == Array(magic[0..<magicPresent]) else {
+        guard bytes.getBytes(at: start, length: magicPresent) == Array(magic[0..<magicPresent]) else {
             throw .notAJournal(path: path)
         }
-        if present >= 6, let found = file.getInteger(at: 4, endianness: .big, as: UInt16.self), found != version {
+        if present >= 6, let found = bytes.getInteger(at: start + 4, endianness: .big, as: UInt16.self),
+            found != version
+        {
             throw .unsupportedVersion(Int(found))
         }
-        let digest = present >= 14 ? file.getInteger(at: 6, endianness: .big, as: UInt64.self) : nil
+        let digest = present >= 14 ? bytes.getInteger(at: start + 6, endianness: .big, as: UInt64.self) : nil
         if present < headerBytes {
-            // Even a header cut before its crc names its election: refuse rather than take over another's journal.
             if let digest, digest != electionDigest {
                 throw .electionMismatch(expected: electionDigest, found: digest)
             }
-            // Otherwise the file never held a record.
-            return .torn(reason: "the header is \(present) of \(headerBytes) bytes")
+            throw .missingHeader(path: path, problem: .partial(bytes: present))
         }
-        let stored = file.getInteger(at: 14, endianness: .big, as: UInt32.self)!
-        let computed = crc(file, at: 0, length: 14)
+        let stored = bytes.getInteger(at: start + 14, endianness: .big, as: UInt32.self)!
+        let computed = crc(bytes, at: start, length: 14)
         guard stored == computed else {
             throw .corruptHeader(reason: "header crc32 is \(hexCRC(stored)), computed \(hexCRC(computed))")
         }
         if let digest, digest != electionDigest {
             throw .electionMismatch(expected: electionDigest, found: digest)
         }
-        return .valid
     }
 
     /// What scanning the records found.
     struct Scan {
-        /// Every intact record before `validEnd`, in order.
-        var entries: [JournalEntry]
+        /// How many intact records were handed to `apply`; their sequence numbers are 1 ... `entryCount`.
+        var entryCount = 0
         /// The offset just past the last intact record.
-        var validEnd: Int
+        var validEnd = headerBytes
         var problem: Problem?
+        /// Payload bytes whose crc was computed. Each record's payload is checked once and the scan never goes back,
+        /// so this is at most the file's size, whatever its bytes: recovery stays linear.
+        var bytesChecksummed = 0
     }
 
     enum Problem: Equatable {
-        /// An interrupted append: the bytes from `validEnd` hold no intact record and are dropped (with a warning).
+        /// The record at `validEnd` is shorter than its length prefix, or than a record header, and reaches the end
+        /// of the file, and no prefix of its bytes matches its crc: what a crash in the middle of an append leaves.
+        /// Dropped, with a warning. `reason` says which.
         case tornTail(reason: String)
-        /// Damage followed by an intact record, or a record whose crc is right but whose content is wrong: refused
-        /// unless repairing. `error` is `.corruptRecord` or `.sequenceGap` at `validEnd`.
+        /// The record at `validEnd` has all of its bytes but is wrong (a length of 0 or over the limit, a crc
+        /// mismatch, content that does not decode, a sequence gap): refused unless repairing. `error` is
+        /// `.corruptRecord` or `.sequenceGap` at `validEnd`.
         case corrupt(JournalError)
     }
 
-    /// Scans the records of a file whose header is valid. `file` is the whole file, reader index 0.
+    /// Scans the records from the reader's position (just after the header) to the end of the file, handing each
+    /// intact one to `apply` in order, and stops at the first record that is not intact.
     ///
-    /// Damage to a record's framing (a partial header, a length of 0, over the limit or past the end of the file,
-    /// a crc mismatch) is a torn tail when no intact record starts anywhere after it: an interrupted append leaves
-    /// exactly that, and dropping it loses nothing that was acknowledged. If an intact record does follow, the
-    /// damage is in the middle of the journal and is reported as corrupt.
-    static func scanRecords(_ file: ByteBuffer) -> Scan {
-        let end = file.writerIndex
-        var offset = headerBytes
-        var entries: [JournalEntry] = []
-        entries.reserveCapacity(countFramedRecords(file))
+    /// Only a record shorter than its own length prefix (or than a record header) at the end of the file is a torn
+    /// tail: a crash in the middle of an append leaves exactly that. Even then, if the bytes that are there start
+    /// with a payload matching the record's crc, the length field was damaged and the record is intact: corrupt.
+    /// Every other damage has all its bytes present, so it is corruption, wherever it is. No search for intact
+    /// records after damage: one pass, each byte read once and checksummed at most once.
+    static func scanRecords<ApplyFailure: Error>(
+        _ reader: inout SequentialReader, apply: (JournalEntry) throws(ApplyFailure) -> Void
+    ) throws(JournalError) -> Scan {
+        var scan = Scan(validEnd: reader.offset)
         var expected: UInt64 = 1
 
-        func stop(_ problem: Problem) -> Scan {
-            Scan(entries: entries, validEnd: offset, problem: problem)
-        }
-        func damaged(_ reason: String) -> Scan {
-            guard let intact = firstIntactRecord(in: file, after: offset) else {
-                return stop(.tornTail(reason: reason))
+        func fill(_ count: Int) throws(JournalError) -> Int {
+            switch reader.fill(count) {
+            case .success(let available): return available
+            case .failure(let failure): throw .readFailed(failure.description)
             }
-            return stop(
-                .corrupt(
-                    .corruptRecord(offset: offset, reason: "\(reason); an intact record follows at byte \(intact)")))
         }
 
-        while offset < end {
-            let remaining = end - offset
-            guard remaining >= recordHeaderBytes else {
-                return stop(.tornTail(reason: "a partial record header of \(remaining) bytes at the end"))
+        while true {
+            let offset = reader.offset
+            scan.validEnd = offset
+            let headerAvailable = try fill(recordHeaderBytes)
+            if headerAvailable == 0 { return scan }
+            guard headerAvailable >= recordHeaderBytes else {
+                scan.problem = .tornTail(
+                    reason: "only \(headerAvailable) bytes of the record's \(recordHeaderBytes)-byte header at byte "
+                        + "\(offset) before the end of the file")
+                return scan
             }
-            let length = Int(file.getInteger(at: offset, endianness: .big, as: UInt32.self)!)
-            let storedCRC = file.getInteger(at: offset + 4, endianness: .big, as: UInt32.self)!
-            guard length > 0 else { return damaged("record length 0") }
-            let recordEnd = offset + recordHeaderBytes + length
-            guard recordEnd <= end else {
-                return damaged("the record claims \(length) bytes but only \(remaining - recordHeaderBytes) follow")
+            let start = reader.buffer.readerIndex
+            let length = Int(reader.buffer.getInteger(at: start, endianness: .big, as: UInt32.self)!)
+            let storedCRC = reader.buffer.getInteger(at: start + 4, endianness: .big, as: UInt32.self)!
+            guard length > 0 else {
+                scan.problem = .corrupt(.corruptRecord(offset: offset, reason: "record length 0"))
+                return scan
             }
             guard length <= maxPayloadBytes else {
-                return damaged("record length \(length) is over the limit \(maxPayloadBytes)")
+                scan.problem = .corrupt(
+                    .corruptRecord(
+                        offset: offset, reason: "record length \(length) is over the limit \(maxPayloadBytes)"))
+                return scan
             }
-            let computedCRC = crc(file, at: offset + recordHeaderBytes, length: length)
+            let recordBytes = recordHeaderBytes + length
+            let available = try fill(recordBytes)
+            guard available >= recordBytes else {
+                // Shorter than its length prefix: torn, unless the bytes that are there start with a payload that
+                // matches the record's crc. Then the length prefix itself was damaged (an intact record, and
+                // records after it, may be behind it): corruption, not a torn write.
+                let present = available - recordHeaderBytes
+                let intact = reader.buffer.withUnsafeReadableBytes { bytes in
+                    prefixMatchingCRC(UnsafeRawBufferPointer(rebasing: bytes[recordHeaderBytes..<available]), storedCRC)
+                }
+                scan.bytesChecksummed += present
+                if let intact {
+                    scan.problem = .corrupt(
+                        .corruptRecord(
+                            offset: offset,
+                            reason: "the record claims \(length) bytes, more than the file holds, but its first "
+                                + "\(intact) bytes match its crc32: its length is damaged"))
+                } else {
+                    scan.problem = .tornTail(
+                        reason: "the record at byte \(offset) claims \(length) bytes but only \(present) follow, "
+                            + "before the end of the file")
+                }
+                return scan
+            }
+            // `fill` may have moved the bytes within the buffer.
+            let payload = reader.buffer.readerIndex + recordHeaderBytes
+            let computedCRC = crc(reader.buffer, at: payload, length: length)
+            scan.bytesChecksummed += length
             guard computedCRC == storedCRC else {
-                return damaged("crc32 mismatch: stored \(hexCRC(storedCRC)), computed \(hexCRC(computedCRC))")
+                scan.problem = .corrupt(
+                    .corruptRecord(
+                        offset: offset,
+                        reason: "crc32 mismatch: stored \(hexCRC(storedCRC)), computed \(hexCRC(computedCRC))"))
+                return scan
             }
-            // The crc matches, so these are the bytes the writer wrote: a record that does not decode or does not
-            // continue the sequence is not a torn write, even at the end, and is never dropped silently.
-            let sequence: UInt64
-            let record: ContestRecord
-            switch decodePayload(file, at: offset + recordHeaderBytes, length: length) {
-            case .success(let decoded): (sequence, record) = decoded
+            let entry: JournalEntry
+            switch decodePayload(reader.buffer, at: payload, length: length) {
+            case .success(let (sequence, record)): entry = JournalEntry(sequence: sequence, record: record)
             case .failure(let reason):
-                return stop(.corrupt(.corruptRecord(offset: offset, reason: reason.message)))
+                scan.problem = .corrupt(.corruptRecord(offset: offset, reason: reason.message))
+                return scan
             }
-            guard sequence == expected else {
-                return stop(.corrupt(.sequenceGap(expected: expected, found: sequence, offset: offset)))
+            guard entry.sequence == expected else {
+                scan.problem = .corrupt(.sequenceGap(expected: expected, found: entry.sequence, offset: offset))
+                return scan
             }
-            entries.append(JournalEntry(sequence: sequence, record: record))
+            do {
+                try apply(entry)
+            } catch {
+                throw .replayFailed(sequence: entry.sequence, reason: "\(error)")
+            }
+            scan.entryCount += 1
             expected += 1
-            offset = recordEnd
+            reader.consume(recordBytes)
         }
-        return Scan(entries: entries, validEnd: offset, problem: nil)
     }
 
-    /// How many records the length fields chain through (no crc, no decoding): enough to size the entries array
-    /// once, in a pass that costs a few milliseconds per million records.
-    static func countFramedRecords(_ file: ByteBuffer) -> Int {
-        let end = file.writerIndex
-        var offset = headerBytes
-        var count = 0
-        while offset + recordHeaderBytes <= end,
-            let length = file.getInteger(at: offset, endianness: .big, as: UInt32.self),
-            length > 0, length <= maxPayloadBytes
-        {
-            offset += recordHeaderBytes + Int(length)
-            count += 1
+    /// The first length, from 1 to `bytes.count`, whose payload `bytes[0..<length]` has the crc32 `stored`; nil if
+    /// none. One pass: each prefix's crc continues the previous one's.
+    static func prefixMatchingCRC(_ bytes: UnsafeRawBufferPointer, _ stored: UInt32) -> Int? {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), !bytes.isEmpty else { return nil }
+        var running: UInt = 0
+        for length in 1...bytes.count {
+            running = CZlib.crc32(running, base + length - 1, 1)
+            if UInt32(truncatingIfNeeded: running) == stored { return length }
         }
-        return count
+        return nil
     }
 
     struct UndecodablePayload: Error {
@@ -237,34 +275,6 @@ enum JournalFormat {
             return .success((sequence, record))
         } catch {
             return .failure(UndecodablePayload(message: "undecodable record: \(error.message)"))
-        }
-    }
-
-    /// The offset of the first intact record (plausible length, matching crc, decodable payload) that starts
-    /// after `offset`, trying every byte offset; nil if there is none. Only used once damage has been found.
-    static func firstIntactRecord(in file: ByteBuffer, after offset: Int) -> Int? {
-        let end = file.writerIndex
-        var candidate = offset + 1
-        while candidate + recordHeaderBytes < end {
-            let length = Int(file.getInteger(at: candidate, endianness: .big, as: UInt32.self)!)
-            let payloadStart = candidate + recordHeaderBytes
-            if length > 0, length <= maxPayloadBytes, payloadStart + length <= end,
-                crc(file, at: payloadStart, length: length)
-                    == file.getInteger(at: candidate + 4, endianness: .big, as: UInt32.self)!,
-                case .success = decodePayload(file, at: payloadStart, length: length)
-            {
-                return candidate
-            }
-            candidate += 1
-        }
-        return nil
-    }
-
-    /// Whether every byte from `offset` to the end of `buffer` is zero.
-    static func isZero(_ buffer: ByteBuffer, from offset: Int) -> Bool {
-        buffer.withUnsafeReadableBytes { bytes in
-            let start = offset - buffer.readerIndex
-            return bytes[start...].allSatisfy { $0 == 0 }
         }
     }
 

@@ -27,33 +27,53 @@ enum Posix {
         }
     }
 
-    /// Reads from offset 0 to the end of the file into one buffer: one `read` per gigabyte, not per record.
-    static func readAll(_ fd: Int32) -> Result<ByteBuffer, PosixFailure> {
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { return .failure(PosixFailure(call: "fstat", code: errno)) }
-        let size = Int(status.st_size)
-        var buffer = ByteBufferAllocator().buffer(capacity: size + 1)
-        var failure: PosixFailure?
-        while failure == nil {
-            // The whole file in one read, then a 1-byte read that sees the end (the capacity has room for it, so the
-            // buffer is never copied). Should the file have grown since the fstat, the rest is read in 64 KiB reads.
-            let offset = buffer.writerIndex
-            let wanted = offset < size ? size - offset : (offset == size ? 1 : 1 << 16)
-            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { bytes in
-                while true {
-                    let chunk = min(bytes.count, 1 << 30)
-                    let result = pread(fd, bytes.baseAddress, chunk, off_t(offset))
-                    if result >= 0 { return result }
-                    if errno != EINTR {
-                        failure = PosixFailure(call: "read at byte \(offset)", code: errno)
-                        return 0
-                    }
-                }
-            }
-            if count == 0 { break }
+    /// Reads up to `bytes.count` bytes at `offset`, retrying on EINTR; 0 at the end of the file.
+    static func read(_ fd: Int32, into bytes: UnsafeMutableRawBufferPointer, at offset: Int) -> Result<
+        Int, PosixFailure
+    > {
+        while true {
+            let result = pread(fd, bytes.baseAddress, min(bytes.count, 1 << 30), off_t(offset))
+            if result >= 0 { return .success(result) }
+            if errno != EINTR { return .failure(PosixFailure(call: "read at byte \(offset)", code: errno)) }
         }
-        if let failure { return .failure(failure) }
-        return .success(buffer)
+    }
+
+    /// Copies `source` from byte 0 to its end into `destination` (from byte 0), through one buffer of `chunkBytes`:
+    /// memory does not grow with the file. Returns the bytes copied.
+    static func copyFile(from source: Int32, to destination: Int32, chunkBytes: Int = 1 << 20) -> Result<
+        Int, PosixFailure
+    > {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 16)
+        defer { buffer.deallocate() }
+        var offset = 0
+        while true {
+            let count: Int
+            switch read(source, into: buffer, at: offset) {
+            case .success(let read): count = read
+            case .failure(let failure): return .failure(failure)
+            }
+            if count == 0 { return .success(offset) }
+            let written = writeAll(destination, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
+            if case .failure(let failure) = written { return .failure(failure) }
+            offset += count
+        }
+    }
+
+    /// Gives the file at `existing` the second name `new`; fails with EEXIST if `new` exists (never replaces it).
+    static func linkFile(_ existing: String, to new: String) -> Result<Void, PosixFailure> {
+        guard link(existing, new) == 0 else { return .failure(PosixFailure(call: "link to \(new)", code: errno)) }
+        return .success(())
+    }
+
+    static func removeFile(_ path: String) -> Result<Void, PosixFailure> {
+        guard unlink(path) == 0 else { return .failure(PosixFailure(call: "unlink \(path)", code: errno)) }
+        return .success(())
+    }
+
+    /// Sets the permission bits exactly, whatever the umask applied when the file was created.
+    static func setMode(_ fd: Int32, _ mode: mode_t) -> Result<Void, PosixFailure> {
+        guard fchmod(fd, mode) == 0 else { return .failure(PosixFailure(call: "fchmod", code: errno)) }
+        return .success(())
     }
 
     /// Writes all of `bytes` at `offset`, looping over partial writes and EINTR. `maxChunk` limits each call
@@ -108,9 +128,10 @@ enum Posix {
         return .success(())
     }
 
-    /// Creates `path` and its missing parents (mode 0700 would hide the journal from operators; 0755), syncing
-    /// each parent whose entries changed.
-    static func makeDirectories(_ path: String) -> Result<Void, PosixFailure> {
+    /// Creates `path` and its missing parents, syncing each parent whose entries changed. `path` itself gets `mode`
+    /// exactly (set with `chmod` after `mkdir`, whatever the umask); the parents it creates get 0755, less the umask.
+    /// A directory that already exists is left as it is.
+    static func makeDirectories(_ path: String, mode: mode_t) -> Result<Void, PosixFailure> {
         var status = stat()
         if stat(path, &status) == 0 {
             guard (status.st_mode & S_IFMT) == S_IFDIR else {
@@ -119,8 +140,12 @@ enum Posix {
             return .success(())
         }
         let parent = parentDirectory(of: path)
-        if parent != path, case .failure(let failure) = makeDirectories(parent) { return .failure(failure) }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+        if parent != path, case .failure(let failure) = makeDirectories(parent, mode: 0o755) {
+            return .failure(failure)
+        }
+        if mkdir(path, mode) == 0 {
+            if chmod(path, mode) != 0 { return .failure(PosixFailure(call: "chmod \(path)", code: errno)) }
+        } else if errno != EEXIST {
             return .failure(PosixFailure(call: "mkdir \(path)", code: errno))
         }
         return syncDirectory(parent)
@@ -138,5 +163,62 @@ enum Posix {
     static func closeFile(_ fd: Int32) -> Result<Void, PosixFailure> {
         guard close(fd) == 0 else { return .failure(PosixFailure(call: "close", code: errno)) }
         return .success(())
+    }
+}
+
+/// Reads a file front to back through one buffer of `max(chunkBytes, largestRead)` bytes: recovery's memory does
+/// not grow with the journal, and every byte is read from the file once.
+struct SequentialReader {
+    private let fd: Int32
+    private let chunkBytes: Int
+    /// The bytes read and not consumed yet; its reader index is at file offset `offset`.
+    private(set) var buffer: ByteBuffer
+    /// The file offset of the first byte not consumed yet.
+    private(set) var offset: Int
+    private(set) var reachedEnd = false
+    /// Bytes read from the file so far.
+    private(set) var bytesRead = 0
+
+    /// - Parameters:
+    ///   - chunkBytes: how much to read at a time (at least what a `fill` needs).
+    ///   - largestRead: the most bytes one `fill` will ask for, so that the buffer never has to grow.
+    init(fd: Int32, from offset: Int = 0, chunkBytes: Int, largestRead: Int) {
+        self.fd = fd
+        self.offset = offset
+        self.chunkBytes = max(1, chunkBytes)
+        buffer = ByteBufferAllocator().buffer(capacity: max(self.chunkBytes, largestRead))
+    }
+
+    /// Reads until `count` (at most `largestRead`) bytes are buffered or the file ends, and returns how many are
+    /// buffered: fewer than `count` only at the end of the file.
+    mutating func fill(_ count: Int) -> Result<Int, PosixFailure> {
+        while buffer.readableBytes < count, !reachedEnd {
+            // Less than `count` is left, so less than one record: move it to the front, which makes room for the
+            // rest without growing the buffer, and copies at most one record per chunk read.
+            buffer.discardReadBytes()
+            let needed = count - buffer.readableBytes
+            let fileOffset = offset + buffer.readableBytes
+            var failure: PosixFailure?
+            let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: needed) { bytes in
+                let wanted = min(bytes.count, max(chunkBytes, needed))
+                switch Posix.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<wanted]), at: fileOffset)
+                {
+                case .success(let got): return got
+                case .failure(let error):
+                    failure = error
+                    return 0
+                }
+            }
+            if let failure { return .failure(failure) }
+            if got == 0 { reachedEnd = true }
+            bytesRead += got
+        }
+        return .success(min(buffer.readableBytes, count))
+    }
+
+    /// Moves past `count` buffered bytes.
+    mutating func consume(_ count: Int) {
+        buffer.moveReaderIndex(forwardBy: count)
+        offset += count
     }
 }

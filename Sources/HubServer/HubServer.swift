@@ -63,16 +63,15 @@ public final class HubServer: Service, Sendable {
         let logger = self.logger
         let started = ContinuousClock.now
         let store = try storeFactory(configuration, logger)
-        let recovery = try store.recover()
         var state = HubState(election: configuration.election, retainedRevisions: configuration.retainedRevisions)
         var log = EventLog(capacity: configuration.retainedEvents)
-        for entry in recovery.entries {
+        let recovery = try store.recover { entry throws(ReplayError) in
             log.append(try state.replay(sequence: entry.sequence, record: entry.record))
         }
         logger.info(
             "journal replayed",
             metadata: [
-                "journal.events": "\(recovery.entries.count)", "journal.truncatedBytes": "\(recovery.truncatedBytes)",
+                "journal.events": "\(recovery.entryCount)", "journal.truncatedBytes": "\(recovery.truncatedBytes)",
                 "journal.seconds": "\(ContinuousClock.now - started)",
             ])
 

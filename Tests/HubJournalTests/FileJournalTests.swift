@@ -16,7 +16,7 @@ struct AppendRecoverTests {
                 factory.entries(1...1), factory.entries(2...6), factory.entries(7...46), factory.entries(47...49),
             ]
             let journal = try openJournal(directory)
-            #expect(try journal.recover().entries.isEmpty)
+            #expect(try journal.recoverEntries().entries.isEmpty)
             for batch in batches { try journal.append(batch) }
             #expect(journal.lastSequence == 49)
             try journal.close()
@@ -27,7 +27,7 @@ struct AppendRecoverTests {
             #expect(all.contains { $0.record.declared?.votes != nil })
             let capture = LogCapture()
             let reopened = try openJournal(directory, capture: capture)
-            let recovery = try reopened.recover()
+            let recovery = try reopened.recoverEntries()
             #expect(recovery.entries == all)
             #expect(recovery.truncatedBytes == 0)
             #expect(capture.lines.isEmpty)
@@ -45,7 +45,7 @@ struct AppendRecoverTests {
         try withTemporaryDirectory { root in
             let directory = root + "/a/b/journal-dir"
             let journal = try openJournal(directory)
-            let recovery = try journal.recover()
+            let recovery = try journal.recoverEntries()
             #expect(recovery.entries.isEmpty && recovery.truncatedBytes == 0)
             try journal.close()
             let bytes = try readFile(journalPath(directory))
@@ -67,7 +67,7 @@ struct AppendRecoverTests {
         try withTemporaryDirectory { directory in
             let record = RecordFactory.longRecord()
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append([JournalEntry(sequence: 1, record: record)])
             try journal.close()
             let bytes = try readFile(journalPath(directory))
@@ -88,7 +88,7 @@ struct AppendRecoverTests {
             var factory = RecordFactory(seed: 2)
             let entries = factory.entries(1...20)
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             journal.maxBytesPerWrite = 3
             try journal.append(entries)
             try journal.close()
@@ -99,7 +99,7 @@ struct AppendRecoverTests {
     @Test func emptyBatchWritesNothing() throws {
         try withTemporaryDirectory { directory in
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append([])
             try journal.close()
             #expect(try fileSize(journalPath(directory)) == 18)
@@ -118,7 +118,7 @@ struct TornTailTests {
             let last = JournalEntry(sequence: 6, record: RecordFactory.longRecord())
             let source = try makeSubdirectory(root, "source")
             let journal = try openJournal(source)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append(before)
             let lastStart = try fileSize(journalPath(source))
             try journal.append([last])
@@ -131,7 +131,7 @@ struct TornTailTests {
                 try writeFile(journalPath(directory), Array(full[0..<length]))
                 let capture = LogCapture()
                 let reopened = try openJournal(directory, capture: capture)
-                let recovery = try reopened.recover()
+                let recovery = try reopened.recoverEntries()
                 #expect(recovery.entries == before, "cut at \(length)")
                 #expect(recovery.truncatedBytes == length - lastStart, "cut at \(length)")
                 #expect(try fileSize(journalPath(directory)) == lastStart, "cut at \(length)")
@@ -152,13 +152,15 @@ struct TornTailTests {
         }
     }
 
-    @Test(arguments: [1, 7, 8, 9, 16, 40, 500])
-    func randomGarbageAfterTheLastRecordIsATornTail(garbageBytes: Int) throws {
+    /// Fewer than 8 bytes after the last record: a partial record header, what a crash in the middle of an append
+    /// leaves.
+    @Test(arguments: [1, 7])
+    func partialRecordHeaderAfterTheLastRecordIsATornTail(garbageBytes: Int) throws {
         try withTemporaryDirectory { directory in
             var factory = RecordFactory(seed: 4)
             let entries = factory.entries(1...10)
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append(entries)
             try journal.close()
             let clean = try readFile(journalPath(directory))
@@ -174,71 +176,137 @@ struct TornTailTests {
         }
     }
 
-    /// A file system may extend a file before the data reaches the disk, leaving zeros after a crash.
-    @Test func zeroFilledTailIsATornTail() throws {
+    /// Bytes after the last record are a torn tail only if they start with a plausible length that claims more bytes
+    /// than follow (what an interrupted append leaves); anything else has all its bytes and is refused as corrupt,
+    /// naming the offset, with the file unchanged.
+    @Test(arguments: [8, 9, 16, 40, 500])
+    func garbageAfterTheLastRecordIsTornOnlyWhenShorterThanItsLengthPrefix(garbageBytes: Int) throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 4)
+            let entries = factory.entries(1...10)
+            let journal = try openJournal(directory)
+            _ = try journal.recoverEntries()
+            try journal.append(entries)
+            try journal.close()
+            let clean = try readFile(journalPath(directory))
+            var generator = SystemRandomNumberGenerator()
+            for attempt in 0..<20 {
+                var garbage = (0..<garbageBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                if attempt % 2 == 0 {
+                    // A length prefix that runs past the end of the file, as a torn append's does.
+                    let claimed = UInt32(garbageBytes - 8 + Int.random(in: 1...1000, using: &generator))
+                    garbage.replaceSubrange(0..<4, with: withUnsafeBytes(of: claimed.bigEndian, Array.init))
+                }
+                let claimed = garbage[0..<4].reduce(0) { $0 << 8 | Int($1) }
+                try writeFile(journalPath(directory), clean + garbage)
+                if (1...JournalFormat.maxPayloadBytes).contains(claimed) && 8 + claimed > garbageBytes {
+                    let recovery = try recoverJournal(directory)
+                    #expect(recovery.entries == entries, "garbage \(garbage)")
+                    #expect(recovery.truncatedBytes == garbageBytes)
+                    #expect(try readFile(journalPath(directory)) == clean)
+                } else {
+                    let error = #expect(throws: JournalError.self) { try recoverJournal(directory) }
+                    guard case .corruptRecord(clean.count, _) = error else {
+                        Issue.record("garbage \(garbage): \(String(describing: error))")
+                        continue
+                    }
+                    #expect(try readFile(journalPath(directory)) == clean + garbage)
+                }
+            }
+        }
+    }
+
+    /// Zeros after the last record (a file system may extend a file before its data reaches the disk) are all there:
+    /// a record of length 0 is corruption, refused unless repairing.
+    @Test func zeroFilledTailIsRefusedAsCorruptUnlessRepairing() throws {
         try withTemporaryDirectory { directory in
             var factory = RecordFactory(seed: 5)
             let entries = factory.entries(1...3)
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append(entries)
             try journal.close()
             let clean = try readFile(journalPath(directory))
-            try writeFile(journalPath(directory), clean + [UInt8](repeating: 0, count: 4096))
-            let recovery = try recoverJournal(directory)
+            let zeroed = clean + [UInt8](repeating: 0, count: 4096)
+            try writeFile(journalPath(directory), zeroed)
+            let error = #expect(throws: JournalError.self) { try recoverJournal(directory) }
+            guard case .corruptRecord(clean.count, let reason) = error else {
+                Issue.record("\(String(describing: error))")
+                return
+            }
+            #expect(reason.contains("length 0"))
+            #expect(try readFile(journalPath(directory)) == zeroed)
+
+            let recovery = try recoverJournal(directory, repair: true)
             #expect(recovery.entries == entries)
             #expect(recovery.truncatedBytes == 4096)
+            #expect(try readFile(journalPath(directory)) == clean)
+            #expect(try backups(in: directory).map { try readFile(directory + "/" + $0) } == [zeroed])
         }
     }
 
-    /// A length of 0xFFFFFFFF is a torn tail, and nothing of that size is allocated or read.
-    @Test func hugeLengthInTheTailIsATornTail() throws {
+    /// A length of 0, or over the limit (0xFFFFFFFF included), is not what a torn append leaves: refused as corrupt,
+    /// and nothing of that size is allocated or read. A plausible length that runs past the end is a torn tail.
+    @Test func implausibleLengthInTheTailIsRefusedAsCorrupt() throws {
         try withTemporaryDirectory { directory in
             var factory = RecordFactory(seed: 6)
             let entries = factory.entries(1...3)
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append(entries)
             try journal.close()
             let clean = try readFile(journalPath(directory))
             for tail: [UInt8] in [
                 [0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6],
                 [0x00, 0x10, 0x00, 0x01] + [UInt8](repeating: 7, count: 20),  // over the limit, runs past the end
+                [0x00, 0x01, 0x00, 0x01] + [UInt8](repeating: 7, count: 20),  // 65537: one over the limit
                 [0x00, 0x00, 0x00, 0x00, 0, 0, 0, 0, 9],  // length 0
             ] {
                 try writeFile(journalPath(directory), clean + tail)
-                let recovery = try recoverJournal(directory)
-                #expect(recovery.entries == entries)
-                #expect(recovery.truncatedBytes == tail.count)
+                let error = #expect(throws: JournalError.self) { try recoverJournal(directory) }
+                guard case .corruptRecord(clean.count, _) = error else {
+                    Issue.record("tail \(tail): \(String(describing: error))")
+                    continue
+                }
+                #expect(try readFile(journalPath(directory)) == clean + tail)
             }
+            // 65536, the limit itself, with 20 of its bytes present: torn.
+            let torn: [UInt8] = [0x00, 0x01, 0x00, 0x00] + [UInt8](repeating: 7, count: 24)
+            try writeFile(journalPath(directory), clean + torn)
+            let recovery = try recoverJournal(directory)
+            #expect(recovery.entries == entries)
+            #expect(recovery.truncatedBytes == torn.count)
         }
     }
 
-    /// A crash while creating the journal leaves part of the header (or zeros): it is rewritten.
-    @Test func partialHeaderIsRewritten() throws {
-        try withTemporaryDirectory { root in
-            let header = Array(JournalFormat.header(electionDigest: testDigest).readableBytesView)
-            for length in 1..<18 {
-                let directory = try makeSubdirectory(root, "cut-\(length)")
-                try writeFile(journalPath(directory), Array(header[0..<length]))
-                let capture = LogCapture()
-                let recovery = try recoverJournal(directory, capture: capture)
-                #expect(recovery.entries.isEmpty)
-                #expect(recovery.truncatedBytes == length)
-                #expect(capture.lines(.warning).count == 1)
-                #expect(try readFile(journalPath(directory)) == header)
-            }
-            // A header cut after its digest still names its election.
-            let other = try makeSubdirectory(root, "other-election")
-            let otherHeader = Array(JournalFormat.header(electionDigest: 42).readableBytesView)
-            try writeFile(journalPath(other), Array(otherHeader[0..<15]))
-            #expect(throws: JournalError.electionMismatch(expected: testDigest, found: 42)) {
-                try recoverJournal(other)
-            }
-            let zeros = try makeSubdirectory(root, "zeros")
-            try writeFile(journalPath(zeros), [UInt8](repeating: 0, count: 18))
-            #expect(try recoverJournal(zeros).entries.isEmpty)
-            #expect(try readFile(journalPath(zeros)) == header)
+    /// The warning says what recovery knows (a record shorter than its length prefix), not that the append was never
+    /// acknowledged, which it cannot know.
+    @Test func tornTailWarningSaysOnlyWhatIsKnown() throws {
+        try withTemporaryDirectory { directory in
+            var factory = RecordFactory(seed: 16)
+            let journal = try openJournal(directory)
+            _ = try journal.recoverEntries()
+            try journal.append(factory.entries(1...2))
+            let lastStart = try fileSize(journalPath(directory))
+            try journal.append([JournalEntry(sequence: 3, record: RecordFactory.longRecord())])
+            try journal.close()
+            let full = try readFile(journalPath(directory))
+            let length = full[lastStart..<lastStart + 4].reduce(0) { $0 << 8 | Int($1) }
+
+            try writeFile(journalPath(directory), Array(full[0..<lastStart + 8 + 10]))
+            let capture = LogCapture()
+            _ = try recoverJournal(directory, capture: capture)
+            let message = try #require(capture.lines(.warning).first?.message)
+            #expect(message.contains("18 bytes at byte \(lastStart)"))
+            #expect(message.contains("the record at byte \(lastStart) claims \(length) bytes but only 10 follow"))
+            #expect(!message.contains("acknowledged"))
+
+            try writeFile(journalPath(directory), Array(full[0..<lastStart + 5]))
+            let partialCapture = LogCapture()
+            _ = try recoverJournal(directory, capture: partialCapture)
+            let partial = try #require(partialCapture.lines(.warning).first?.message)
+            #expect(partial.contains("only 5 bytes of the record's 8-byte header at byte \(lastStart)"))
+            #expect(!partial.contains("acknowledged"))
         }
     }
 }
@@ -252,7 +320,7 @@ struct CorruptionTests {
         var factory = RecordFactory(seed: 7)
         let entries = factory.entries(1...5)
         let journal = try openJournal(directory)
-        _ = try journal.recover()
+        _ = try journal.recoverEntries()
         try journal.append(Array(entries[0..<2]))
         let start = try fileSize(journalPath(directory))
         try journal.append([entries[2]])
@@ -281,6 +349,41 @@ struct CorruptionTests {
                     #expect(offset == middle.lowerBound)
                     #expect(capture.lines.isEmpty, "refusing is the caller's to report")
                     // Nothing was changed.
+                    #expect(try readFile(journalPath(directory)) == damaged)
+                }
+            }
+        }
+    }
+
+    /// One changed byte in the last complete record: all of its bytes are there, so it is corruption, refused naming
+    /// its offset, exactly as in the middle. That includes a changed length that claims more bytes than the file
+    /// holds: the bytes that are there start with a payload matching the record's crc, which a torn write's cannot.
+    @Test func changedByteInTheLastRecordIsRefused() throws {
+        try withTemporaryDirectory { root in
+            var factory = RecordFactory(seed: 17)
+            let entries = factory.entries(1...5)
+            let source = try makeSubdirectory(root, "source")
+            let journal = try openJournal(source)
+            _ = try journal.recoverEntries()
+            try journal.append(Array(entries[0..<4]))
+            let lastStart = try fileSize(journalPath(source))
+            try journal.append([entries[4]])
+            try journal.close()
+            let bytes = try readFile(journalPath(source))
+            for index in lastStart..<bytes.count {
+                for flip: UInt8 in [0x01, 0x80] {
+                    let directory = try makeSubdirectory(root, "flip-\(index)-\(flip)")
+                    var damaged = bytes
+                    damaged[index] ^= flip
+                    try writeFile(journalPath(directory), damaged)
+                    let capture = LogCapture()
+                    let error = #expect(throws: JournalError.self) { try recoverJournal(directory, capture: capture) }
+                    guard case .corruptRecord(let offset, _) = error else {
+                        Issue.record("byte \(index) ^ \(flip): \(String(describing: error))")
+                        continue
+                    }
+                    #expect(offset == lastStart)
+                    #expect(capture.lines.isEmpty, "refusing is the caller's to report")
                     #expect(try readFile(journalPath(directory)) == damaged)
                 }
             }
@@ -319,7 +422,7 @@ struct CorruptionTests {
 
             // The repaired journal takes appends again from where it was cut.
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append(Array(entries[2...]))
             try journal.close()
             #expect(try recoverJournal(directory).entries == entries)
@@ -387,10 +490,12 @@ struct HeaderAndMisuseTests {
     @Test func journalOfAnotherElectionIsRefused() throws {
         try withTemporaryDirectory { directory in
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.close()
             let other = try FileJournal(directory: directory, electionDigest: 42, logger: LogCapture().logger)
-            #expect(throws: JournalError.electionMismatch(expected: 42, found: testDigest)) { try other.recover() }
+            #expect(throws: JournalError.electionMismatch(expected: 42, found: testDigest)) {
+                try other.recoverEntries()
+            }
             try other.close()
             // Nothing was changed: the right election still opens it.
             #expect(try recoverJournal(directory).entries.isEmpty)
@@ -431,7 +536,7 @@ struct HeaderAndMisuseTests {
         try withTemporaryDirectory { directory in
             var factory = RecordFactory(seed: 10)
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             #expect(throws: JournalError.appendOutOfSequence(expected: 1, found: 2)) {
                 try journal.append(factory.entries(2...3))
             }
@@ -458,7 +563,7 @@ struct HeaderAndMisuseTests {
                 votes: nil, turnoutBasisPoints: 20_000, candidateVotes: nil, declaredAt: 1, deskID: "desk")
             batch[1].record = ContestRecord(contestID: ContestID(9), revision: 1, state: .declared(result))
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             let error = #expect(throws: JournalError.self) { try journal.append(batch) }
             guard case .unreadableRecord(2, let reason) = error else {
                 Issue.record("\(String(describing: error))")
@@ -479,10 +584,10 @@ struct HeaderAndMisuseTests {
             var factory = RecordFactory(seed: 11)
             let journal = try openJournal(directory)
             #expect(throws: JournalError.notRecovered) { try journal.append(factory.entries(1...1)) }
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.close()
             #expect(throws: JournalError.closed) { try journal.append(factory.entries(1...1)) }
-            #expect(throws: JournalError.closed) { try journal.recover() }
+            #expect(throws: JournalError.closed) { try journal.recoverEntries() }
             #expect(throws: JournalError.closed) { try journal.close() }
         }
     }
@@ -508,7 +613,7 @@ struct WriteFailureTests {
             let first = factory.entries(1...3)
             let second = factory.entries(4...8)
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append(first)
             let durable = try fileSize(journalPath(directory))
 
@@ -537,7 +642,7 @@ struct WriteFailureTests {
             let failed = factory.entries(3...9)
             let capture = LogCapture()
             let journal = try openJournal(directory, capture: capture)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append(first)
             let durable = try fileSize(journalPath(directory))
 
@@ -562,7 +667,7 @@ struct WriteFailureTests {
             let first = factory.entries(1...2)
             let second = factory.entries(3...4)
             let journal = try openJournal(directory)
-            _ = try journal.recover()
+            _ = try journal.recoverEntries()
             try journal.append(first)
             let durable = try fileSize(journalPath(directory))
             journal.injectedFault = .sync(errno: EIO)

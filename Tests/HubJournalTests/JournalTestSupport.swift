@@ -2,6 +2,7 @@ import ElectionModel
 import Foundation
 import Logging
 import Synchronization
+import Testing
 
 @testable import HubJournal
 
@@ -33,6 +34,17 @@ func writeFile(_ path: String, _ bytes: [UInt8]) throws {
 
 func fileSize(_ path: String) throws -> Int {
     (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
+}
+
+/// The names of the repair backups in `directory`, sorted.
+func backups(in directory: String) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: directory)
+        .filter { $0.hasPrefix("journal.rhj.corrupt-") && $0.hasSuffix(".bak") }.sorted()
+}
+
+/// The permission bits of `path`.
+func permissions(_ path: String) throws -> Int {
+    (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
 }
 
 let testDigest: UInt64 = 0x0123_4567_89ab_cdef
@@ -85,13 +97,30 @@ func openJournal(
         options: FileJournal.Options(repair: repair))
 }
 
+/// A recovery's entries, collected (fine for the tests' small journals; the hub applies them one at a time).
+struct CollectedRecovery: Equatable {
+    var entries: [JournalEntry]
+    var truncatedBytes: Int
+}
+
+extension FileJournal {
+    /// `recover`, collecting the entries it hands over, and checking that its counts agree with them.
+    func recoverEntries() throws(JournalError) -> CollectedRecovery {
+        var entries: [JournalEntry] = []
+        let recovery = try recover { entry in entries.append(entry) }
+        #expect(recovery.entryCount == entries.count)
+        #expect(recovery.lastSequence == lastSequence)
+        return CollectedRecovery(entries: entries, truncatedBytes: recovery.truncatedBytes)
+    }
+}
+
 /// Opens, recovers and closes: what a restart would see.
 func recoverJournal(
     _ directory: String, repair: Bool = false, capture: LogCapture = LogCapture()
-) throws -> JournalRecovery {
+) throws -> CollectedRecovery {
     let journal = try openJournal(directory, repair: repair, capture: capture)
     defer { try? journal.close() }
-    return try journal.recover()
+    return try journal.recoverEntries()
 }
 
 /// Deterministic contest records of every shape: declared with and without the optional fields, mayoralties with

@@ -117,7 +117,9 @@ struct HostileInputTests {
             self.inner = inner
             self.failing = Atomic(failing)
         }
-        func recover() throws(JournalError) -> JournalRecovery { try inner.recover() }
+        func recover<ApplyFailure: Error>(
+            _ apply: (JournalEntry) throws(ApplyFailure) -> Void
+        ) throws(JournalError) -> JournalRecovery { try inner.recover(apply) }
         func append(_ entries: [JournalEntry]) throws(JournalError) {
             if failing.load(ordering: .relaxed) { throw JournalError.writeFailed("No space left on device (injected)") }
             try inner.append(entries)
