@@ -138,39 +138,20 @@ public final class FileJournal: EventStore {
     private static func create(
         path: String, directory: String, electionDigest: UInt64
     ) throws(JournalError) -> (Int32, created: Bool) {
-        let temporary = path + ".creating-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-        let fd: Int32
-        switch Posix.openFile(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode: fileMode) {
-        case .success(let opened): fd = opened
-        case .failure(let failure):
-            throw .openFailed(path: path, reason: "creating \(temporary): \(failure.description)")
-        }
         let header = JournalFormat.header(electionDigest: electionDigest)
-        let linked = Posix.setMode(fd, fileMode)
-            .flatMap { header.withUnsafeReadableBytes { Posix.writeAll(fd, $0, at: 0) } }
-            .flatMap { Posix.syncFile(fd) }
-            .flatMap { Posix.linkFile(temporary, to: path) }
-        // The temporary name goes whatever happened: once linked, the journal's name holds the file.
-        let unlinked = Posix.removeFile(temporary)
-        switch linked {
-        case .success:
-            break
+        let created = header.withUnsafeReadableBytes { Posix.createFileAtomically(path, contents: $0, mode: fileMode) }
+        switch created {
+        case .success(let fd):
+            return (fd, true)
         case .failure(let failure) where failure.code == EEXIST:
-            _ = Posix.closeFile(fd)
             switch Posix.openFile(path, O_RDWR | O_CLOEXEC) {
             case .success(let existing): return (existing, false)
             case .failure(let failure): throw .openFailed(path: path, reason: failure.description)
             }
         case .failure(let failure):
-            _ = Posix.closeFile(fd)
             let hint = failure.call.hasPrefix("link") ? " (the journal's file system must support hard links)" : ""
             throw .openFailed(path: path, reason: "creating it: \(failure.description)\(hint)")
         }
-        if case .failure(let failure) = unlinked.flatMap({ Posix.syncDirectory(directory) }) {
-            _ = Posix.closeFile(fd)
-            throw .openFailed(path: path, reason: "creating it: \(failure.description)")
-        }
-        return (fd, true)
     }
 
     deinit {

@@ -8,18 +8,18 @@ import NIOCore
     import Darwin
 #endif
 
-/// Thin wrappers over the POSIX calls the journal makes. Each returns the failing call's errno as a
-/// `PosixFailure`; the journal turns it into the `JournalError` that fits where it happened.
-struct PosixFailure: Error {
-    var call: String
-    var code: Int32
+/// Thin wrappers over the POSIX calls the journal (and the hub's start-up, for its secrets) makes. Each returns the
+/// failing call's errno as a `PosixFailure`; the caller turns it into the error that fits where it happened.
+package struct PosixFailure: Error {
+    package var call: String
+    package var code: Int32
 
-    var description: String { "\(call): \(describeErrno(code))" }
+    package var description: String { "\(call): \(describeErrno(code))" }
 }
 
-enum Posix {
+package enum Posix {
     /// Opens `path`, retrying on EINTR.
-    static func openFile(_ path: String, _ flags: Int32, mode: mode_t = 0) -> Result<Int32, PosixFailure> {
+    package static func openFile(_ path: String, _ flags: Int32, mode: mode_t = 0) -> Result<Int32, PosixFailure> {
         while true {
             let fd = open(path, flags, mode)
             if fd >= 0 { return .success(fd) }
@@ -28,7 +28,7 @@ enum Posix {
     }
 
     /// Reads up to `bytes.count` bytes at `offset`, retrying on EINTR; 0 at the end of the file.
-    static func read(_ fd: Int32, into bytes: UnsafeMutableRawBufferPointer, at offset: Int) -> Result<
+    package static func read(_ fd: Int32, into bytes: UnsafeMutableRawBufferPointer, at offset: Int) -> Result<
         Int, PosixFailure
     > {
         while true {
@@ -40,7 +40,7 @@ enum Posix {
 
     /// Copies `source` from byte 0 to its end into `destination` (from byte 0), through one buffer of `chunkBytes`:
     /// memory does not grow with the file. Returns the bytes copied.
-    static func copyFile(from source: Int32, to destination: Int32, chunkBytes: Int = 1 << 20) -> Result<
+    package static func copyFile(from source: Int32, to destination: Int32, chunkBytes: Int = 1 << 20) -> Result<
         Int, PosixFailure
     > {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 16)
@@ -60,25 +60,25 @@ enum Posix {
     }
 
     /// Gives the file at `existing` the second name `new`; fails with EEXIST if `new` exists (never replaces it).
-    static func linkFile(_ existing: String, to new: String) -> Result<Void, PosixFailure> {
+    package static func linkFile(_ existing: String, to new: String) -> Result<Void, PosixFailure> {
         guard link(existing, new) == 0 else { return .failure(PosixFailure(call: "link to \(new)", code: errno)) }
         return .success(())
     }
 
-    static func removeFile(_ path: String) -> Result<Void, PosixFailure> {
+    package static func removeFile(_ path: String) -> Result<Void, PosixFailure> {
         guard unlink(path) == 0 else { return .failure(PosixFailure(call: "unlink \(path)", code: errno)) }
         return .success(())
     }
 
     /// Sets the permission bits exactly, whatever the umask applied when the file was created.
-    static func setMode(_ fd: Int32, _ mode: mode_t) -> Result<Void, PosixFailure> {
+    package static func setMode(_ fd: Int32, _ mode: mode_t) -> Result<Void, PosixFailure> {
         guard fchmod(fd, mode) == 0 else { return .failure(PosixFailure(call: "fchmod", code: errno)) }
         return .success(())
     }
 
     /// Writes all of `bytes` at `offset`, looping over partial writes and EINTR. `maxChunk` limits each call
     /// (tests use it to force partial writes).
-    static func writeAll(
+    package static func writeAll(
         _ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, maxChunk: Int = 1 << 30
     ) -> Result<Void, PosixFailure> {
         var written = 0
@@ -97,7 +97,7 @@ enum Posix {
     }
 
     /// Makes the file's data (and the metadata needed to read it, such as its size) durable.
-    static func syncFile(_ fd: Int32) -> Result<Void, PosixFailure> {
+    package static func syncFile(_ fd: Int32) -> Result<Void, PosixFailure> {
         while true {
             #if canImport(Darwin)
                 // fsync on Darwin does not flush the drive's cache; F_FULLFSYNC does, where supported.
@@ -109,7 +109,7 @@ enum Posix {
         }
     }
 
-    static func truncateFile(_ fd: Int32, to length: Int) -> Result<Void, PosixFailure> {
+    package static func truncateFile(_ fd: Int32, to length: Int) -> Result<Void, PosixFailure> {
         while true {
             if ftruncate(fd, off_t(length)) == 0 { return .success(()) }
             if errno != EINTR { return .failure(PosixFailure(call: "ftruncate to \(length) bytes", code: errno)) }
@@ -117,7 +117,7 @@ enum Posix {
     }
 
     /// Makes the directory's entries (a created or renamed file) durable.
-    static func syncDirectory(_ path: String) -> Result<Void, PosixFailure> {
+    package static func syncDirectory(_ path: String) -> Result<Void, PosixFailure> {
         let fd: Int32
         switch openFile(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) {
         case .success(let opened): fd = opened
@@ -131,7 +131,7 @@ enum Posix {
     /// Creates `path` and its missing parents, syncing each parent whose entries changed. `path` itself gets `mode`
     /// exactly (set with `chmod` after `mkdir`, whatever the umask); the parents it creates get 0755, less the umask.
     /// A directory that already exists is left as it is.
-    static func makeDirectories(_ path: String, mode: mode_t) -> Result<Void, PosixFailure> {
+    package static func makeDirectories(_ path: String, mode: mode_t) -> Result<Void, PosixFailure> {
         var status = stat()
         if stat(path, &status) == 0 {
             guard (status.st_mode & S_IFMT) == S_IFDIR else {
@@ -151,7 +151,36 @@ enum Posix {
         return syncDirectory(parent)
     }
 
-    static func parentDirectory(of path: String) -> String {
+    /// Creates `path` holding `contents`, so that it never exists at its path incomplete or with another mode:
+    /// the bytes go into a uniquely named temporary file in the same directory (created with `mode`, set exactly
+    /// whatever the umask, and fsynced), which is then hard-linked to `path` and the directory synced. `link`, unlike
+    /// `rename`, never replaces: if `path` exists the result is a failure with `EEXIST` and `path` is untouched.
+    /// Returns the new file, open for reading and writing.
+    package static func createFileAtomically(
+        _ path: String, contents: UnsafeRawBufferPointer, mode: mode_t
+    ) -> Result<Int32, PosixFailure> {
+        let temporary = path + ".creating-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        let fd: Int32
+        switch openFile(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode: mode) {
+        case .success(let opened): fd = opened
+        case .failure(let failure): return .failure(failure)
+        }
+        let linked = setMode(fd, mode)
+            .flatMap { writeAll(fd, contents, at: 0) }
+            .flatMap { syncFile(fd) }
+            .flatMap { linkFile(temporary, to: path) }
+        // The temporary name goes whatever happened: once linked, `path` holds the file.
+        let unlinked = removeFile(temporary)
+        if case .failure(let failure) = linked.flatMap({ unlinked }).flatMap({
+            syncDirectory(parentDirectory(of: path))
+        }) {
+            _ = closeFile(fd)
+            return .failure(failure)
+        }
+        return .success(fd)
+    }
+
+    package static func parentDirectory(of path: String) -> String {
         var trimmed = Substring(path)
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
         guard let slash = trimmed.lastIndex(of: "/") else { return "." }
@@ -160,7 +189,7 @@ enum Posix {
     }
 
     /// Closes `fd`. Not retried on EINTR: on Linux the descriptor is released even then.
-    static func closeFile(_ fd: Int32) -> Result<Void, PosixFailure> {
+    package static func closeFile(_ fd: Int32) -> Result<Void, PosixFailure> {
         guard close(fd) == 0 else { return .failure(PosixFailure(call: "close", code: errno)) }
         return .success(())
     }

@@ -323,7 +323,8 @@ final class HubEngine: @unchecked Sendable {
             case .silent:
                 break
             }
-            let message = "the journal could not store this (\(error)); nothing was acked, submit again"
+            let message =
+                "the journal could not store this: \(error); nothing was acked (submit again once the hub can store)"
             let unavailable =
                 acks.map { ($0.peer, $0.ack.requestID) } + heldRejects.map { ($0.peer, $0.reject.requestID) }
             sendGrouped(

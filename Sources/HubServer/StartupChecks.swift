@@ -1,3 +1,4 @@
+import HubJournal
 import NIOCore
 
 #if canImport(Glibc)
@@ -79,73 +80,21 @@ public enum StartupChecks {
         guard errno == ENOENT else {
             throw StartupError("cannot use the data directory \(path): \(errnoText(errno)); choose another --data")
         }
-        try makeDirectory(path)
+        if case .failure(let failure) = Posix.makeDirectories(path, mode: 0o700) {
+            throw StartupError(
+                "cannot create the data directory \(path): \(failure.description); choose another --data or create it first"
+            )
+        }
         return nil
     }
 
-    /// Creates `path` with mode 0700 (and missing parents with 0755).
-    private static func makeDirectory(_ path: String) throws(StartupError) {
-        let parent = parentDirectory(of: path)
-        var status = stat()
-        if parent != path, stat(parent, &status) != 0 {
-            guard errno == ENOENT else {
-                throw StartupError("cannot create the data directory \(path): \(parent): \(errnoText(errno))")
-            }
-            try makeParent(parent)
-        }
-        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-            throw StartupError(
-                "cannot create the data directory \(path): \(errnoText(errno)); choose another --data or create it first"
-            )
-        }
-        // mkdir's mode is filtered by the umask; this one is not.
-        _ = chmod(path, 0o700)
-    }
-
-    private static func makeParent(_ path: String) throws(StartupError) {
-        let parent = parentDirectory(of: path)
-        var status = stat()
-        if parent != path, stat(parent, &status) != 0 { try makeParent(parent) }
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
-            throw StartupError("cannot create \(path): \(errnoText(errno)); choose another --data or create it first")
-        }
-    }
-
-    /// Writes a new file that only its owner can read, atomically: it is created 0600 under a temporary name,
-    /// written and synced, then linked to `path`, so that no other user can read it at any moment and nobody sees
-    /// it half written. Fails if `path` exists.
+    /// Writes a new file that only its owner can read (0600 whatever the umask), atomically: no other user can read
+    /// it at any moment and nobody sees it half written. Fails if `path` exists.
     public static func writeSecretFile(_ bytes: [UInt8], to path: String) throws(StartupError) {
-        let temporary = path + ".new-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StartupError("cannot create \(temporary): \(errnoText(errno))") }
-        defer { unlink(temporary) }
-        // The umask can only take bits away from 0600, but make it exactly that.
-        _ = fchmod(fd, 0o600)
-        var written = 0
-        var failure: Int32?
-        bytes.withUnsafeBytes { raw in
-            while written < raw.count {
-                let result = write(fd, raw.baseAddress! + written, raw.count - written)
-                if result > 0 {
-                    written += result
-                } else if result < 0, errno == EINTR {
-                    continue
-                } else {
-                    failure = result < 0 ? errno : EIO
-                    return
-                }
-            }
-        }
-        if failure == nil, fsync(fd) != 0 { failure = errno }
-        close(fd)
-        if let failure { throw StartupError("cannot write \(path): \(errnoText(failure))") }
-        guard link(temporary, path) == 0 else {
-            throw StartupError("cannot create \(path): \(errnoText(errno))")
-        }
-        let directory = open(parentDirectory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            _ = fsync(directory)
-            close(directory)
+        let created = bytes.withUnsafeBytes { Posix.createFileAtomically(path, contents: $0, mode: 0o600) }
+        switch created {
+        case .success(let fd): _ = Posix.closeFile(fd)
+        case .failure(let failure): throw StartupError("cannot create \(path): \(failure.description)")
         }
     }
 
@@ -155,14 +104,6 @@ public enum StartupChecks {
         guard stat(path, &status) == 0, status.st_mode & 0o077 != 0 else { return nil }
         return
             "\(path) can be read by other users (mode \(octal(status.st_mode & 0o777))); it holds tokens: chmod 600 \(path)"
-    }
-
-    static func parentDirectory(of path: String) -> String {
-        var trimmed = Substring(path)
-        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-        if slash == trimmed.startIndex { return "/" }
-        return String(trimmed[..<slash])
     }
 
     private static func octal(_ mode: mode_t) -> String {

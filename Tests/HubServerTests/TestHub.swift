@@ -183,3 +183,12 @@ enum Declarations {
             } ?? false
     }.map(\.slug)
 }
+
+extension FileJournal {
+    /// The journal a hub with this configuration opens.
+    convenience init(for configuration: HubConfiguration, logger: Logger) throws {
+        try self.init(
+            directory: configuration.dataDirectory,
+            electionDigest: ElectionDefinition(configuration.election).digest, logger: logger)
+    }
+}
