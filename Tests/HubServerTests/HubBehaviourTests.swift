@@ -128,6 +128,8 @@ struct HubBehaviourTests {
             $0.subscriberByteLimit = limit
             $0.socketSendBufferBytes = 4 * 1024
             $0.stallTimeout = .seconds(2)
+            // The fast subscriber sends no heartbeats; on a busy machine the test outlasts 3 default intervals.
+            $0.heartbeatInterval = .seconds(60)
         }
         defer { hub.removeFiles() }
         try await withTimeout(60) {

@@ -154,7 +154,7 @@ struct ReporterCLITests {
         try await HubSession.connect(host: "127.0.0.1", port: port, hello: .desk()) { desk in
             _ = try await desk.submitPipelined(slugs.dropFirst(5).map { Declarations.real($0) })
         }
-        let lines = try await withTimeout(20) { try await watcher.lines(count: 10) }
+        let lines = try await withTimeout(60) { try await watcher.lines(count: 10) }
         let sequences = lines.compactMap { line -> Int? in
             (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["sequence"] as? Int
         }
