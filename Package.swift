@@ -142,6 +142,20 @@ let package = Package(
             path: "Tools/hub-load/Command",
             swiftSettings: strictSettings
         ),
+        // Heap bytes per retained event and per remembered revision: `swift run -c release retained-memory`.
+        .target(
+            name: "CHeapStatistics",
+            path: "Tools/retained-memory/CHeapStatistics"
+        ),
+        .executableTarget(
+            name: "retained-memory",
+            dependencies: [
+                "CHeapStatistics", "HubCore", "HubServer", "HubLoad", "ElectionModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/retained-memory/Command",
+            swiftSettings: strictSettings
+        ),
         // Fuzzing (Tools/fuzz/run.sh): the harness is a library so that the tests replay the regression corpus too.
         .target(
             name: "WireFuzzHarness",
