@@ -59,7 +59,7 @@ let package = Package(
         // The hub's state machine: sequence, validation, idempotency, checksums, batches, slow-consumer flow. No I/O.
         .target(
             name: "HubCore",
-            dependencies: ["ElectionModel", "HubWire"],
+            dependencies: ["ElectionModel", "HubWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         // The durable journal: an append-only file of checksummed records behind the `EventStore` protocol.
@@ -171,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HubCoreTests",
-            dependencies: ["HubCore", "HubWire", "ElectionModel"],
+            dependencies: ["HubCore", "HubWire", "ElectionModel", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         .testTarget(
