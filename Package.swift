@@ -59,7 +59,7 @@ let package = Package(
         // The hub's state machine: sequence, validation, idempotency, checksums, batches, slow-consumer flow. No I/O.
         .target(
             name: "HubCore",
-            dependencies: ["ElectionModel", "HubWire"],
+            dependencies: ["ElectionModel", "HubWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         // The durable journal: an append-only file of checksummed records behind the `EventStore` protocol.
@@ -142,6 +142,20 @@ let package = Package(
             path: "Tools/hub-load/Command",
             swiftSettings: strictSettings
         ),
+        // Heap bytes per retained event and per remembered revision: `swift run -c release retained-memory`.
+        .target(
+            name: "CHeapStatistics",
+            path: "Tools/retained-memory/CHeapStatistics"
+        ),
+        .executableTarget(
+            name: "retained-memory",
+            dependencies: [
+                "CHeapStatistics", "HubCore", "HubServer", "HubLoad", "ElectionModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/retained-memory/Command",
+            swiftSettings: strictSettings
+        ),
         // Fuzzing (Tools/fuzz/run.sh): the harness is a library so that the tests replay the regression corpus too.
         .target(
             name: "WireFuzzHarness",
@@ -157,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HubCoreTests",
-            dependencies: ["HubCore", "HubWire", "ElectionModel"],
+            dependencies: ["HubCore", "HubWire", "ElectionModel", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         .testTarget(

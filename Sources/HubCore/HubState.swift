@@ -2,7 +2,7 @@ import ElectionModel
 import HubWire
 
 /// An accepted event: the sequence number it got, the record it set, and the record it replaced (so that it can be
-/// reverted if the store fails, and so that checksums can be walked back for resumes).
+/// reverted if the store fails). The event log keeps less of it (`LoggedEvent`).
 public struct HubEvent: Hashable, Sendable {
     public var sequence: UInt64
     public var record: ContestRecord
@@ -53,25 +53,13 @@ public struct HubState: Sendable {
     private var hashes: [ContestID: UInt64] = [:]
     /// The sequence number of each contest's latest change (conflated batches carry it).
     private var lastChange: [ContestID: UInt64] = [:]
-    /// Every accepted (contest, revision): its sequence number and a hash of its content, for idempotent
-    /// resubmission of any earlier revision. A hash rather than the record keeps this to a few dozen bytes per event.
-    private var accepted: [RevisionKey: AcceptedRevision] = [:]
-    /// The order revisions were accepted in, so that the oldest can be forgotten: memory stays bounded however
-    /// long the hub runs. A retry of a forgotten revision that is not the contest's current one is stale.
-    private var acceptedOrder: [RevisionKey] = []
-    private var acceptedOrderStart = 0
-    public let retainedRevisions: Int
+    /// The latest accepted (contest, revision)s: their sequence numbers and a hash of their content, for idempotent
+    /// resubmission of any earlier revision. A hash rather than the record keeps this to a few dozen bytes per event;
+    /// past `retainedRevisions` the oldest are forgotten, so memory stays bounded however long the hub runs. A retry
+    /// of a forgotten revision that is not the contest's current one is stale.
+    private var remembered: RememberedRevisions
+    public var retainedRevisions: Int { remembered.bound }
     private var tally: ScoreboardTally
-
-    struct RevisionKey: Hashable, Sendable {
-        var contest: ContestID
-        var revision: UInt32
-    }
-
-    struct AcceptedRevision: Hashable, Sendable {
-        var sequence: UInt64
-        var contentHash: UInt64
-    }
 
     /// `H` of what makes two submissions the same (spec 7.2): the record without when and by whom it was sent.
     static func contentHash(_ record: ContestRecord) -> UInt64 {
@@ -94,7 +82,7 @@ public struct HubState: Sendable {
     public init(election: Election, retainedRevisions: Int = 1_000_000) {
         precondition(retainedRevisions > 0)
         self.election = election
-        self.retainedRevisions = retainedRevisions
+        self.remembered = RememberedRevisions(bound: retainedRevisions)
         self.tally = ScoreboardTally(election: election)
     }
 
@@ -122,14 +110,15 @@ public struct HubState: Sendable {
     }
 
     private mutating func admit(_ record: ContestRecord) throws(DeclarationError) -> SubmissionOutcome {
-        let key = RevisionKey(contest: record.contestID, revision: record.revision)
         // The current revision is compared exactly (the model's rule); older remembered ones by their content hash.
         if let current = records[record.contestID], current.hasSameContent(as: record),
             let sequence = lastChange[record.contestID]
         {
             return .duplicate(sequence: sequence, record: current)
         }
-        if let original = accepted[key], original.contentHash == Self.contentHash(record) {
+        if let original = remembered.lookUp(contest: record.contestID, revision: record.revision),
+            original.contentHash == Self.contentHash(record)
+        {
             // Same content, so the same derived control and outcome as the original: ack with its sequence.
             return .duplicate(
                 sequence: original.sequence,
@@ -165,26 +154,17 @@ public struct HubState: Sendable {
             sequence: latestSequence, record: record, previous: previous, previousSequence: previousSequence,
             checksumDelta: hashes[record.contestID]! &- (previousHash ?? 0))
         lastChange[record.contestID] = latestSequence
-        let key = RevisionKey(contest: record.contestID, revision: record.revision)
-        accepted[key] = AcceptedRevision(sequence: latestSequence, contentHash: Self.contentHash(record))
-        acceptedOrder.append(key)
-        if acceptedOrder.count - acceptedOrderStart > retainedRevisions {
-            accepted[acceptedOrder[acceptedOrderStart]] = nil
-            acceptedOrderStart += 1
-            if acceptedOrderStart >= retainedRevisions {
-                acceptedOrder.removeFirst(acceptedOrderStart)
-                acceptedOrderStart = 0
-            }
-        }
+        remembered.remember(
+            RememberedRevisions.Revision(
+                contest: record.contestID, revision: record.revision, contentHash: Self.contentHash(record)),
+            sequence: latestSequence)
         return event
     }
 
     /// Undoes the latest event: the store could not make it durable, so it never happened.
     public mutating func revert(_ event: HubEvent) {
         precondition(event.sequence == latestSequence, "only the latest event can be reverted")
-        let key = RevisionKey(contest: event.record.contestID, revision: event.record.revision)
-        accepted[key] = nil
-        if acceptedOrder.last == key { acceptedOrder.removeLast() }
+        remembered.forgetNewest(sequence: event.sequence)
         set(event.previous, for: event.record.contestID)
         lastChange[event.record.contestID] = event.previousSequence
         latestSequence -= 1

@@ -250,6 +250,9 @@ let election = try! ResultMaker.defaultElection()
         #expect(report.summary.contains("3 subscribers (2 × all, kind:council)"))
         #expect(report.summary.contains("accepted      1234567 declarations in 10.00 s: 123.5k/s"))
         #expect(report.summary.contains("CPU 5.00 s (48% of one core), peak memory 1.0 MiB"))
+        #expect(!report.summary.contains("resident"), "a report without the resident set does not invent one")
+        report.hubUsage?.residentMemoryBytes = 3 << 20
+        #expect(report.summary.contains("peak memory 1.0 MiB, resident at the end 3.0 MiB"))
         #expect(report.summary.contains("verified"))
         report.verified = false
         report.problems = ["sequence 3 reached 0 subscribers, expected 1"]
@@ -263,6 +266,8 @@ let election = try! ResultMaker.defaultElection()
         let status = "Name:\tresults-hub\nVmPeak:\t  900000 kB\nVmHWM:\t   32768 kB\nVmRSS:\t   30000 kB\n"
         #expect(HubProcess.peakMemoryBytes(status: status) == 32 * 1024 * 1024)
         #expect(HubProcess.peakMemoryBytes(status: "VmHWM:\t12345678 kB\n") == 12_345_678 * 1024)
+        #expect(HubProcess.residentMemoryBytes(status: status) == 30000 * 1024)
+        #expect(HubProcess.residentMemoryBytes(status: "VmHWM:\t12345678 kB\n") == nil)
         #expect(
             HubProcess.servingPort(
                 inLine: "results-hub: serving English local elections 2023 (234 contests) on 127.0.0.1:40123") == 40123)

@@ -82,13 +82,15 @@ public final class HubProcess: Sendable {
         return Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
     }
 
-    /// CPU time and peak memory so far, from /proc.
+    /// CPU time and peak memory so far, and the memory resident now, from /proc.
     public func usage() -> HubUsage? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
             let ticks = Self.cpuTicks(stat: stat), let peak = Self.peakMemoryBytes(status: status)
         else { return nil }
-        return HubUsage(cpuSeconds: Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))), peakMemoryBytes: peak)
+        return HubUsage(
+            cpuSeconds: Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))), peakMemoryBytes: peak,
+            residentMemoryBytes: Self.residentMemoryBytes(status: status))
     }
 
     /// utime + stime (fields 14 and 15 of /proc/PID/stat), counted after the command name in parentheses.
@@ -101,8 +103,13 @@ public final class HubProcess: Sendable {
     }
 
     /// VmHWM (the resident set's high-water mark) from /proc/PID/status.
-    public static func peakMemoryBytes(status: String) -> UInt64? {
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+    public static func peakMemoryBytes(status: String) -> UInt64? { bytes(of: "VmHWM:", status: status) }
+
+    /// VmRSS (the resident set now) from /proc/PID/status.
+    public static func residentMemoryBytes(status: String) -> UInt64? { bytes(of: "VmRSS:", status: status) }
+
+    private static func bytes(of field: String, status: String) -> UInt64? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
             let kilobytes = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ UInt64($0) })
         else { return nil }
         return kilobytes * 1024

@@ -188,6 +188,9 @@ public struct LoadRunner: Sendable {
             // there and compares its copy with a fresh snapshot.
             let last = state.ledger.withLock { $0.base + UInt64($0.ackedCount) } + 1
             state.target.store(last, ordering: .relaxed)
+            // Not part of the load's budget: with --max-declarations spent, the desks stopped early, and the last
+            // submission must still go out or no subscriber would ever reach `last`.
+            state.budget.store(1, ordering: .relaxed)
             _ = try await submit(finale!, pipeline: 1, start: nanos(), at: address, state: state)
             var results: [SubscriberResult] = []
             for try await result in group { results.append(result) }

@@ -47,9 +47,12 @@ func compact(_ value: Double) -> String {
 public struct HubUsage: Codable, Hashable, Sendable {
     public var cpuSeconds: Double
     public var peakMemoryBytes: UInt64
-    public init(cpuSeconds: Double, peakMemoryBytes: UInt64) {
+    /// The resident set when the run ended (the hub still holding its history); absent in older reports.
+    public var residentMemoryBytes: UInt64?
+    public init(cpuSeconds: Double, peakMemoryBytes: UInt64, residentMemoryBytes: UInt64? = nil) {
         self.cpuSeconds = cpuSeconds
         self.peakMemoryBytes = peakMemoryBytes
+        self.residentMemoryBytes = residentMemoryBytes
     }
 }
 
@@ -108,8 +111,11 @@ public struct LoadReport: Codable, Sendable {
         if let usage = hubUsage {
             let share =
                 deliverySeconds > 0 ? " (\(fixed(100 * usage.cpuSeconds / deliverySeconds, 0))% of one core)" : ""
+            let resident = usage.residentMemoryBytes.map {
+                ", resident at the end \(fixed(Double($0) / 1_048_576, 1)) MiB"
+            }
             lines.append(
-                "hub           CPU \(fixed(usage.cpuSeconds, 2)) s\(share), peak memory \(fixed(Double(usage.peakMemoryBytes) / 1_048_576, 1)) MiB"
+                "hub           CPU \(fixed(usage.cpuSeconds, 2)) s\(share), peak memory \(fixed(Double(usage.peakMemoryBytes) / 1_048_576, 1)) MiB\(resident ?? "")"
             )
         }
         lines.append(
