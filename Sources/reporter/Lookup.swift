@@ -7,7 +7,7 @@ import HubWire
 extension Election {
     /// The contest for a slug, whatever its case, or a message suggesting close ones and the listing command.
     func contest(named slug: String) throws -> Contest {
-        let wanted = slug.trimmingCharacters(in: .whitespaces)
+        let wanted = slug.trimmingCharacters(in: .whitespacesAndNewlines)
         if let contest = contest(slug: wanted) ?? contest(slug: wanted.lowercased()) { return contest }
         if let contest = contests.first(where: { $0.slug.caseInsensitiveCompare(wanted) == .orderedSame }) {
             return contest
@@ -21,7 +21,7 @@ extension Election {
 
     /// The region for an id (`north-west`) or a name (`North West`), whatever its case.
     func region(named text: String) throws -> RegionIndex {
-        let wanted = text.trimmingCharacters(in: .whitespaces)
+        let wanted = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if let index = region(id: wanted) { return index }
         if let position = regions.firstIndex(where: {
             $0.id.caseInsensitiveCompare(wanted) == .orderedSame
@@ -35,8 +35,10 @@ extension Election {
     /// Parses "LAB=31,CON=22" into counts per party (party codes in any case).
     func counts(_ text: String, what: String) throws -> [PartyCount] {
         var counts: [PartyCount] = []
-        for item in text.split(separator: ",") where !item.trimmingCharacters(in: .whitespaces).isEmpty {
-            let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        for item in text.split(separator: ",") where !item.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            let pair = item.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
             guard pair.count == 2, let value = Int(pair[1]) else {
                 throw Failure("\(what): \"\(item)\" is not PARTY=COUNT")
             }
@@ -62,8 +64,10 @@ extension Election {
             throw Failure("\(contest.slug) is a council: candidate votes are for mayoralties; give --votes per party")
         }
         var votes = [UInt32?](repeating: nil, count: contest.candidates.count)
-        for item in text.split(separator: ",") where !item.trimmingCharacters(in: .whitespaces).isEmpty {
-            let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        for item in text.split(separator: ",") where !item.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            let pair = item.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
             guard pair.count == 2, let value = Int(pair[1]) else {
                 throw Failure("\(what): \"\(item)\" is not CANDIDATE=VOTES")
             }

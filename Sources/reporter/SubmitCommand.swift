@@ -245,7 +245,7 @@ struct Entry {
         let contest = try election.contest(named: self.contest)
         let candidateVotes = try self.candidateVotes.map { try election.candidateVotes($0, for: contest) }
         var seats: [PartyCount]
-        if let text = self.seats, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+        if let text = self.seats, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             seats = try election.counts(text, what: "\(contest.slug) seats")
         } else if let candidateVotes {
             seats = try Self.winningSeat(candidateVotes, contest: contest, election: election)
@@ -354,7 +354,7 @@ enum EntryFile {
         switch error {
         case .keyNotFound(let key, _): return "no \"\(key.stringValue)\""
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            let path = context.codingPath.filter { $0.intValue == nil }.map(\.stringValue).joined(separator: ".")
             return (path.isEmpty ? "" : "\(path): ") + context.debugDescription
         @unknown default: return "\(error)"
         }
@@ -377,7 +377,7 @@ enum EntryFile {
         }
         guard let headerRow = reader.next() else { return [] }
         let header = headerRow.map { cell -> String in
-            let name = cell.trimmingCharacters(in: .whitespaces).lowercased()
+            let name = cell.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
             return aliases[name] ?? name
         }
         guard header.contains("contest"), header.contains("seats") || header.contains("candidatevotes") else {
@@ -390,7 +390,7 @@ enum EntryFile {
         while let row = reader.next() {
             let line = nextLine
             nextLine += 1 + lineBreaks(in: row)
-            if row.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
+            if row.allSatisfy({ $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) { continue }
             do {
                 items.append(Item(label: "line \(line)", entry: .success(try entry(row, header: header))))
             } catch {
@@ -404,7 +404,7 @@ enum EntryFile {
     private static func entry(_ row: [String], header: [String]) throws(Failure) -> Entry {
         func cell(_ name: String) -> String? {
             guard let index = header.firstIndex(of: name), index < row.count else { return nil }
-            let value = row[index].trimmingCharacters(in: .whitespaces)
+            let value = row[index].trimmingCharacters(in: .whitespacesAndNewlines)
             return value.isEmpty ? nil : value
         }
         func list(_ name: String) -> String? { cell(name)?.replacingOccurrences(of: ";", with: ",") }
