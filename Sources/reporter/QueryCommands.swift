@@ -164,7 +164,7 @@ extension Reporter {
             let scope = regionIndex.map { election.regions[$0.rawValue].name } ?? election.name
             let declaredCount = lines.filter { $0.status == "declared" }.count
             var text =
-                "\(scope): \(lines.count) contests, \(declaredCount) declared (sequence \(state.replica.sequence))"
+                "\(scope): \(lines.count) contest\(lines.count == 1 ? "" : "s"), \(declaredCount) declared (sequence \(state.replica.sequence))"
             if !lines.isEmpty { text += "\n" + render(table, lines) }
             if state.sequences == nil && declaredCount > 0 {
                 text +=
