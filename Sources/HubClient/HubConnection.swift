@@ -101,8 +101,9 @@ actor HubConnection {
         if let closedBecause { throw closedBecause }
         let requestID = nextRequestID
         nextRequestID += 1
-        let frame = plain.encode(make(requestID))
-        let what = Self.answerName(make(requestID))
+        let message = make(requestID)
+        let frame = plain.encode(message)
+        let what = Self.answerName(message)
         return try await withCheckedThrowingContinuation { continuation in
             var deadline: Scheduled<Void>?
             if let timeout {
