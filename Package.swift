@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // reporter only: CSV files (quotes, a BOM, CRLF) and text tables.
+        .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
+        .package(url: "https://github.com/ordo-one/TextTable.git", from: "0.0.2"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): preset dictionaries and raw deflate need the C API itself.
@@ -117,6 +120,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "TextTable", package: "TextTable"),
             ],
             swiftSettings: strictSettings
         ),

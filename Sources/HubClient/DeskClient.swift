@@ -10,36 +10,45 @@ public struct HubRejection: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: ErrorCode
     public var message: String
     public var description: String { "\(code.name): \(message)" }
+
+    public init(code: ErrorCode, message: String) {
+        self.code = code
+        self.message = message
+    }
 }
 
 /// A desk's connection to the hub: submit declarations and withdrawals and get each one's ack (only sent once the
 /// hub has it durably), or a `HubRejection`. Requests may be issued concurrently; answers are matched by request id.
 /// If the connection drops before an answer arrives, the client reconnects and resubmits, which is safe because
-/// resubmitting the same declaration is idempotent.
+/// resubmitting the same declaration is idempotent. With a `timeout`, every wait on the hub (connecting, the
+/// handshake, each answer) is bounded and ends in `HubClientError.timedOut`, which is not retried.
 public actor DeskClient {
     public let address: HubAddress
     private let hello: Hello
     private let group: any EventLoopGroup
     private let logger: Logger
     private let attempts: Int
+    private let timeout: Duration?
     private var connection: HubConnection?
 
     public init(
         address: HubAddress, deskID: String, token: String, clientName: String = "HubClient",
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger, attempts: Int = 3
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger, attempts: Int = 3,
+        timeout: Duration? = nil
     ) {
         self.address = address
         self.hello = Hello(role: .desk, principal: deskID, secret: token, compression: [], clientName: clientName)
         self.group = group
         self.logger = logger
         self.attempts = max(1, attempts)
+        self.timeout = timeout
     }
 
     /// A client for queries only (scoreboard, contest, election), connected as a subscriber, so that it needs no
     /// desk token. Submissions through it are rejected by the hub.
     public init(
         address: HubAddress, observerName: String, key: String = "", clientName: String = "HubClient",
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger, timeout: Duration? = nil
     ) {
         self.address = address
         self.hello = Hello(
@@ -47,6 +56,7 @@ public actor DeskClient {
         self.group = group
         self.logger = logger
         self.attempts = 3
+        self.timeout = timeout
     }
 
     /// What the hub said in its WELCOME (connects if needed).
@@ -148,7 +158,8 @@ public actor DeskClient {
 
     private func connected() async throws -> HubConnection {
         if let connection, await connection.isOpen { return connection }
-        let fresh = try await HubConnection.open(address: address, hello: hello, group: group, logger: logger)
+        let fresh = try await HubConnection.open(
+            address: address, hello: hello, group: group, logger: logger, timeout: timeout)
         connection = fresh
         return fresh
     }

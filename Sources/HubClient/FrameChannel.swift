@@ -5,13 +5,15 @@ import NIOPosix
 /// What every client connection shares: the TCP connection with a frame decoder in front, and the reading of the
 /// hub's answer to HELLO.
 enum FrameChannel {
-    static func connect(to address: HubAddress, group: any EventLoopGroup) async throws
+    /// Connects within `timeout` (5 s when nil).
+    static func connect(to address: HubAddress, group: any EventLoopGroup, timeout: Duration? = nil) async throws
         -> NIOAsyncChannel<Frame, ByteBuffer>
     {
+        let timeout = timeout ?? .seconds(5)
         do {
             return try await ClientBootstrap(group: group)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(5))
+                .connectTimeout(timeout.timeAmount)
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
@@ -21,6 +23,9 @@ enum FrameChannel {
                     }
                 }
         } catch {
+            if isConnectTimeout(error) {
+                throw HubClientError.timedOut(address: "\(address)", waitingFor: "the connection", after: timeout)
+            }
             throw HubClientError.unreachable(address: "\(address)", reason: reason(error))
         }
     }
@@ -34,6 +39,17 @@ enum FrameChannel {
         case let other?: throw .unexpected("\(other.type.specName) before WELCOME")
         case nil: throw .connectionLost
         }
+    }
+
+    private static func isConnectTimeout(_ error: any Error) -> Bool {
+        if case ChannelError.connectTimeout = error { return true }
+        if let failure = error as? NIOConnectionError {
+            return failure.connectionErrors.contains {
+                if case ChannelError.connectTimeout = $0.error { return true }
+                return false
+            }
+        }
+        return false
     }
 
     /// A connection failure in words a person can act on.

@@ -18,6 +18,8 @@ public enum HubClientError: Error, Hashable, Sendable, CustomStringConvertible {
     case protocolViolation(WireError)
     /// The hub sent a message that makes no sense at this point.
     case unexpected(String)
+    /// Nothing came from the hub within the bound the client set (a port that is not a hub, a paused hub).
+    case timedOut(address: String, waitingFor: String, after: Duration)
 
     public var description: String {
         switch self {
@@ -29,6 +31,9 @@ public enum HubClientError: Error, Hashable, Sendable, CustomStringConvertible {
                 "the hub speaks protocol versions \(range.minVersion) to \(range.maxVersion), this client \(ProtocolVersion.minimum) to \(ProtocolVersion.maximum)"
         case .protocolViolation(let error): return "the hub sent something invalid: \(error)"
         case .unexpected(let what): return "unexpected message from the hub: \(what)"
+        case .timedOut(let address, let what, let duration):
+            return
+                "no answer from the hub at \(address) within \(duration.spoken) (waiting for \(what)); is results-hub running there, and not paused?"
         }
     }
 }
@@ -38,34 +43,51 @@ public enum HubClientError: Error, Hashable, Sendable, CustomStringConvertible {
 public struct HubSession: ~Copyable {
     private var inbound: NIOAsyncChannelInboundStream<Frame>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let channel: any Channel
     private var codec: FrameCodec
     public private(set) var welcome: Welcome
 
     private init(
         inbound: NIOAsyncChannelInboundStream<Frame>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        welcome: Welcome
+        channel: any Channel, welcome: Welcome
     ) {
         self.inbound = inbound
         self.outbound = outbound
+        self.channel = channel
         self.codec = FrameCodec()
         self.welcome = welcome
     }
 
     /// Connects, says HELLO, and runs `body` with the session; the connection is closed when `body` returns.
+    /// `timeout` bounds connecting and the wait for the hub's answer to HELLO (`HubClientError.timedOut`); nil waits
+    /// as long as TCP does.
     public static func connect<Result: Sendable>(
         host: String, port: Int, hello: Hello, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        _ body: (inout HubSession) async throws -> Result
+        timeout: Duration? = nil, _ body: (inout HubSession) async throws -> Result
     ) async throws -> Result {
-        let channel = try await FrameChannel.connect(to: HubAddress(host: host, port: port), group: group)
+        let address = HubAddress(host: host, port: port)
+        let channel = try await FrameChannel.connect(to: address, group: group, timeout: timeout)
+        let underlying = channel.channel
         return try await channel.executeThenClose { inbound, outbound in
             var session = HubSession(
-                inbound: inbound.makeAsyncIterator(), outbound: outbound,
+                inbound: inbound.makeAsyncIterator(), outbound: outbound, channel: underlying,
                 welcome: Welcome(
                     version: 0, hubName: "", electionID: "", electionDigest: 0, latestSequence: 0, compression: .none,
                     heartbeatIntervalMillis: 0, allRegions: false, regions: []))
-            try await session.handshake(hello)
+            let deadline = session.link.deadline(timeout)
+            try await deadline.bound(address: address, waitingFor: "its answer to HELLO") {
+                try await session.handshake(hello)
+            }
             return try await body(&session)
         }
+    }
+
+    /// For another task: heartbeats, and closing the connection.
+    public var link: SessionLink { SessionLink(outbound: outbound, channel: channel) }
+
+    /// The hub's heartbeat interval from WELCOME; nil when it asks for none.
+    public var heartbeatInterval: Duration? {
+        welcome.heartbeatIntervalMillis == 0 ? nil : .milliseconds(Int64(welcome.heartbeatIntervalMillis))
     }
 
     private mutating func handshake(_ hello: Hello) async throws {

@@ -3,111 +3,7 @@ import ElectionModel
 import Foundation
 import HubClient
 import HubWire
-
-/// The scoreboard as JSON.
-struct ScoreboardJSON: Encodable {
-    struct Row: Encodable {
-        var party: String
-        var name: String
-        var councils: Int
-        var councilsChange: Int
-        var councillors: Int
-        var mayors: Int
-    }
-    var election: String
-    var sequence: UInt64
-    var contestsDeclared: Int
-    var contestsTotal: Int
-    var noOverallControl: Int
-    var noOverallControlChange: Int
-    var parties: [Row]
-
-    init(_ board: Scoreboard, election: Election) {
-        self.election = election.id
-        sequence = board.sequence
-        contestsDeclared = board.contestsDeclared
-        contestsTotal = board.contestsTotal
-        noOverallControl = board.noOverallControl
-        noOverallControlChange = board.noOverallControlChange
-        parties = board.rows.map {
-            let party = election.parties[$0.party.rawValue]
-            return Row(
-                party: party.code, name: party.name, councils: $0.councils, councilsChange: $0.councilsChange,
-                councillors: $0.councillors, mayors: $0.mayors)
-        }
-    }
-}
-
-/// One contest's record as JSON (also `watch --json`'s line).
-struct RecordJSON: Encodable {
-    var sequence: UInt64?
-    var contest: String
-    var name: String
-    var region: String
-    var revision: UInt32
-    var status: String
-    var control: String?
-    var outcome: String?
-    var headline: String
-    var seats: [String: UInt32]?
-    var votes: [String: UInt32]?
-    var turnout: Double?
-    var declaredAt: UInt64?
-    var desk: String
-    var reason: String?
-
-    init(_ record: ContestRecord, sequence: UInt64?, election: Election) {
-        let contest = election.contest(record.contestID)!
-        self.sequence = sequence
-        self.contest = contest.slug
-        name = contest.name
-        region = election.regions[contest.region.rawValue].id
-        revision = record.revision
-        headline = "\(contest.name): \(election.headline(for: record))"
-        func byCode(_ counts: [PartyCount]) -> [String: UInt32] {
-            Dictionary(uniqueKeysWithValues: counts.map { (election.parties[$0.party.rawValue].code, $0.count) })
-        }
-        switch record.state {
-        case .declared(let result):
-            status = "declared"
-            control = election.code(of: result.control)
-            outcome = "\(result.outcome)"
-            seats = byCode(result.seats)
-            votes = result.votes.map(byCode)
-            turnout = result.turnoutBasisPoints.map { Double($0) / 100 }
-            declaredAt = result.declaredAt
-            desk = result.deskID
-        case .withdrawn(let withdrawn):
-            status = "withdrawn"
-            declaredAt = withdrawn.withdrawnAt
-            desk = withdrawn.deskID
-            reason = withdrawn.reason
-        }
-    }
-}
-
-func scoreboardTable(_ board: Scoreboard, election: Election) -> String {
-    func signed(_ value: Int) -> String { value > 0 ? "+\(value)" : "\(value)" }
-    func pad(_ text: String, _ width: Int, right: Bool = true) -> String {
-        let padding = String(repeating: " ", count: max(0, width - text.count))
-        return right ? padding + text : text + padding
-    }
-    var lines = [
-        "\(election.name): \(board.contestsDeclared) of \(board.contestsTotal) contests declared (sequence \(board.sequence))",
-        pad("party", 8, right: false) + pad("councils", 10) + pad("change", 8) + pad("councillors", 13)
-            + pad("mayors", 8),
-    ]
-    for row in board.rows.sorted(by: { ($0.councils, $0.councillors) > ($1.councils, $1.councillors) }) {
-        let code = election.parties[row.party.rawValue].code
-        lines.append(
-            pad(code, 8, right: false) + pad("\(row.councils)", 10) + pad(signed(row.councilsChange), 8)
-                + pad("\(row.councillors)", 13) + pad("\(row.mayors)", 8))
-    }
-    lines.append(
-        pad("NOC", 8, right: false) + pad("\(board.noOverallControl)", 10)
-            + pad(signed(board.noOverallControlChange), 8))
-    return lines.joined(separator: "\n")
-}
+import TextTable
 
 extension Reporter {
     struct ScoreboardCommand: AsyncParsableCommand {
@@ -120,8 +16,8 @@ extension Reporter {
         var json = false
 
         func run() async throws {
-            let address = try hub.address
-            let client = try hub.queryClient()
+            let address = hub.address
+            let client = hub.queryClient()
             defer { Task { await client.close() } }
             let (election, board) = try await explained(address) {
                 (try await client.election(), try await client.scoreboard())
@@ -133,45 +29,148 @@ extension Reporter {
 
     struct ContestCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "contest", abstract: "One contest's current result.")
+            commandName: "contest",
+            abstract: "One contest's current result.",
+            discussion: "The slug matches in any case (Leicester, leicester); `reporter contests` lists them all.")
 
         @OptionGroup var hub: HubOptions
 
         @Argument(help: "Contest slug, e.g. swindon.")
         var slug: String
 
-        @Flag(help: "JSON instead of text.")
+        @Flag(help: "JSON instead of text (the same keys whether declared, undeclared or withdrawn).")
         var json = false
 
         func run() async throws {
-            let address = try hub.address
-            let client = try hub.queryClient()
+            let address = hub.address
+            let client = hub.queryClient()
             defer { Task { await client.close() } }
             let election = try await explained(address) { try await client.election() }
             let contest = try election.contest(named: slug)
             let answer = try await explained(address) { try await client.contest(contest.id) }
-            guard let record = answer.record else {
-                print(
-                    json
-                        ? "{\"contest\":\"\(contest.slug)\",\"status\":\"undeclared\"}"
-                        : "\(contest.name): not declared yet (sequence \(answer.sequence))")
-                return
-            }
-            let line = RecordJSON(record, sequence: nil, election: election)
+            let line = ContestJSON(
+                contest: contest, record: answer.record, sequence: nil, asOf: answer.sequence, election: election)
             if json {
                 print(jsonLine(line))
                 return
             }
-            var text = ["\(line.headline) (revision \(record.revision), \(line.status), desk \(line.desk))"]
+            guard let record = answer.record else {
+                print("\(contest.name): not declared yet (sequence \(answer.sequence))")
+                return
+            }
+            var text = [
+                "\(line.headline) (revision \(record.revision), \(line.status), desk \(line.desk ?? "?"))"
+            ]
             if let seats = line.seats {
                 text.append(
                     "seats: "
                         + seats.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
                         .joined(separator: ", "))
             }
+            if let candidates = line.candidateVotes {
+                let table = TextTable<ContestJSON.CandidateVotes> {
+                    [
+                        Column(title: "candidate", value: $0.candidate),
+                        Column(title: "party", value: $0.party ?? ""),
+                        Column(title: "votes", value: $0.votes, align: .right),
+                    ]
+                }
+                text.append(render(table, candidates.sorted { $0.votes > $1.votes }))
+            }
             if let turnout = line.turnout { text.append("turnout: \(turnout)%") }
             if let reason = line.reason, !reason.isEmpty { text.append("reason: \(reason)") }
             print(text.joined(separator: "\n"))
+        }
+    }
+
+    struct ContestsCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "contests",
+            abstract: "Every contest with its slug, and its result when declared.",
+            discussion: """
+                Columns: slug, name, region, kind, seats, control before, and when declared the result and the
+                sequence number of its latest event. Connects as a subscriber (--subscriber/--key when the hub
+                requires keys).
+                """)
+
+        @OptionGroup var hub: HubOptions
+
+        @Option(help: "Only this region's contests (id such as north-west, or name).")
+        var region: String?
+
+        @Flag(help: "Only contests without a declared result.")
+        var undeclared = false
+
+        @Flag(help: "Only contests with a declared result.")
+        var declared = false
+
+        @Flag(help: "A JSON list instead of a table.")
+        var json = false
+
+        @Flag(help: "CSV instead of a table.")
+        var csv = false
+
+        func validate() throws {
+            if undeclared && declared { throw ValidationError("give --undeclared or --declared, not both") }
+            if json && csv { throw ValidationError("give --json or --csv, not both") }
+        }
+
+        func run() async throws {
+            let address = hub.address
+            let state = try await explained(address) { try await hub.subscriberClient().currentState() }
+            let election = state.election
+            let regionIndex = try region.map { try election.region(named: $0) }
+            let lines = election.contests.filter { regionIndex == nil || $0.region == regionIndex }.compactMap {
+                contest -> ContestJSON? in
+                let record = state.replica.records[contest.id]
+                let isDeclared = record?.declared != nil
+                if undeclared && isDeclared || declared && !isDeclared { return nil }
+                return ContestJSON(
+                    contest: contest, record: record, sequence: state.sequences?[contest.id],
+                    asOf: state.replica.sequence, election: election)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(lines), as: UTF8.self))
+                return
+            }
+            func seats(_ line: ContestJSON) -> String { line.totalSeats.map(String.init) ?? "unknown" }
+            if csv {
+                print(
+                    try csvText(
+                        [["slug", "name", "region", "kind", "seats", "control_before", "result", "sequence"]]
+                            + lines.map {
+                                [
+                                    $0.contest, $0.name, $0.region, $0.kind, seats($0), $0.controlBefore ?? "unknown",
+                                    $0.summary, $0.sequence.map(String.init) ?? "",
+                                ]
+                            }),
+                    terminator: "")
+                return
+            }
+            let table = TextTable<ContestJSON> { line in
+                [
+                    Column(title: "slug", value: line.contest),
+                    Column(title: "name", value: line.name),
+                    Column(title: "region", value: line.region),
+                    Column(title: "kind", value: line.kind),
+                    Column(title: "seats", value: seats(line), align: .right),
+                    Column(title: "before", value: line.controlBefore ?? "unknown"),
+                    Column(title: "result", value: line.summary),
+                    Column(title: "sequence", value: line.sequence.map(String.init) ?? "", align: .right),
+                ]
+            }
+            let scope = regionIndex.map { election.regions[$0.rawValue].name } ?? election.name
+            let declaredCount = lines.filter { $0.status == "declared" }.count
+            var text =
+                "\(scope): \(lines.count) contest\(lines.count == 1 ? "" : "s"), \(declaredCount) declared (sequence \(state.replica.sequence))"
+            if !lines.isEmpty { text += "\n" + render(table, lines) }
+            if state.sequences == nil && declaredCount > 0 {
+                text +=
+                    "\n(the hub no longer keeps every event, so the sequence numbers of earlier results are not shown)"
+            }
+            print(text)
         }
     }
 }

@@ -181,10 +181,11 @@ final class LineReader: Sendable {
     private let process: Process
     private let collected = Lines()
 
-    init(binary: String, arguments: [String]) throws {
+    init(binary: String, arguments: [String], environment: [String: String]? = nil) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -208,6 +209,25 @@ final class LineReader: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         return collected.complete.withLock { Array($0.prefix(count)) }
+    }
+
+    /// Every line so far.
+    var all: [String] { collected.complete.withLock { $0 } }
+
+    /// The first line after the first `after` lines that satisfies `matching`, waiting for it (bounded by the
+    /// caller's `withTimeout`); returns its index too.
+    func line(after: Int = 0, _ matching: (String) -> Bool) async throws -> (index: Int, line: String) {
+        while true {
+            let lines = all
+            if after < lines.count, let index = lines[after...].firstIndex(where: matching) {
+                return (index, lines[index])
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
     }
 
     func stop() {

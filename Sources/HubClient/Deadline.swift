@@ -1,0 +1,89 @@
+import HubWire
+import NIOCore
+import Synchronization
+
+/// What another task may do with a connection while one task reads from it: send heartbeats, or close it (which ends
+/// the reader's wait).
+public struct SessionLink: Sendable {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let channel: any Channel
+
+    /// Sends a HEARTBEAT (uncompressed, as every small frame may be).
+    public func sendHeartbeat(sequence: UInt64) async throws {
+        try await outbound.write(FrameCodec().encode(.heartbeat(Heartbeat(sequence: sequence))))
+    }
+
+    /// Closes the connection; whoever waits on it sees it end.
+    public func close() {
+        channel.close(promise: nil)
+    }
+
+    /// Closes the connection after `duration` unless the deadline is cancelled first.
+    public func deadline(_ duration: Duration?) -> Deadline {
+        Deadline(duration, on: channel)
+    }
+}
+
+/// A bound on a wait: when it passes, the connection is closed, so that the waiting read ends and the waiter can
+/// tell (`hasPassed`) that it ended because nobody answered in time.
+public final class Deadline: Sendable {
+    private final class Flag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    private let scheduled: Scheduled<Void>?
+    private let passed = Flag()
+    public let duration: Duration?
+
+    init(_ duration: Duration?, on channel: any Channel) {
+        self.duration = duration
+        guard let duration else {
+            scheduled = nil
+            return
+        }
+        scheduled = channel.eventLoop.scheduleTask(in: duration.timeAmount) { [passed] in
+            passed.value.store(true, ordering: .releasing)
+            channel.close(promise: nil)
+        }
+    }
+
+    public var hasPassed: Bool { passed.value.load(ordering: .acquiring) }
+
+    public func cancel() {
+        scheduled?.cancel()
+    }
+
+    /// Runs `body`; if the deadline passed meanwhile, whatever the body threw becomes `HubClientError.timedOut`.
+    func bound<T>(
+        address: HubAddress, waitingFor what: String, _ body: () async throws -> T
+    ) async throws -> T {
+        do {
+            let value = try await body()
+            cancel()
+            return value
+        } catch {
+            cancel()
+            if hasPassed, let duration {
+                throw HubClientError.timedOut(address: "\(address)", waitingFor: what, after: duration)
+            }
+            throw error
+        }
+    }
+}
+
+extension Duration {
+    /// NIO's form of the duration.
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    /// "10 s", "1.5 s", "250 ms".
+    public var spoken: String {
+        let (seconds, attoseconds) = components
+        let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        if millis < 1000 { return "\(millis) ms" }
+        if millis % 1000 == 0 { return "\(millis / 1000) s" }
+        return "\(Double(millis) / 1000) s"
+    }
+}
