@@ -143,16 +143,6 @@ struct HubBehaviourTests {
                 fast in
                 fast.useElectionCompression()
                 try await fast.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                // Heartbeats on a timer, as a subscriber must send them: on a loaded machine the run can outlast the
-                // hub's idle limit (3 intervals of 5 s), and receiving is not activity.
-                let link = fast.link
-                let heartbeats = Task {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .seconds(1))
-                        try await link.sendHeartbeat(sequence: 0)
-                    }
-                }
-                defer { heartbeats.cancel() }
                 var replica = Replica()
                 while replica.sequence < total {
                     switch try await fast.next() {
