@@ -184,7 +184,7 @@ let package = Package(
             dependencies: [
                 "HubServer", "HubClient", "HubCore", "HubJournal", "HubWire", "ElectionModel", "ElectionDefaults",
                 // Built so that tests can run them as separate processes.
-                "reporter", "results-hub",
+                "reporter", "results-hub", "hub-load",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

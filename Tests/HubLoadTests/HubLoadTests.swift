@@ -1,9 +1,10 @@
 import ElectionModel
 import Foundation
 import Histogram
-import HubLoad
 import HubWire
 import Testing
+
+@testable import HubLoad
 
 let election = try! ResultMaker.defaultElection()
 
@@ -272,5 +273,14 @@ let election = try! ResultMaker.defaultElection()
             HubProcess.servingPort(
                 inLine: "results-hub: serving English local elections 2023 (234 contests) on 127.0.0.1:40123") == 40123)
         #expect(HubProcess.servingPort(inLine: "results-hub: journal in /tmp/x") == nil)
+    }
+
+    @Test func theProgressLineShowsTotalsAndTimeLeft() {
+        let line = RunState.progressLine(
+            elapsedSeconds: 12.4, plannedSeconds: 20, acked: 1234, delivered: 1200, ackedPerSecond: 100,
+            deliveredPerSecond: 98)
+        #expect(line.hasPrefix("12 of 20 s (8 s left): accepted 1234 in total"))
+        #expect(line.contains("delivered 1200 in total"))
+        #expect(!line.contains("\r"))
     }
 }

@@ -25,6 +25,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Write the figures as JSON to this file.")
     var report: String?
 
+    @Flag(help: "Load a --hub that already holds results (its watchers will see made-up ones).")
+    var force = false
+
     func validate() throws {
         do {
             if let hub { _ = try LoopbackAddress(parsing: hub) }
@@ -39,7 +42,7 @@ struct CommonOptions: ParsableArguments {
         let configuration = LoadConfiguration(
             mode: mode, filters: try filters.map { try FilterText.parse($0, election: election) },
             hub: try hub.map { try LoopbackAddress(parsing: $0) }, desk: desk,
-            token: token ?? ProcessInfo.processInfo.environment["RESULTS_HUB_TOKEN"])
+            token: token ?? ProcessInfo.processInfo.environment["RESULTS_HUB_TOKEN"], force: force)
         let result = try await LoadRunner(configuration: configuration, election: election).run()
         print(result.summary)
         if let report {

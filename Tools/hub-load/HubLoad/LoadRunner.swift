@@ -19,13 +19,19 @@ public struct LoadConfiguration: Sendable {
     /// Desk and token for a hub given with `hub` (the desk must be allowed every region).
     public var desk: String
     public var token: String?
+    /// Load a hub given with `hub` even if it already holds results (its watchers will see the tool's fake ones).
+    public var force: Bool
 
-    public init(mode: Mode, filters: [SubscriptionFilter], hub: LoopbackAddress?, desk: String, token: String?) {
+    public init(
+        mode: Mode, filters: [SubscriptionFilter], hub: LoopbackAddress?, desk: String, token: String?,
+        force: Bool = false
+    ) {
         self.mode = mode
         self.filters = filters
         self.hub = hub
         self.desk = desk
         self.token = token
+        self.force = force
     }
 }
 
@@ -113,7 +119,8 @@ public struct LoadRunner: Sendable {
         // Bounded in time whatever happens: a stuck hub ends the run, saying how far it got.
         return try await withThrowingTaskGroup(of: LoadReport?.self) { group in
             group.addTask { [pipeline] in
-                try await load(plans, finale: finale, pipeline: pipeline, at: address, state: state)
+                try await load(
+                    plans, finale: finale, pipeline: pipeline, plannedLength: bound, at: address, state: state)
             }
             group.addTask {
                 try await Task.sleep(for: limit)
@@ -129,8 +136,8 @@ public struct LoadRunner: Sendable {
     }
 
     private func load(
-        _ plans: [DeskPlan], finale reservedFinale: DeskPlan?, pipeline: Int, at address: LoopbackAddress,
-        state: RunState
+        _ plans: [DeskPlan], finale reservedFinale: DeskPlan?, pipeline: Int, plannedLength: Duration,
+        at address: LoopbackAddress, state: RunState
     ) async throws -> LoadReport {
         let filters = configuration.filters
         return try await withThrowingTaskGroup(of: SubscriberResult.self) { group in
@@ -154,6 +161,13 @@ public struct LoadRunner: Sendable {
             guard bases.count == 1, let base = bases.first else {
                 throw LoadFailure("the hub is not idle: subscribers started at sequences \(bases.sorted())")
             }
+            // Nothing has been submitted yet: a hub that already holds results is someone's night (or a
+            // rehearsal's), and the tool's made-up results would reach its watchers.
+            if base > 0, !configuration.force {
+                throw LoadFailure(
+                    "the hub at \(address) already holds \(base) events: hub-load submits made-up results, which its watchers would see; load an empty hub (hub-load starts one without --hub), or give --force"
+                )
+            }
             let election = self.election
             state.ledger.withLock {
                 $0 = DeliveryLedger(
@@ -165,7 +179,7 @@ public struct LoadRunner: Sendable {
 
             // Desks, until their duration or schedule ends.
             let start = nanos()
-            let progress = Task { await state.showProgress(start: start) }
+            let progress = Task { [bound = plannedLength] in await state.showProgress(start: start, planned: bound) }
             defer { progress.cancel() }
             var ackLatency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
             var finale = reservedFinale
@@ -195,7 +209,7 @@ public struct LoadRunner: Sendable {
             var results: [SubscriberResult] = []
             for try await result in group { results.append(result) }
             progress.cancel()
-            FileHandle.standardError.write(Data("\n".utf8))
+            if RunState.progressOnATerminal { FileHandle.standardError.write(Data("\n".utf8)) }
 
             let timing = (start: start, loadEnd: loadEnd, deliveryEnd: results.map(\.caughtUpAt).max() ?? loadEnd)
             return report(
@@ -255,17 +269,34 @@ final class RunState: Sendable {
         }
     }
 
-    /// A line on standard error each second, overwritten.
-    func showProgress(start: UInt64) async {
+    /// Whether standard error is a terminal: the progress line then rewrites itself with `\r`; otherwise (a log
+    /// file, CI) it is a plain line every 5 s.
+    static let progressOnATerminal = isatty(STDERR_FILENO) == 1
+
+    /// The progress on standard error: seconds run of those planned, totals accepted and delivered, and rates.
+    func showProgress(start: UInt64, planned: Duration) async {
+        let terminal = Self.progressOnATerminal
+        let interval = terminal ? 1 : 5
         var previous = (acked: 0, delivered: 0)
-        while (try? await Task.sleep(for: .seconds(1))) != nil {
+        while (try? await Task.sleep(for: .seconds(interval))) != nil {
             let now = ledger.withLock { (acked: $0.ackedCount, delivered: $0.deliveredCount) }
-            let line =
-                "\r\(fixed(Double(nanos() - start) / 1e9, 0)) s: accepted \(now.acked) "
-                + "(\(compact(Double(now.acked - previous.acked)))/s), delivered \(now.delivered) "
-                + "(\(compact(Double(now.delivered - previous.delivered)))/s)   "
-            FileHandle.standardError.write(Data(line.utf8))
+            let line = Self.progressLine(
+                elapsedSeconds: Double(nanos() - start) / 1e9, plannedSeconds: Double(planned.components.seconds),
+                acked: now.acked, delivered: now.delivered,
+                ackedPerSecond: Double(now.acked - previous.acked) / Double(interval),
+                deliveredPerSecond: Double(now.delivered - previous.delivered) / Double(interval))
+            FileHandle.standardError.write(Data((terminal ? "\r" + line + "   " : line + "\n").utf8))
             previous = now
         }
+    }
+
+    static func progressLine(
+        elapsedSeconds: Double, plannedSeconds: Double, acked: Int, delivered: Int, ackedPerSecond: Double,
+        deliveredPerSecond: Double
+    ) -> String {
+        let left = max(0, plannedSeconds - elapsedSeconds)
+        return "\(fixed(elapsedSeconds, 0)) of \(fixed(plannedSeconds, 0)) s (\(fixed(left, 0)) s left): "
+            + "accepted \(acked) in total (\(compact(ackedPerSecond))/s), delivered \(delivered) in total "
+            + "(\(compact(deliveredPerSecond))/s)"
     }
 }
