@@ -57,8 +57,8 @@ SOURCES_TEXT = (
 # Shown wherever a councillor change is shown (it travels in the election definition).
 SEATS_BEFORE_NOTE = (
     "Councillor changes are against each council's make-up in May 2022 (Open "
-    "Council Data UK, opencouncildata.co.uk), not on the eve of the 2023 poll: "
-    "by-elections and defections since are not in it, and the 26 councils that "
+    "Council Data UK, opencouncildata.co.uk), not on the eve of the 2023 poll. "
+    "By-elections and defections since are not in it, and the 26 councils that "
     "changed size on new wards are compared with their old council. So the "
     "national sums differ from the BBC's, which count from the 2019 or notional "
     "results: by tens of seats for the Conservatives, Liberal Democrats and "
