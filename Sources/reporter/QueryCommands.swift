@@ -13,6 +13,9 @@ struct ScoreboardJSON: Encodable {
         var councilsChange: Int
         var councillors: Int
         var mayors: Int
+        /// Seats over the declared councils with a composition before, and their change against it.
+        var councillorsCompared: Int
+        var councillorsChange: Int
     }
     var election: String
     var sequence: UInt64
@@ -20,6 +23,10 @@ struct ScoreboardJSON: Encodable {
     var contestsTotal: Int
     var noOverallControl: Int
     var noOverallControlChange: Int
+    var councilsCompared: Int
+    var councilsNotCompared: Int
+    /// What the compositions before are (the basis of every councillor change); nil when the election has none.
+    var councillorChangeNote: String?
     var parties: [Row]
 
     init(_ board: Scoreboard, election: Election) {
@@ -29,11 +36,15 @@ struct ScoreboardJSON: Encodable {
         contestsTotal = board.contestsTotal
         noOverallControl = board.noOverallControl
         noOverallControlChange = board.noOverallControlChange
+        councilsCompared = board.councilsCompared
+        councilsNotCompared = board.councilsNotCompared
+        councillorChangeNote = election.seatsBeforeNote.isEmpty ? nil : election.seatsBeforeNote
         parties = board.rows.map {
             let party = election.parties[$0.party.rawValue]
             return Row(
                 party: party.code, name: party.name, councils: $0.councils, councilsChange: $0.councilsChange,
-                councillors: $0.councillors, mayors: $0.mayors)
+                councillors: $0.councillors, mayors: $0.mayors, councillorsCompared: $0.councillorsCompared,
+                councillorsChange: $0.councillorsChange)
         }
     }
 }
@@ -55,6 +66,8 @@ struct RecordJSON: Encodable {
     var declaredAt: UInt64?
     var desk: String
     var reason: String?
+    /// A declared council's seat changes against its composition before (see the election's note).
+    var seatChanges: [String: Int]?
 
     init(_ record: ContestRecord, sequence: UInt64?, election: Election) {
         let contest = election.contest(record.contestID)!
@@ -77,6 +90,9 @@ struct RecordJSON: Encodable {
             turnout = result.turnoutBasisPoints.map { Double($0) / 100 }
             declaredAt = result.declaredAt
             desk = result.deskID
+            seatChanges = election.seatChanges(record).map { changes in
+                Dictionary(uniqueKeysWithValues: changes.map { (election.parties[$0.party.rawValue].code, $0.change) })
+            }
         case .withdrawn(let withdrawn):
             status = "withdrawn"
             declaredAt = withdrawn.withdrawnAt
@@ -92,21 +108,50 @@ func scoreboardTable(_ board: Scoreboard, election: Election) -> String {
         let padding = String(repeating: " ", count: max(0, width - text.count))
         return right ? padding + text : text + padding
     }
+    // Councillor change: only when the election has compositions before (issue 10).
+    let compares = election.contests.contains { $0.seatsBefore != nil }
     var lines = [
         "\(election.name): \(board.contestsDeclared) of \(board.contestsTotal) contests declared (sequence \(board.sequence))",
         pad("party", 8, right: false) + pad("councils", 10) + pad("change", 8) + pad("councillors", 13)
-            + pad("mayors", 8),
+            + (compares ? pad("change", 8) : "") + pad("mayors", 8),
     ]
     for row in board.rows.sorted(by: { ($0.councils, $0.councillors) > ($1.councils, $1.councillors) }) {
         let code = election.parties[row.party.rawValue].code
         lines.append(
             pad(code, 8, right: false) + pad("\(row.councils)", 10) + pad(signed(row.councilsChange), 8)
-                + pad("\(row.councillors)", 13) + pad("\(row.mayors)", 8))
+                + pad("\(row.councillors)", 13) + (compares ? pad(signed(row.councillorsChange), 8) : "")
+                + pad("\(row.mayors)", 8))
     }
     lines.append(
         pad("NOC", 8, right: false) + pad("\(board.noOverallControl)", 10)
             + pad(signed(board.noOverallControlChange), 8))
+    if compares {
+        let declared = board.councilsCompared + board.councilsNotCompared
+        var basis = "Councillor change: over \(board.councilsCompared) of the \(declared) declared councils."
+        if board.councilsNotCompared == 1 {
+            basis += " 1 has no composition before and is left out of it."
+        } else if board.councilsNotCompared > 1 {
+            basis += " \(board.councilsNotCompared) have no composition before and are left out of it."
+        }
+        lines.append("")
+        lines += wrapped(basis + " " + election.seatsBeforeNote, width: 100)
+    }
     return lines.joined(separator: "\n")
+}
+
+/// A paragraph cut into lines of at most `width` characters, at spaces.
+func wrapped(_ text: String, width: Int) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    for word in text.split(separator: " ") {
+        if !line.isEmpty && line.count + 1 + word.count > width {
+            lines.append(line)
+            line = ""
+        }
+        line += (line.isEmpty ? "" : " ") + word
+    }
+    if !line.isEmpty { lines.append(line) }
+    return lines
 }
 
 extension Reporter {
@@ -168,6 +213,13 @@ extension Reporter {
                     "seats: "
                         + seats.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
                         .joined(separator: ", "))
+            }
+            if let changes = answer.seatChanges ?? election.seatChanges(record) {
+                text.append("seat changes: \(election.describe(changes))")
+                // The basis of the figure: the first sentence of the election's note on compositions before.
+                if let basis = election.seatsBeforeNote.split(separator: ". ", maxSplits: 1).first {
+                    text += wrapped(basis.hasSuffix(".") ? String(basis) : basis + ".", width: 98).map { "  " + $0 }
+                }
             }
             if let turnout = line.turnout { text.append("turnout: \(turnout)%") }
             if let reason = line.reason, !reason.isEmpty { text.append("reason: \(reason)") }
