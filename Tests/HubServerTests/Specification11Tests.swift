@@ -149,6 +149,44 @@ struct Specification11Tests {
         try await hub.stop()
     }
 
+    /// Spec 7.3: details leave the election digest alone, so a journal written for the default without them (as
+    /// before issue 10) replays under the default with them, and the replayed result gets its councillor change.
+    @Test func aJournalWrittenWithoutDetailsReplaysWithThem() async throws {
+        let full = TestHub.election
+        var bare = full.contests
+        for index in bare.indices {
+            bare[index].seatsBefore = nil
+            bare[index].gssCode = nil
+        }
+        let withoutDetails = try Election(
+            id: full.id, name: full.name, date: full.date, sources: full.sources, parties: full.parties,
+            regions: full.regions, contests: bare)
+        #expect(ElectionDefinition(withoutDetails).digest == ElectionDefinition(full).digest)
+        #expect(ElectionDefinition(withoutDetails).definitionDigest != ElectionDefinition(full).definitionDigest)
+        let first = try await TestHub.start { $0.election = withoutDetails }
+        defer { first.removeFiles() }
+        try await withTimeout {
+            try await HubSession.connect(host: "127.0.0.1", port: first.port, hello: .desk()) { desk in
+                _ = try await desk.submit(D.real("swindon"), requestID: 1)
+                try await desk.send(.query(Query(requestID: 2, kind: .scoreboard)))
+                guard case .scoreboard(let answer) = try await desk.next() else { throw TestFailure("none") }
+                #expect(answer.scoreboard.councilsCompared == 0 && answer.scoreboard.councilsNotCompared == 1)
+            }
+        }
+        try await first.stop()
+        let second = try await TestHub.start(directory: first.directory)
+        try await withTimeout {
+            try await HubSession.connect(host: "127.0.0.1", port: second.port, hello: .desk()) { desk in
+                #expect(desk.welcome.latestSequence == 1, "the journal was replayed")
+                try await desk.send(.query(Query(requestID: 1, kind: .scoreboard)))
+                guard case .scoreboard(let answer) = try await desk.next() else { throw TestFailure("none") }
+                #expect(answer.scoreboard.councilsCompared == 1)
+                #expect(answer.scoreboard.rows.first { $0.party == Self.party("CON") }?.councillorsChange == -12)
+            }
+        }
+        try await second.stop()
+    }
+
     /// Spec 5.1: everything before SUBSCRIBE is uncompressed, so a client can fetch the definition first; the
     /// snapshot after it needs the definition's dictionary.
     @Test func theDefinitionComesBeforeAnythingCompressed() async throws {
