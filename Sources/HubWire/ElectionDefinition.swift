@@ -249,8 +249,9 @@ public struct ElectionDefinition: Hashable, Sendable {
             }
             if fields & Self.seatsBeforeBit != 0 {
                 let before = try RecordCodec.readCounts(&reader, "contestDetail.seatsBefore", canonical: true)
-                guard !before.isEmpty, before.allSatisfy({ $0.count > 0 }) else {
-                    throw .malformed("contestDetail.seatsBefore is empty or lists a party with 0 seats")
+                guard !before.isEmpty, before.allSatisfy({ $0.count > 0 && $0.party.rawValue < parties.count }) else {
+                    throw .malformed(
+                        "contestDetail.seatsBefore is empty, lists a party with 0 seats or an unknown party")
                 }
                 contests[position].seatsBefore = before
             }

@@ -103,9 +103,11 @@ struct RandomMessages {
         for position in definition.contests.indices {
             if bool() { definition.contests[position].gssCode = "E" + string(maxBytes: 15) }
             if bool() {
-                let before = partyCounts(ascending: true, positive: true)
-                definition.contests[position].seatsBefore =
-                    before.isEmpty ? [PartyCount(party: PartyIndex(0), count: 1)] : before
+                // Parties of the definition, ascending, each with at least one seat.
+                let parties = (0..<definition.parties.count).filter { _ in bool() }
+                definition.contests[position].seatsBefore = (parties.isEmpty ? [0] : parties).map {
+                    PartyCount(party: PartyIndex($0), count: max(1, u32()))
+                }
             }
         }
         return definition

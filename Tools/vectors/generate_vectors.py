@@ -633,6 +633,9 @@ def pinned_vectors(add):
         entries=[payload(lambda w: (w.u8(2), w.varint(2), w.varint(0), w.varint(30), w.varint(1), w.varint(0)))]
         + [with_code] * 3)), "malformedFrame",
         "ELECTION whose first contest's seatsBefore lists LAB with 0 seats.")
+    add("election-seats-before-unknown-party", "established", election_with_details(details(
+        entries=[payload(lambda w: (w.u8(2), w.varint(1), w.varint(3), w.varint(30)))] + [with_code] * 3)),
+        "malformedFrame", "ELECTION whose first contest's seatsBefore names party index 3 of 3 parties.")
     add("election-details-without-detail", "established", election_with_details(details(entries=[no_detail] * 4)),
         "malformedFrame", "ELECTION whose contestDetails list all 4 contests, none of them with a detail (the count "
         "must then be 0).")

@@ -1007,13 +1007,13 @@ def _dec_scoreboard(r):
             raise ProtocolError("malformedFrame", "scoreboard rows not in strictly ascending party index")
         f["rows"].append(row)
     if r.remaining():  # 1.1; a 1.0 hub's SCOREBOARD ends here
-        f["councilsCompared"] = r.varint("councilsCompared")
-        f["councilsNotCompared"] = r.varint("councilsNotCompared")
+        f["councilsCompared"] = r.bounded(ID_MAX, "councilsCompared")
+        f["councilsNotCompared"] = r.bounded(ID_MAX, "councilsNotCompared")
         n = r.count(MAX_SCOREBOARD_ROWS, "councillorRows")
         if n != len(f["rows"]):
             raise ProtocolError("malformedFrame", f"councillorRows has {n} entries for {len(f['rows'])} rows")
         for row in f["rows"]:
-            row["councillorsCompared"] = r.varint("councillorsCompared")
+            row["councillorsCompared"] = r.bounded(ID_MAX, "councillorsCompared")
             row["councillorsChange"] = r.change("councillorsChange")
     return f
 
