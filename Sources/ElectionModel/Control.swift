@@ -7,12 +7,27 @@ public enum Control: Hashable, Sendable {
 
 extension Election {
     /// Control of a council: the party with more than half of `totalSeats`, else no overall control.
-    /// A group (independents and others) never controls.
+    /// A group (independents and others) never controls a council: its seats belong to many people.
     public func control(seats: [PartyCount], totalSeats: Int) -> Control {
         for entry in seats where 2 * Int(entry.count) > totalSeats && !parties[entry.party.rawValue].isGroup {
             return .party(entry.party)
         }
         return .noOverallControl
+    }
+
+    /// The control a valid declaration's seats give (spec 4.1), one rule per kind of contest:
+    /// - a council: the party with more than half of the seats declared, which is the council's size when that is
+    ///   known (a valid declaration adds up to it) and the only size there is when it is not; a group never has it;
+    /// - a mayoralty: the winner's party, whatever it is. One person holds the office, so an independent mayor (a
+    ///   candidate of a group) gives the group the mayoralty: it holds it, gains it or loses it like a party.
+    public func control(of contest: Contest, seats: [PartyCount]) -> Control {
+        switch contest.kind {
+        case .council:
+            return control(seats: seats, totalSeats: seats.reduce(0) { $0 + Int($1.count) })
+        case .mayoralty:
+            guard let winner = seats.first(where: { $0.count > 0 }) else { return .noOverallControl }
+            return .party(winner.party)
+        }
     }
 }
 

@@ -66,18 +66,31 @@ public struct ContestRecord: Hashable, Sendable {
 
     /// Whether two records say the same thing: the same result (seats, votes, turnout, candidate votes) or the same
     /// withdrawal reason. When and by which desk it was sent is not part of it, so that a desk retrying later, or
-    /// from another machine, gets the original ack instead of a conflict.
+    /// from another machine, gets the original ack instead of a conflict. Zero counts do not count (spec 7.2).
     public func hasSameContent(as other: ContestRecord) -> Bool {
         guard contestID == other.contestID, revision == other.revision else { return false }
-        switch (state, other.state) {
-        case (.declared(let a), .declared(let b)):
-            return a.seats == b.seats && a.votes == b.votes && a.turnoutBasisPoints == b.turnoutBasisPoints
-                && a.candidateVotes == b.candidateVotes
-        case (.withdrawn(let a), .withdrawn(let b)):
-            return a.reason == b.reason
-        default:
-            return false
+        return canonicalContent == other.canonicalContent
+    }
+
+    /// The record reduced to what makes two submissions the same (spec 7.2): no time or desk, no zero seat or vote
+    /// counts (a record a hub of protocol 1.0 journalled may still have zero votes), and a vote list left empty
+    /// is no vote list. Two records with the same content and revision have equal canonical contents.
+    public var canonicalContent: ContestRecord {
+        var content = self
+        switch state {
+        case .declared(var result):
+            result.declaredAt = 0
+            result.deskID = ""
+            result.seats.removeAll { $0.count == 0 }
+            result.votes?.removeAll { $0.count == 0 }
+            if result.votes?.isEmpty == true { result.votes = nil }
+            content.state = .declared(result)
+        case .withdrawn(var withdrawn):
+            withdrawn.withdrawnAt = 0
+            withdrawn.deskID = ""
+            content.state = .withdrawn(withdrawn)
         }
+        return content
     }
 }
 
@@ -165,15 +178,17 @@ extension Election {
             throw .deskNotAllowed(desk: desk.id, contest: contest.slug, region: regions[contest.region.rawValue].id)
         }
         guard declaration.revision >= 1 else { throw .invalidRevision(contest: contest.slug) }
-        let seats = try canonicalCounts(declaration.seats, in: contest, dropZeros: true)
-        let votes = try declaration.votes.map { counts throws(DeclarationError) in
-            try canonicalCounts(counts, in: contest, dropZeros: false)
+        let seats = try canonicalCounts(declaration.seats, in: contest)
+        // Zero counts say nothing, for votes as for seats (spec 7.2): they are dropped, and a vote list left
+        // empty is no vote list, so that the same result with and without "CON=0" is the same content.
+        let votes = try declaration.votes.flatMap { counts throws(DeclarationError) in
+            let canonical = try canonicalCounts(counts, in: contest)
+            return canonical.isEmpty ? nil : canonical
         }
         if let turnout = declaration.turnoutBasisPoints, turnout > maximumTurnoutBasisPoints {
             throw .turnoutOutOfRange(contest: contest.slug, basisPoints: Int(turnout))
         }
         let seatTotal = seats.reduce(0) { $0 + Int($1.count) }
-        let control: Control
         switch contest.kind {
         case .council:
             if declaration.candidateVotes != nil { throw .candidateVotesForCouncil(contest: contest.slug) }
@@ -184,7 +199,6 @@ extension Election {
             } else if seatTotal == 0 {
                 throw .seatsDoNotAddUp(contest: contest.slug, found: 0, expected: nil)
             }
-            control = self.control(seats: seats, totalSeats: seatTotal)
         case .mayoralty:
             guard seats.count == 1, seatTotal == 1, let winner = seats.first?.party else {
                 throw .seatsDoNotAddUp(contest: contest.slug, found: seatTotal, expected: 1)
@@ -205,8 +219,8 @@ extension Election {
                         topCandidateParty: leaderParties.joined(separator: "/"))
                 }
             }
-            control = .party(winner)
         }
+        let control = self.control(of: contest, seats: seats)
         let result = DeclaredResult(
             control: control,
             outcome: .derive(after: control, before: contest.controlBefore),
@@ -245,9 +259,8 @@ extension Election {
         throw .staleRevision(contest: slug, submitted: incoming.revision, current: current.revision)
     }
 
-    private func canonicalCounts(
-        _ counts: [PartyCount], in contest: Contest, dropZeros: Bool
-    ) throws(DeclarationError) -> [PartyCount] {
+    /// Known parties, each at most once; zero counts dropped, ascending party order.
+    private func canonicalCounts(_ counts: [PartyCount], in contest: Contest) throws(DeclarationError) -> [PartyCount] {
         var seen = Set<PartyIndex>()
         for entry in counts {
             guard parties.indices.contains(entry.party.rawValue) else {
@@ -257,7 +270,7 @@ extension Election {
                 throw .duplicateParty(contest: contest.slug, party: parties[entry.party.rawValue].code)
             }
         }
-        return counts.filter { !dropZeros || $0.count > 0 }.sorted { $0.party < $1.party }
+        return counts.filter { $0.count > 0 }.sorted { $0.party < $1.party }
     }
 }
 

@@ -72,13 +72,18 @@ public struct Contest: Hashable, Sendable {
     /// Mayoralties only.
     public var candidates: [Candidate]
     public var councilType: String?
+    /// The ONS GSS code (e.g. "E06000030" for Swindon), for joining other data such as maps; nil when unknown.
     public var gssCode: String?
+    /// Councils only: the whole council's seats per party before the election, in ascending party order without
+    /// zero counts; nil when unknown. Councillor changes are measured against it; it need not add up to `totalSeats`
+    /// (a council can change size on new wards).
+    public var seatsBefore: [PartyCount]?
     public var reference: ReferenceResult?
 
     public init(
         id: ContestID, slug: String, name: String, region: RegionIndex, kind: ContestKind, totalSeats: Int?,
         seatsUp: Int?, controlBefore: Control?, candidates: [Candidate] = [], councilType: String? = nil,
-        gssCode: String? = nil, reference: ReferenceResult? = nil
+        gssCode: String? = nil, seatsBefore: [PartyCount]? = nil, reference: ReferenceResult? = nil
     ) {
         self.id = id
         self.slug = slug
@@ -91,6 +96,7 @@ public struct Contest: Hashable, Sendable {
         self.candidates = candidates
         self.councilType = councilType
         self.gssCode = gssCode
+        self.seatsBefore = seatsBefore
         self.reference = reference
     }
 }
@@ -102,6 +108,9 @@ public struct Election: Sendable {
     public let date: String
     /// Credits for the data; not part of the wire definition.
     public let sources: String
+    /// What the councils' compositions before the election are (their date and source, how far to trust their sums);
+    /// empty when none is given. Part of the wire definition, so that every display of a councillor change can say it.
+    public let seatsBeforeNote: String
     public let parties: [Party]
     public let regions: [Region]
     /// Ascending contest id.
@@ -114,14 +123,17 @@ public struct Election: Sendable {
 
     /// Checks the definition is coherent and builds the lookups.
     public init(
-        id: String, name: String, date: String, sources: String = "", parties: [Party], regions: [Region],
-        contests: [Contest]
+        id: String, name: String, date: String, sources: String = "", seatsBeforeNote: String = "",
+        parties: [Party], regions: [Region], contests: [Contest]
     ) throws(ElectionDefinitionError) {
         func fail(_ message: String) -> ElectionDefinitionError { ElectionDefinitionError(message: message) }
         guard !id.isEmpty else { throw fail("the election has an empty id") }
         guard !parties.isEmpty else { throw fail("the election has no parties") }
         guard !regions.isEmpty else { throw fail("the election has no regions") }
         guard !contests.isEmpty else { throw fail("the election has no contests") }
+        guard seatsBeforeNote.utf8.count <= Election.maxSeatsBeforeNoteBytes else {
+            throw fail("seatsBeforeNote is longer than \(Election.maxSeatsBeforeNoteBytes) bytes")
+        }
         var partyIndexByCode: [String: PartyIndex] = [:]
         for (position, party) in parties.enumerated() {
             guard !party.code.isEmpty, party.code != "NOC" else {
@@ -155,10 +167,36 @@ public struct Election: Sendable {
             if let up = contest.seatsUp, up < 0 || up > (contest.totalSeats ?? Int.max) {
                 throw fail("\(label) has \(up) seats up, outside 0...\(contest.totalSeats ?? up)")
             }
+            if let code = contest.gssCode, code.isEmpty || code.utf8.count > Election.maxGSSCodeBytes {
+                throw fail("\(label) has the GSS code \"\(code)\"; give 1 to \(Election.maxGSSCodeBytes) bytes or none")
+            }
             switch contest.kind {
             case .council:
                 guard contest.candidates.isEmpty else { throw fail("\(label) is a council but lists candidates") }
+                if case .party(let party)? = contest.controlBefore, parties.indices.contains(party.rawValue),
+                    parties[party.rawValue].isGroup
+                {
+                    throw fail(
+                        "\(label) is a council whose control before is \(parties[party.rawValue].code), a group; "
+                            + "a group never controls a council (use NOC)")
+                }
+                if let before = contest.seatsBefore {
+                    guard !before.isEmpty else { throw fail("\(label) has an empty composition before") }
+                    for (position, entry) in before.enumerated() {
+                        guard parties.indices.contains(entry.party.rawValue) else {
+                            throw fail("\(label) has seats before for an unknown party #\(entry.party.rawValue)")
+                        }
+                        guard entry.count > 0, position == 0 || before[position - 1].party < entry.party else {
+                            throw fail(
+                                "\(label): the composition before must list each party once, in party order, "
+                                    + "without zero counts")
+                        }
+                    }
+                }
             case .mayoralty:
+                guard contest.seatsBefore == nil else {
+                    throw fail("\(label) is a mayoralty; only a council has a composition before")
+                }
                 guard !contest.candidates.isEmpty else { throw fail("\(label) is a mayoralty with no candidates") }
                 guard contest.candidates.count <= Election.maxCandidates else {
                     throw fail("\(label) has more than \(Election.maxCandidates) candidates")
@@ -169,6 +207,7 @@ public struct Election: Sendable {
         self.name = name
         self.date = date
         self.sources = sources
+        self.seatsBeforeNote = seatsBeforeNote
         self.parties = parties
         self.regions = regions
         self.contests = sorted
@@ -180,6 +219,10 @@ public struct Election: Sendable {
 
     /// Most candidates a mayoralty may have (the wire's limit).
     public static let maxCandidates = 64
+    /// Longest GSS code (the wire's limit; real ones are 9 bytes).
+    public static let maxGSSCodeBytes = 16
+    /// Longest note on the compositions before (the wire's limit).
+    public static let maxSeatsBeforeNoteBytes = 1024
 
     public func contest(_ id: ContestID) -> Contest? {
         contestPositionByID[id].map { contests[$0] }

@@ -29,11 +29,14 @@ public struct ElectionFile: Codable, Hashable, Sendable {
         public var region: String
         public var kind: String
         public var councilType: String?
+        /// The ONS GSS code, e.g. "E06000030".
         public var gssCode: String?
         public var totalSeats: Int?
         public var seatsUp: Int?
         /// A party code, "NOC", or absent when unknown.
         public var controlBefore: String?
+        /// Councils only: the whole council's seats per party code before the election; absent when unknown.
+        public var seatsBefore: [String: Int]?
         public var candidates: [CandidateEntry]?
         public var reference: ReferenceEntry?
     }
@@ -42,6 +45,8 @@ public struct ElectionFile: Codable, Hashable, Sendable {
     public var name: String
     public var date: String
     public var sources: String?
+    /// What the compositions before are: their date and source, and how far to trust their sums.
+    public var seatsBeforeNote: String?
     public var parties: [PartyEntry]
     public var regions: [RegionEntry]
     public var contests: [ContestEntry]
@@ -101,6 +106,17 @@ extension Election {
             for candidate in entry.candidates ?? [] {
                 candidates.append(Candidate(name: candidate.name, party: try candidate.party.map(party)))
             }
+            var seatsBefore: [PartyCount]?
+            if let known = entry.seatsBefore {
+                var counts: [PartyCount] = []
+                for (code, count) in known {
+                    guard let count = UInt32(exactly: count) else {
+                        throw fail("seats before for \(code) are \(count)")
+                    }
+                    if count > 0 { counts.append(PartyCount(party: try party(code), count: count)) }
+                }
+                seatsBefore = counts.sorted { $0.party < $1.party }
+            }
             var reference: ReferenceResult?
             if let known = entry.reference, known.seats != nil || known.candidateVotes != nil {
                 var seats: [PartyCount] = []
@@ -130,12 +146,13 @@ extension Election {
                 Contest(
                     id: ContestID(entry.id), slug: entry.slug, name: entry.name, region: region, kind: kind,
                     totalSeats: entry.totalSeats, seatsUp: entry.seatsUp, controlBefore: controlBefore,
-                    candidates: candidates, councilType: entry.councilType, gssCode: entry.gssCode,
+                    candidates: candidates, councilType: entry.councilType,
+                    gssCode: entry.gssCode.flatMap { $0.isEmpty ? nil : $0 }, seatsBefore: seatsBefore,
                     reference: reference))
         }
         try self.init(
-            id: file.id, name: file.name, date: file.date, sources: file.sources ?? "", parties: parties,
-            regions: regions, contests: contests)
+            id: file.id, name: file.name, date: file.date, sources: file.sources ?? "",
+            seatsBeforeNote: file.seatsBeforeNote ?? "", parties: parties, regions: regions, contests: contests)
     }
 }
 

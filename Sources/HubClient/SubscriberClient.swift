@@ -292,11 +292,16 @@ public struct SubscriberClient: Sendable {
         }
     }
 
-    /// The hub's election: fetched once; on a reconnect, the hub must still serve the same one.
+    /// The hub's election: fetched once; on a reconnect, the hub must still serve the same one. Its details (the
+    /// compositions before) may have changed across a restart: then the definition is fetched again (spec 1.1).
     private static func election(cached: Election?, session: inout HubSession) async throws -> Election {
         let digest = session.welcome.electionDigest
-        if let cached, ElectionDefinition(cached).digest == digest { return cached }
-        if cached != nil { throw ElectionMismatch() }
+        if let cached {
+            let definition = ElectionDefinition(cached)
+            guard definition.digest == digest else { throw ElectionMismatch() }
+            let details = session.welcome.definitionDigest
+            if details == nil || details == definition.definitionDigest { return cached }
+        }
         try await session.send(.query(Query(requestID: 1, kind: .election)))
         while let message = try await session.receive() {
             switch message {

@@ -61,20 +61,10 @@ public struct HubState: Sendable {
     public var retainedRevisions: Int { remembered.bound }
     private var tally: ScoreboardTally
 
-    /// `H` of what makes two submissions the same (spec 7.2): the record without when and by whom it was sent.
+    /// `H` of what makes two submissions the same (spec 7.2): the record without when and by whom it was sent, and
+    /// without zero seat or vote counts (the model's `canonicalContent`, the rule `hasSameContent` compares by).
     static func contentHash(_ record: ContestRecord) -> UInt64 {
-        var content = record
-        switch content.state {
-        case .declared(var result):
-            result.declaredAt = 0
-            result.deskID = ""
-            content.state = .declared(result)
-        case .withdrawn(var withdrawn):
-            withdrawn.withdrawnAt = 0
-            withdrawn.deskID = ""
-            content.state = .withdrawn(withdrawn)
-        }
-        return StateHash.hash(content)
+        StateHash.hash(record.canonicalContent)
     }
 
     /// - Parameter retainedRevisions: how many accepted revisions are remembered for idempotent retries, besides

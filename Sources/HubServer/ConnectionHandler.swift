@@ -136,7 +136,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             electionDigest: engine.electionDigest, latestSequence: engine.latestDurableSequence,
             compression: compression,
             heartbeatIntervalMillis: UInt32(configuration.heartbeatInterval.nanoseconds / 1_000_000),
-            allRegions: false, regions: [])
+            allRegions: false, regions: [], definitionDigest: engine.definitionDigest)
         switch hello.role {
         case .desk:
             guard let desk = configuration.desks.authenticate(deskID: hello.principal, token: hello.secret) else {

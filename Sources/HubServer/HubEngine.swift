@@ -68,6 +68,8 @@ final class HubEngine: @unchecked Sendable {
     private let logger: Logger
     private let definition: ElectionDefinition
     private let digest: UInt64
+    /// `H` of the whole definition, 1.1 details included (WELCOME's `definitionDigest`).
+    let definitionDigest: UInt64
     /// One codec per compression format, so that each batch is compressed once per format.
     private let codecs: [CompressionFormat: FrameCodec]
 
@@ -129,6 +131,7 @@ final class HubEngine: @unchecked Sendable {
         self.logger = logger
         self.definition = ElectionDefinition(configuration.election)
         self.digest = definition.digest
+        self.definitionDigest = definition.definitionDigest
         let dictionary = definition.presetDictionary
         self.codecs = [
             .none: FrameCodec(), .zlib: FrameCodec(format: .zlib, dictionary: dictionary),
@@ -378,7 +381,11 @@ final class HubEngine: @unchecked Sendable {
                 return
             }
             // A long absence is cheaper to repair with a snapshot than with every event missed.
-            if let missed = log.events(after: from), missed.count <= Self.maxResumeEvents {
+            if from == latest {
+                // Up to date: nothing to send but the fact (spec 6.8, 1.1). A batch cannot cover no sequence
+                // number, so the answer is a heartbeat at the latest sequence, sent at once.
+                frames = [codecs[.none]!.encode(.heartbeat(Heartbeat(sequence: latest)))]
+            } else if let missed = log.events(after: from), missed.count <= Self.maxResumeEvents {
                 let batches = DeltaBatching.batches(
                     missed, filter: filter, election: configuration.election, checksumAfter: state.checksum(for: filter)
                 )
@@ -499,9 +506,12 @@ final class HubEngine: @unchecked Sendable {
                     to: peer)
                 return
             }
+            let record = state.record(id)
             send(
                 .contest(
-                    ContestAnswer(requestID: query.requestID, sequence: state.latestSequence, record: state.record(id))),
+                    ContestAnswer(
+                        requestID: query.requestID, sequence: state.latestSequence, record: record,
+                        seatChanges: record.flatMap { configuration.election.seatChanges($0) })),
                 to: peer)
         case .election:
             _ = peer.send(

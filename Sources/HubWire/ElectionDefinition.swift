@@ -1,8 +1,8 @@
 import ElectionModel
 import NIOCore
 
-/// The election as the wire carries it (spec 7.3): what a client needs to interpret indexes, without the data
-/// set's credits and reference results.
+/// The election as the wire carries it (spec 7.3): what a client needs to interpret indexes and measure changes,
+/// without the data set's credits and reference results.
 public struct ElectionDefinition: Hashable, Sendable {
     public struct PartyEntry: Hashable, Sendable {
         public var code: String
@@ -46,9 +46,14 @@ public struct ElectionDefinition: Hashable, Sendable {
         /// 0 = unknown, 1 = NOC, k + 2 = party index k.
         public var previousControl: UInt64
         public var candidates: [CandidateEntry]
+        /// Protocol 1.1 details (spec 7.3.1): the GSS code, and a council's seats per party before the election
+        /// (ascending party index, no zero counts). Nil when not given.
+        public var gssCode: String?
+        public var seatsBefore: [PartyCount]?
         public init(
             id: UInt32, slug: String, name: String, regionIndex: UInt64, kind: ContestKind, totalSeats: UInt64,
-            seatsUp: UInt64, previousControl: UInt64, candidates: [CandidateEntry]
+            seatsUp: UInt64, previousControl: UInt64, candidates: [CandidateEntry], gssCode: String? = nil,
+            seatsBefore: [PartyCount]? = nil
         ) {
             self.id = id
             self.slug = slug
@@ -59,7 +64,11 @@ public struct ElectionDefinition: Hashable, Sendable {
             self.seatsUp = seatsUp
             self.previousControl = previousControl
             self.candidates = candidates
+            self.gssCode = gssCode
+            self.seatsBefore = seatsBefore
         }
+
+        var hasDetails: Bool { gssCode != nil || seatsBefore != nil }
     }
 
     public var id: String
@@ -68,10 +77,12 @@ public struct ElectionDefinition: Hashable, Sendable {
     public var parties: [PartyEntry]
     public var regions: [RegionEntry]
     public var contests: [ContestEntry]
+    /// Protocol 1.1 (spec 7.3.1): what the compositions before are; empty when not given.
+    public var seatsBeforeNote: String
 
     public init(
         id: String, name: String, date: String, parties: [PartyEntry], regions: [RegionEntry],
-        contests: [ContestEntry]
+        contests: [ContestEntry], seatsBeforeNote: String = ""
     ) {
         self.id = id
         self.name = name
@@ -79,7 +90,12 @@ public struct ElectionDefinition: Hashable, Sendable {
         self.parties = parties
         self.regions = regions
         self.contests = contests
+        self.seatsBeforeNote = seatsBeforeNote
     }
+
+    /// Whether the definition has any 1.1 details (spec 7.3.1): a note, or any contest's GSS code or composition
+    /// before. Without them its details section is empty.
+    public var hasDetails: Bool { !seatsBeforeNote.isEmpty || contests.contains(where: \.hasDetails) }
 
     public init(_ election: Election) {
         self.init(
@@ -96,12 +112,35 @@ public struct ElectionDefinition: Hashable, Sendable {
                     previousControl: WireControl.previous(contest.controlBefore),
                     candidates: contest.candidates.map {
                         CandidateEntry(name: $0.name, party: $0.party.map { UInt64($0.rawValue) + 1 } ?? 0)
-                    })
-            })
+                    }, gssCode: contest.gssCode, seatsBefore: contest.seatsBefore)
+            }, seatsBeforeNote: election.seatsBeforeNote)
     }
 
-    /// The spec 7.3 bytes.
+    /// The definition's bytes (spec 7.3): the core, then the 1.1 details section (empty when it has no details).
     public func encode(into buffer: inout ByteBuffer) {
+        encodeCore(into: &buffer)
+        encodeDetails(into: &buffer)
+    }
+
+    /// The details section of spec 7.3.1: the note, then one entry per contest when any contest has details.
+    func encodeDetails(into buffer: inout ByteBuffer) {
+        buffer.writeWireString(seatsBeforeNote)
+        let any = contests.contains(where: \.hasDetails)
+        buffer.writeVarint(any ? contests.count : 0)
+        guard any else { return }
+        for contest in contests {
+            buffer.writeInteger(
+                (contest.gssCode != nil ? Self.gssCodeBit : 0) | (contest.seatsBefore != nil ? Self.seatsBeforeBit : 0))
+            if let code = contest.gssCode { buffer.writeWireString(code) }
+            if let before = contest.seatsBefore { RecordCodec.writeCounts(before, into: &buffer) }
+        }
+    }
+
+    static let gssCodeBit: UInt8 = 1
+    static let seatsBeforeBit: UInt8 = 2
+
+    /// The protocol 1.0 bytes (spec 7.3), which the election digest covers.
+    public func encodeCore(into buffer: inout ByteBuffer) {
         buffer.writeWireString(id)
         buffer.writeWireString(name)
         buffer.writeWireString(date)
@@ -190,8 +229,50 @@ public struct ElectionDefinition: Hashable, Sendable {
             id: id, name: name, date: date, parties: parties, regions: regions, contests: contests)
     }
 
-    /// `H` of the encoded definition (spec 7.3).
+    /// Reads the 1.1 details section (spec 7.3.1) that follows the core (`decode(from:)`).
+    public mutating func decodeDetails(from reader: inout WireReader) throws(WireError) {
+        let note = try reader.string("election.seatsBeforeNote", maxBytes: WireLimits.maxSeatsBeforeNoteBytes)
+        let count = try reader.count("election.contestDetails", max: WireLimits.maxDefinitionContests)
+        guard count == 0 || count == contests.count else {
+            throw .malformed("election.contestDetails has \(count) entries for \(contests.count) contests")
+        }
+        var any = false
+        for position in 0..<count {
+            let fields = try reader.u8("contestDetail.fields")
+            guard fields & ~(Self.gssCodeBit | Self.seatsBeforeBit) == 0 else {
+                throw .malformed("contestDetail.fields has reserved bits set")
+            }
+            if fields & Self.gssCodeBit != 0 {
+                let code = try reader.string("contestDetail.gssCode", maxBytes: WireLimits.maxGSSCodeBytes)
+                guard !code.isEmpty else { throw .malformed("contestDetail.gssCode is empty") }
+                contests[position].gssCode = code
+            }
+            if fields & Self.seatsBeforeBit != 0 {
+                let before = try RecordCodec.readCounts(&reader, "contestDetail.seatsBefore", canonical: true)
+                guard !before.isEmpty, before.allSatisfy({ $0.count > 0 && $0.party.rawValue < parties.count }) else {
+                    throw .malformed(
+                        "contestDetail.seatsBefore is empty, lists a party with 0 seats or an unknown party")
+                }
+                contests[position].seatsBefore = before
+            }
+            any = any || fields != 0
+        }
+        guard count == 0 || any else {
+            throw .malformed("election.contestDetails lists contests but none has a detail; the count must be 0")
+        }
+        seatsBeforeNote = note
+    }
+
+    /// The election digest (spec 7.3): `H` of the core bytes, as in protocol 1.0, so that a 1.0 client still checks
+    /// it, and a journal names its election by it whatever the details.
     public var digest: UInt64 {
+        var buffer = ByteBufferAllocator().buffer(capacity: 16_384)
+        encodeCore(into: &buffer)
+        return StateHash.hash(buffer.readableBytesView)
+    }
+
+    /// The definition digest (spec 7.3.1): `H` of all the definition's bytes, core and details section.
+    public var definitionDigest: UInt64 {
         var buffer = ByteBufferAllocator().buffer(capacity: 16_384)
         encode(into: &buffer)
         return StateHash.hash(buffer.readableBytesView)
@@ -241,10 +322,11 @@ extension Election {
                     region: RegionIndex(Int(entry.regionIndex)),
                     kind: entry.kind, totalSeats: entry.totalSeats == 0 ? nil : Int(entry.totalSeats),
                     seatsUp: entry.seatsUp == 0 ? nil : Int(entry.seatsUp), controlBefore: before,
-                    candidates: candidates))
+                    candidates: candidates, gssCode: entry.gssCode, seatsBefore: entry.seatsBefore))
         }
         try self.init(
             id: definition.id, name: definition.name, date: definition.date,
+            seatsBeforeNote: definition.seatsBeforeNote,
             parties: definition.parties.map {
                 Party(code: $0.code, name: $0.name, isGroup: $0.flags & ElectionDefinition.PartyEntry.groupFlag != 0)
             },

@@ -27,6 +27,7 @@ public enum MessageCodec {
             buffer.writeWireBool(welcome.allRegions)
             buffer.writeVarint(welcome.regions.count)
             for region in welcome.regions { buffer.writeVarint(region.rawValue) }
+            if let digest = welcome.definitionDigest { buffer.writeInteger(digest) }
         case .versionRange(let range):
             buffer.writeVarint(range.minVersion)
             buffer.writeVarint(range.maxVersion)
@@ -112,15 +113,36 @@ public enum MessageCodec {
                 buffer.writeVarint(row.councillors)
                 buffer.writeVarint(row.mayors)
             }
+            // Protocol 1.1: the councillor comparison, one entry per row (spec 6.13).
+            buffer.writeVarint(board.councilsCompared)
+            buffer.writeVarint(board.councilsNotCompared)
+            buffer.writeVarint(board.rows.count)
+            for row in board.rows {
+                buffer.writeVarint(row.councillorsCompared)
+                buffer.writeSignedVarint(Int64(row.councillorsChange))
+            }
         case .contest(let answer):
             buffer.writeVarint(answer.requestID)
             buffer.writeVarint(answer.sequence)
             buffer.writeWireBool(answer.record != nil)
             if let record = answer.record { RecordCodec.encode(record, into: &buffer) }
+            // Protocol 1.1 (spec 6.14).
+            buffer.writeWireBool(answer.seatChanges != nil)
+            if let changes = answer.seatChanges {
+                buffer.writeVarint(changes.count)
+                for entry in changes {
+                    buffer.writeVarint(entry.party.rawValue)
+                    buffer.writeSignedVarint(Int64(entry.change))
+                }
+            }
         case .election(let answer):
             buffer.writeVarint(answer.requestID)
             buffer.writeInteger(answer.digest)
+            let start = buffer.writerIndex
             answer.definition.encode(into: &buffer)
+            // Protocol 1.1 (spec 6.15): H of the whole definition, core and details, after it.
+            let definition = buffer.getSlice(at: start, length: buffer.writerIndex - start)!
+            buffer.writeInteger(StateHash.hash(definition.readableBytesView))
         case .goodbye(let goodbye):
             buffer.writeInteger(goodbye.code.rawValue)
             buffer.writeWireString(goodbye.message)
@@ -211,12 +233,14 @@ public enum MessageCodec {
             for _ in 0..<regionCount {
                 regions.append(RegionIndex(Int(try reader.varint("welcome.regions", max: WireLimits.maxIndex))))
             }
+            // Protocol 1.1; a 1.0 hub's WELCOME ends here.
+            let definitionDigest = reader.remaining > 0 ? try reader.u64("welcome.definitionDigest") : nil
             return .welcome(
                 Welcome(
                     version: version, hubName: hubName, electionID: electionID, electionDigest: digest,
                     latestSequence: latest, compression: compression, maxFrameLength: maxFrame,
                     maxDecompressedLength: maxDecompressed, heartbeatIntervalMillis: heartbeat, allRegions: allRegions,
-                    regions: regions))
+                    regions: regions, definitionDigest: definitionDigest))
         case .versionRange:
             let minVersion = try reader.nonZeroVarint32("versionRange.minVersion")
             let maxVersion = try reader.varint32("versionRange.maxVersion")
@@ -390,24 +414,70 @@ public enum MessageCodec {
                         councillors: Int(try reader.varint("row.councillors", max: UInt64(UInt32.max))),
                         mayors: Int(try reader.varint("row.mayors", max: UInt64(UInt32.max)))))
             }
-            let board = Scoreboard(
+            var board = Scoreboard(
                 sequence: sequence, contestsDeclared: Int(declared), contestsTotal: Int(total),
                 noOverallControl: Int(noc), noOverallControlChange: Int(nocChange), rows: rows)
+            // Protocol 1.1; a 1.0 hub's SCOREBOARD ends here and decodes with no councillor comparison.
+            if reader.remaining > 0 {
+                board.councilsCompared = Int(
+                    try reader.varint("scoreboard.councilsCompared", max: UInt64(UInt32.max)))
+                board.councilsNotCompared = Int(
+                    try reader.varint("scoreboard.councilsNotCompared", max: UInt64(UInt32.max)))
+                let count = try reader.count("scoreboard.councillorRows", max: WireLimits.maxScoreboardRows)
+                guard count == rows.count else {
+                    throw .malformed("scoreboard.councillorRows has \(count) entries for \(rows.count) rows")
+                }
+                for position in 0..<count {
+                    board.rows[position].councillorsCompared = Int(
+                        try reader.varint("councillorRow.councillorsCompared", max: UInt64(UInt32.max)))
+                    board.rows[position].councillorsChange = Int(
+                        try reader.signedVarint("councillorRow.councillorsChange", max: Int64(UInt32.max)))
+                }
+            }
             return .scoreboard(ScoreboardAnswer(requestID: requestID, scoreboard: board))
         case .contest:
             let requestID = try reader.varint("contest.requestID")
             let sequence = try reader.varint("contest.sequence")
             let present = try reader.bool("contest.present")
             let record = present ? try RecordCodec.decode(from: &reader) : nil
-            return .contest(ContestAnswer(requestID: requestID, sequence: sequence, record: record))
+            // Protocol 1.1; a 1.0 hub's CONTEST ends here.
+            var seatChanges: [SeatChange]?
+            if reader.remaining > 0, try reader.bool("contest.seatChangesKnown") {
+                let count = try reader.count("contest.seatChanges", max: WireLimits.maxSeatChanges)
+                var changes: [SeatChange] = []
+                changes.reserveCapacity(count)
+                for _ in 0..<count {
+                    let party = PartyIndex(Int(try reader.varint("seatChange.partyIndex", max: WireLimits.maxIndex)))
+                    let change = try reader.signedVarint("seatChange.change", max: Int64(UInt32.max))
+                    if let previous = changes.last, previous.party >= party {
+                        throw .malformed("contest.seatChanges are not in strictly ascending party order")
+                    }
+                    guard change != 0 else { throw .malformed("contest.seatChanges lists a party with no change") }
+                    changes.append(SeatChange(party: party, change: Int(change)))
+                }
+                seatChanges = changes
+            }
+            return .contest(
+                ContestAnswer(requestID: requestID, sequence: sequence, record: record, seatChanges: seatChanges))
         case .election:
             let requestID = try reader.varint("election.requestID")
             let digest = try reader.u64("election.digest")
             let fromDefinition = reader.buffer
-            let definition = try ElectionDefinition.decode(from: &reader)
-            let definitionLength = fromDefinition.readableBytes - reader.remaining
-            guard StateHash.hash(fromDefinition.readableBytesView.prefix(definitionLength)) == digest else {
+            var definition = try ElectionDefinition.decode(from: &reader)
+            let coreLength = fromDefinition.readableBytes - reader.remaining
+            guard StateHash.hash(fromDefinition.readableBytesView.prefix(coreLength)) == digest else {
                 throw WireError(.checksumMismatch, "election.digest is not H of the definition that follows it")
+            }
+            // Protocol 1.1: the details section and the digest of the whole definition; a 1.0 hub's ends here.
+            if reader.remaining > 0 {
+                try definition.decodeDetails(from: &reader)
+                let definitionLength = fromDefinition.readableBytes - reader.remaining
+                let definitionDigest = try reader.u64("election.definitionDigest")
+                guard StateHash.hash(fromDefinition.readableBytesView.prefix(definitionLength)) == definitionDigest
+                else {
+                    throw WireError(
+                        .checksumMismatch, "election.definitionDigest is not H of the definition with its details")
+                }
             }
             return .election(ElectionAnswer(requestID: requestID, digest: digest, definition: definition))
         case .goodbye:

@@ -149,12 +149,14 @@ public struct Welcome: Hashable, Sendable {
     public var heartbeatIntervalMillis: UInt32
     public var allRegions: Bool
     public var regions: [RegionIndex]
+    /// Protocol 1.1: `H` of the whole definition, details included (spec 7.3.1); nil from a 1.0 hub.
+    public var definitionDigest: UInt64?
 
     public init(
         version: UInt32, hubName: String, electionID: String, electionDigest: UInt64, latestSequence: UInt64,
         compression: CompressionFormat, maxFrameLength: UInt32 = WireLimits.maxFrameLength,
         maxDecompressedLength: UInt32 = WireLimits.maxDecompressedLength, heartbeatIntervalMillis: UInt32,
-        allRegions: Bool, regions: [RegionIndex]
+        allRegions: Bool, regions: [RegionIndex], definitionDigest: UInt64? = nil
     ) {
         self.version = version
         self.hubName = hubName
@@ -167,6 +169,7 @@ public struct Welcome: Hashable, Sendable {
         self.heartbeatIntervalMillis = heartbeatIntervalMillis
         self.allRegions = allRegions
         self.regions = regions
+        self.definitionDigest = definitionDigest
     }
 }
 
@@ -356,10 +359,14 @@ public struct ContestAnswer: Hashable, Sendable {
     public var requestID: UInt64
     public var sequence: UInt64
     public var record: ContestRecord?
-    public init(requestID: UInt64, sequence: UInt64, record: ContestRecord?) {
+    /// Protocol 1.1: the declared council result's seat changes against the composition before, parties whose seats
+    /// changed in ascending party index; nil when there is nothing to compare (or from a 1.0 hub).
+    public var seatChanges: [SeatChange]?
+    public init(requestID: UInt64, sequence: UInt64, record: ContestRecord?, seatChanges: [SeatChange]? = nil) {
         self.requestID = requestID
         self.sequence = sequence
         self.record = record
+        self.seatChanges = seatChanges
     }
 }
 
@@ -431,4 +438,9 @@ public enum WireLimits {
     public static let maxDefinitionEntries = 1024
     public static let maxDefinitionContests = 65_535
     public static let maxCandidates = 64
+    /// Protocol 1.1 (spec 7.3.1).
+    public static let maxGSSCodeBytes = 16
+    public static let maxSeatsBeforeNoteBytes = 1024
+    /// Seat changes in a CONTEST answer: one per party at most.
+    public static let maxSeatChanges = 1024
 }

@@ -101,6 +101,15 @@ public struct WireReader {
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
     }
 
+    /// A signed varint whose magnitude must be at most `maximum` (counts and their changes).
+    public mutating func signedVarint(_ field: StaticString, max maximum: Int64) throws(WireError) -> Int64 {
+        let value = try signedVarint(field)
+        guard value.magnitude <= UInt64(maximum) else {
+            throw .limit("\(field) is \(value), beyond the limit ±\(maximum)")
+        }
+        return value
+    }
+
     public mutating func bool(_ field: StaticString) throws(WireError) -> Bool {
         switch try u8(field) {
         case 0: return false

@@ -14,6 +14,9 @@ struct ScoreboardJSON: Encodable {
         var councilsChange: Int
         var councillors: Int
         var mayors: Int
+        /// Seats over the declared councils with a composition before, and their change against it.
+        var councillorsCompared: Int
+        var councillorsChange: Int
     }
     var election: String
     var sequence: UInt64
@@ -21,6 +24,10 @@ struct ScoreboardJSON: Encodable {
     var contestsTotal: Int
     var noOverallControl: Int
     var noOverallControlChange: Int
+    var councilsCompared: Int
+    var councilsNotCompared: Int
+    /// What the compositions before are (the basis of every councillor change); nil when the election has none.
+    var councillorChangeNote: String?
     var parties: [Row]
 
     init(_ board: Scoreboard, election: Election) {
@@ -30,11 +37,15 @@ struct ScoreboardJSON: Encodable {
         contestsTotal = board.contestsTotal
         noOverallControl = board.noOverallControl
         noOverallControlChange = board.noOverallControlChange
+        councilsCompared = board.councilsCompared
+        councilsNotCompared = board.councilsNotCompared
+        councillorChangeNote = election.seatsBeforeNote.isEmpty ? nil : election.seatsBeforeNote
         parties = board.rows.map {
             let party = election.parties[$0.party.rawValue]
             return Row(
                 party: party.code, name: party.name, councils: $0.councils, councilsChange: $0.councilsChange,
-                councillors: $0.councillors, mayors: $0.mayors)
+                councillors: $0.councillors, mayors: $0.mayors, councillorsCompared: $0.councillorsCompared,
+                councillorsChange: $0.councillorsChange)
         }
     }
 }
@@ -78,6 +89,9 @@ struct ContestJSON: Encodable {
     var withdrawnAt: UInt64?
     var desk: String?
     var reason: String?
+    /// A declared council's seat changes against its composition before (see the election's note); null when
+    /// the council has none or the contest is not declared.
+    var seatChanges: [String: Int]?
     /// For tables, not encoded: the headline without the contest's name ("LAB hold", "withdrawn", "").
     var summary = ""
 
@@ -119,6 +133,9 @@ struct ContestJSON: Encodable {
             turnout = result.turnoutBasisPoints.map { Double($0) / 100 }
             declaredAt = result.declaredAt
             desk = result.deskID
+            seatChanges = election.seatChanges(record).map { changes in
+                Dictionary(uniqueKeysWithValues: changes.map { (election.parties[$0.party.rawValue].code, $0.change) })
+            }
         case .withdrawn(let withdrawn):
             status = "withdrawn"
             withdrawnAt = withdrawn.withdrawnAt
@@ -130,7 +147,7 @@ struct ContestJSON: Encodable {
     private enum Keys: String, CodingKey {
         case contest, name, region, kind, totalSeats, controlBefore, status, event, revision, sequence, asOf
         case control, outcome, headline, winner, seats, votes, candidateVotes, turnout, declaredAt, withdrawnAt
-        case desk, reason
+        case desk, reason, seatChanges
     }
 
     /// Every key, `null` when empty: the same shape for every state.
@@ -159,6 +176,7 @@ struct ContestJSON: Encodable {
         try container.encode(withdrawnAt, forKey: .withdrawnAt)
         try container.encode(desk, forKey: .desk)
         try container.encode(reason, forKey: .reason)
+        try container.encode(seatChanges, forKey: .seatChanges)
     }
 }
 
@@ -200,6 +218,7 @@ private struct BoardRow {
     var councils: String
     var change: String
     var councillors: String
+    var councillorsChange: String
     var mayors: String
 }
 
@@ -210,25 +229,40 @@ func scoreboardTitle(_ board: Scoreboard, scope: String) -> String {
 
 /// The scoreboard as a title and a table.
 func scoreboardTable(_ board: Scoreboard, election: Election, scope: String? = nil) -> String {
+    // Councillor change: only when the election has compositions before.
+    let compares = election.contests.contains { $0.seatsBefore != nil }
     var rows = board.rows.sorted { ($0.councils, $0.councillors) > ($1.councils, $1.councillors) }.map {
         BoardRow(
             party: election.parties[$0.party.rawValue].code, councils: "\($0.councils)",
-            change: signed($0.councilsChange), councillors: "\($0.councillors)", mayors: "\($0.mayors)")
+            change: signed($0.councilsChange), councillors: "\($0.councillors)",
+            councillorsChange: signed($0.councillorsChange), mayors: "\($0.mayors)")
     }
     rows.append(
         BoardRow(
             party: "NOC", councils: "\(board.noOverallControl)", change: signed(board.noOverallControlChange),
-            councillors: "", mayors: ""))
+            councillors: "", councillorsChange: "", mayors: ""))
     let table = TextTable<BoardRow> {
         [
             Column(title: "party", value: $0.party),
             Column(title: "councils", value: $0.councils, align: .right),
             Column(title: "change", value: $0.change, align: .right),
             Column(title: "councillors", value: $0.councillors, align: .right),
-            Column(title: "mayors", value: $0.mayors, align: .right),
         ]
+            + (compares ? [Column(title: "change", value: $0.councillorsChange, align: .right)] : [])
+            + [Column(title: "mayors", value: $0.mayors, align: .right)]
     }
-    return scoreboardTitle(board, scope: scope ?? election.name) + "\n" + render(table, rows)
+    var text = scoreboardTitle(board, scope: scope ?? election.name) + "\n" + render(table, rows)
+    if compares {
+        let declared = board.councilsCompared + board.councilsNotCompared
+        var basis = "Councillor change: over \(board.councilsCompared) of the \(declared) declared councils."
+        if board.councilsNotCompared == 1 {
+            basis += " 1 has no composition before and is left out of it."
+        } else if board.councilsNotCompared > 1 {
+            basis += " \(board.councilsNotCompared) have no composition before and are left out of it."
+        }
+        text += "\n\n" + wrapped(basis + " " + election.seatsBeforeNote, width: 100).joined(separator: "\n")
+    }
+    return text
 }
 
 /// A table in the plain "simple" style (a header, a rule, the rows), without a trailing newline.

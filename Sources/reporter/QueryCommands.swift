@@ -5,6 +5,21 @@ import HubClient
 import HubWire
 import TextTable
 
+/// A paragraph cut into lines of at most `width` characters, at spaces.
+func wrapped(_ text: String, width: Int) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    for word in text.split(separator: " ") {
+        if !line.isEmpty && line.count + 1 + word.count > width {
+            lines.append(line)
+            line = ""
+        }
+        line += (line.isEmpty ? "" : " ") + word
+    }
+    if !line.isEmpty { lines.append(line) }
+    return lines
+}
+
 extension Reporter {
     struct ScoreboardCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -66,6 +81,13 @@ extension Reporter {
                     "seats: "
                         + seats.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
                         .joined(separator: ", "))
+            }
+            if let changes = answer.seatChanges ?? election.seatChanges(record) {
+                text.append("seat changes: \(election.describe(changes))")
+                // The basis of the figure: the first sentence of the election's note on compositions before.
+                if let basis = election.seatsBeforeNote.split(separator: ". ", maxSplits: 1).first {
+                    text += wrapped(basis.hasSuffix(".") ? String(basis) : basis + ".", width: 98).map { "  " + $0 }
+                }
             }
             if let candidates = line.candidateVotes {
                 let table = TextTable<ContestJSON.CandidateVotes> {

@@ -225,6 +225,7 @@ struct WatchView {
         detail.append("sequence \(change.sequence)")
         if conflated { detail.append("latest of several") }
         var line = "\(contest.name): \(election.headline(for: change.record)) (\(detail.joined(separator: ", ")))"
+        if let changes = election.seatChanges(change.record) { line += "; seats \(election.describe(changes))" }
         if case .withdrawn(let withdrawn) = change.record.state, !withdrawn.reason.isEmpty {
             line += ": \(withdrawn.reason)"
         }

@@ -52,7 +52,11 @@ extension ResultsHubCommand {
         @Option(help: "Seconds a subscriber may stop reading before it is disconnected.")
         var stallTimeout = 30
 
-        @Option(help: "Events kept in memory so that subscribers can resume; older resume points get a snapshot.")
+        @Option(
+            help: """
+                Events kept in memory for resuming subscribers. A resume gets the events it missed when they are \
+                still kept and number at most 8,192; otherwise it gets a snapshot (SPEC.md 6.8).
+                """)
         var retainedEvents = 200_000
 
         @Option(help: "Accepted revisions remembered for idempotent retries (each contest's current one always is).")

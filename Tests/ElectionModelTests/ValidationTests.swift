@@ -45,6 +45,77 @@ struct ValidationTests {
         #expect(record.declared?.outcome == .lostToNoOverallControl)
     }
 
+    /// Spec 4.1 (1.1): a council's control is a majority of the seats declared, never a group's; a mayoralty's is
+    /// the winner's party, a group's included (an independent mayor holds the office).
+    @Test func controlRules() throws {
+        let contest = try #require(election.contest(T.gamma))
+        // Size unknown: the majority is of the seats declared (3 of 5), as it is of the known size elsewhere.
+        #expect(election.control(of: contest, seats: T.seats((T.ld, 3), (T.con, 2))) == .party(T.ld))
+        #expect(election.control(of: contest, seats: T.seats((T.ld, 2), (T.con, 2), (T.grn, 1))) == .noOverallControl)
+        #expect(try declare(T.gamma, T.seats((T.ld, 3), (T.con, 2))).declared?.control == .party(T.ld))
+        // Exactly half is not a majority.
+        #expect(try declare(T.alpha, T.seats((T.lab, 5), (T.con, 5))).declared?.control == .noOverallControl)
+        // A group's majority of a council is no overall control, with or without a known size.
+        #expect(try declare(T.gamma, T.seats((T.ind, 4), (T.con, 1))).declared?.control == .noOverallControl)
+        // A mayoralty won by the group's candidate is the group's: a gain from LAB here.
+        let independent = try declare(T.mayor, T.seats((T.ind, 1)))
+        #expect(independent.declared?.control == .party(T.ind))
+        #expect(independent.declared?.outcome == .gain)
+        let mayoralty = try #require(election.contest(T.mayor))
+        #expect(election.control(of: mayoralty, seats: T.seats((T.ind, 1))) == .party(T.ind))
+        #expect(
+            election.headline(control: .party(T.ind), outcome: .gain, contest: mayoralty) == "IND gain from LAB")
+    }
+
+    /// A mayoralty held by a group before: its candidate winning again is a hold, anyone else's a gain.
+    @Test func aMayoraltyHeldByAGroup() throws {
+        var contests = election.contests
+        contests[3].controlBefore = .party(T.ind)
+        let held = try Election(
+            id: "x", name: "x", date: "2023-05-04", parties: election.parties, regions: election.regions,
+            contests: contests)
+        let desk = national
+        func outcome(_ winner: PartyIndex) throws -> Outcome? {
+            try held.validate(
+                Declaration(contestID: T.mayor, revision: 1, seats: T.seats((winner, 1)), declaredAt: 0), from: desk
+            ).declared?.outcome
+        }
+        #expect(try outcome(T.ind) == .hold)
+        #expect(try outcome(T.lab) == .gain)
+    }
+
+    /// Spec 7.2 (1.1): zero counts are dropped from votes as from seats, and a vote list left empty is none, so
+    /// the same result with and without "CON=0" is the same content.
+    @Test func zeroVotesAreDroppedLikeZeroSeats() throws {
+        func declare(votes: [PartyCount]?) throws -> ContestRecord {
+            try election.validate(
+                Declaration(
+                    contestID: T.alpha, revision: 1, seats: T.seats((T.lab, 6), (T.con, 4)), votes: votes,
+                    declaredAt: 1),
+                from: national)
+        }
+        let withZero = try declare(votes: T.seats((T.con, 0), (T.lab, 900), (T.ld, 0)))
+        let without = try declare(votes: T.seats((T.lab, 900)))
+        #expect(withZero == without)
+        #expect(withZero.declared?.votes == T.seats((T.lab, 900)))
+        #expect(try election.admit(without, over: withZero) == .duplicate)
+        let onlyZeros = try declare(votes: T.seats((T.con, 0)))
+        #expect(onlyZeros.declared?.votes == nil)
+        #expect(onlyZeros == (try declare(votes: nil)))
+        // A record a 1.0 hub journalled with a zero vote count still has the same content as today's form.
+        var journalled = without
+        if case .declared(var result) = journalled.state {
+            result.votes = T.seats((T.con, 0), (T.lab, 900))
+            journalled.state = .declared(result)
+        }
+        #expect(journalled.hasSameContent(as: without))
+        #expect(journalled.canonicalContent == without.canonicalContent)
+        #expect(try election.admit(without, over: journalled) == .duplicate)
+        // Different non-zero votes are different content.
+        let other = try declare(votes: T.seats((T.lab, 901)))
+        #expect(!other.hasSameContent(as: without))
+    }
+
     @Test func canonicalisesSeats() throws {
         let record = try declare(T.alpha, T.seats((T.lab, 6), (T.grn, 0), (T.con, 4)))
         #expect(record.declared?.seats == T.seats((T.con, 4), (T.lab, 6)))

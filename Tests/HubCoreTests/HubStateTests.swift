@@ -85,6 +85,44 @@ struct HubStateTests {
         #expect(state.latestSequence == 2)
     }
 
+    /// Spec 7.2 (1.1): zero vote counts do not count, also against records a 1.0 hub journalled with them, both for
+    /// the current revision and for an older one (which is compared by its content hash).
+    @Test func zeroVotesDoNotMakeAConflict() throws {
+        var state = HubState(election: try F.election())
+        var withZero = F.declaration(F.alpha, (F.lab, 6), (F.con, 4))
+        withZero.votes = [PartyCount(party: F.lab, count: 900), PartyCount(party: F.con, count: 0)]
+        let journalled = try F.election().validate(withZero, from: F.national)
+        // As a 1.0 hub kept it: the zero vote count in the record.
+        var old = journalled
+        if case .declared(var result) = old.state {
+            result.votes = [PartyCount(party: F.con, count: 0), PartyCount(party: F.lab, count: 900)]
+            old.state = .declared(result)
+        }
+        try state.replay(sequence: 1, record: old)
+        var without = withZero
+        without.votes = [PartyCount(party: F.lab, count: 900)]
+        guard case .duplicate(let sequence, _) = state.submit(without, from: F.national) else {
+            Issue.record("the current revision without CON=0 should be a duplicate")
+            return
+        }
+        #expect(sequence == 1)
+        _ = try accepted(state.submit(F.declaration(F.alpha, revision: 2, (F.lab, 7), (F.con, 3)), from: F.national))
+        guard case .duplicate(let again, _) = state.submit(without, from: F.national) else {
+            Issue.record("an older revision without CON=0 should be a duplicate")
+            return
+        }
+        #expect(again == 1)
+        guard case .duplicate = state.submit(withZero, from: F.national) else {
+            Issue.record("an older revision with CON=0 should be a duplicate")
+            return
+        }
+        var different = without
+        different.votes = [PartyCount(party: F.lab, count: 901)]
+        #expect(
+            state.submit(different, from: F.national)
+                == .rejected(.staleRevision(contest: "alpha", submitted: 1, current: 2)))
+    }
+
     @Test func rememberedRevisionsAreBounded() throws {
         var state = HubState(election: try F.election(), retainedRevisions: 2)
         for revision in UInt32(1)...5 {

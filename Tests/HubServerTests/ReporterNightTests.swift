@@ -311,8 +311,12 @@ struct ReporterNightTests {
             #expect(try Self.reporter(arguments, port: port).status == 0)
         }
         try await withTimeout {
-            _ = try await watcher.line { $0 == "Swindon: LAB gain from CON (sequence 1)" }
-            _ = try await watcher.line { $0 == "Swindon: LAB gain from CON (correction, revision 2, sequence 2)" }
+            // A declaration's line ends with its seat changes against the council's composition before.
+            let first = try await watcher.line { $0.hasPrefix("Swindon: LAB gain from CON (sequence 1)") }.line
+            #expect(first.hasPrefix("Swindon: LAB gain from CON (sequence 1); seats LAB +"))
+            _ = try await watcher.line {
+                $0.hasPrefix("Swindon: LAB gain from CON (correction, revision 2, sequence 2)")
+            }
             _ = try await watcher.line {
                 $0 == "Swindon: result withdrawn (withdrawal, revision 3, sequence 3): recount"
             }
@@ -357,7 +361,7 @@ struct ReporterNightTests {
         _ = try Self.reporter(
             ["submit", "--contest", "bolton", "--seats", "CON=17,LAB=26,LD=6,IND=11"], port: hub.port)
         try await withTimeout {
-            _ = try await watcher.line { $0 == "Bolton: no overall control (no change) (sequence 2)" }
+            _ = try await watcher.line { $0.hasPrefix("Bolton: no overall control (no change) (sequence 2)") }
             _ = try await watcher.line {
                 $0 == "English local elections, 4 May 2023, North West: 1 of 31 contests declared (sequence 2)"
             }

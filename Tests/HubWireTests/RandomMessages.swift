@@ -95,7 +95,31 @@ struct RandomMessages {
         (0..<Int(1 + rng.next() % UInt64(maximum))).map { _ in RegionIndex(Int(rng.next() % 1024)) }
     }
 
+    /// A definition, with 1.1 details (a note, GSS codes, compositions before) about half the time.
     mutating func definition() -> ElectionDefinition {
+        var definition = coreDefinition()
+        guard bool() else { return definition }
+        definition.seatsBeforeNote = string(maxBytes: 1024)
+        for position in definition.contests.indices {
+            if bool() { definition.contests[position].gssCode = "E" + string(maxBytes: 15) }
+            if bool() {
+                // Parties of the definition, ascending, each with at least one seat.
+                let parties = (0..<definition.parties.count).filter { _ in bool() }
+                definition.contests[position].seatsBefore = (parties.isEmpty ? [0] : parties).map {
+                    PartyCount(party: PartyIndex($0), count: max(1, u32()))
+                }
+            }
+        }
+        return definition
+    }
+
+    /// A change within the wire's bound, ±(2^32 - 1).
+    mutating func change() -> Int {
+        let magnitude = Int(u32())
+        return bool() ? magnitude : -magnitude
+    }
+
+    mutating func coreDefinition() -> ElectionDefinition {
         ElectionDefinition(
             id: string(maxBytes: 64), name: string(maxBytes: 256), date: string(maxBytes: 32),
             parties: (0..<Int(1 + rng.next() % 5)).map { _ in
@@ -133,7 +157,7 @@ struct RandomMessages {
                     electionDigest: u64(), latestSequence: u64(),
                     compression: CompressionFormat(rawValue: UInt8(rng.next() % 3))!, maxFrameLength: u32(),
                     maxDecompressedLength: u32(), heartbeatIntervalMillis: u32(), allRegions: allRegions,
-                    regions: allRegions || bool() ? [] : regions(max: 10)))
+                    regions: allRegions || bool() ? [] : regions(max: 10), definitionDigest: u64()))
         case .versionRange:
             let low = id()
             return .versionRange(
@@ -208,7 +232,8 @@ struct RandomMessages {
                     Scoreboard.Row(
                         party: PartyIndex(party), councils: Int(u32()),
                         councilsChange: Int(Int32(truncatingIfNeeded: u64())),
-                        councillors: Int(u32()), mayors: Int(u32())))
+                        councillors: Int(u32()), mayors: Int(u32()), councillorsCompared: Int(u32()),
+                        councillorsChange: change()))
             }
             return .scoreboard(
                 ScoreboardAnswer(
@@ -216,9 +241,17 @@ struct RandomMessages {
                     scoreboard: Scoreboard(
                         sequence: u64(), contestsDeclared: Int(u32()), contestsTotal: Int(u32()),
                         noOverallControl: Int(u32()), noOverallControlChange: Int(Int32(truncatingIfNeeded: u64())),
-                        rows: rows)))
+                        rows: rows, councilsCompared: Int(u32()), councilsNotCompared: Int(u32()))))
         case .contest:
-            return .contest(ContestAnswer(requestID: u64(), sequence: u64(), record: bool() ? record() : nil))
+            var seatChanges: [SeatChange]?
+            if bool() {
+                seatChanges = partyCounts(ascending: true, positive: true).map {
+                    SeatChange(party: $0.party, change: bool() ? Int($0.count) : -Int($0.count))
+                }
+            }
+            return .contest(
+                ContestAnswer(
+                    requestID: u64(), sequence: u64(), record: bool() ? record() : nil, seatChanges: seatChanges))
         case .election:
             let definition = definition()
             return .election(ElectionAnswer(requestID: u64(), digest: definition.digest, definition: definition))

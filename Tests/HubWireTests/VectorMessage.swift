@@ -87,7 +87,8 @@ enum VectorMessage {
                     maxDecompressedLength: try u32(f, "maxDecompressedLength"),
                     heartbeatIntervalMillis: try u32(f, "heartbeatIntervalMillis"),
                     allRegions: try bool(f, "allRegions"),
-                    regions: (f["regions"] as? [NSNumber] ?? []).map { RegionIndex($0.intValue) }))
+                    regions: (f["regions"] as? [NSNumber] ?? []).map { RegionIndex($0.intValue) },
+                    definitionDigest: f["definitionDigest"] == nil ? nil : try checksum(f, "definitionDigest")))
         case "VERSION_RANGE":
             return .versionRange(
                 VersionRange(
@@ -159,51 +160,25 @@ enum VectorMessage {
             }
             return .query(Query(requestID: try number(f, "requestID"), kind: kind))
         case "SCOREBOARD":
-            let rows = try (f["rows"] as! [[String: Any]]).map {
-                Scoreboard.Row(
-                    party: PartyIndex(Int(try number($0, "partyIndex"))), councils: Int(try number($0, "councils")),
-                    councilsChange: try signed($0, "councilsChange"), councillors: Int(try number($0, "councillors")),
-                    mayors: Int(try number($0, "mayors")))
-            }
             return .scoreboard(
-                ScoreboardAnswer(
-                    requestID: try number(f, "requestID"),
-                    scoreboard: Scoreboard(
-                        sequence: try number(f, "sequence"), contestsDeclared: Int(try number(f, "contestsDeclared")),
-                        contestsTotal: Int(try number(f, "contestsTotal")),
-                        noOverallControl: Int(try number(f, "noOverallControl")),
-                        noOverallControlChange: try signed(f, "noOverallControlChange"), rows: rows)))
+                ScoreboardAnswer(requestID: try number(f, "requestID"), scoreboard: try scoreboard(f)))
         case "CONTEST":
+            // 1.1: seat changes; absent from a 1.0 hub's answer, like "known: false".
+            let seatChanges =
+                (f["seatChangesKnown"] as? Bool ?? false)
+                ? (f["seatChanges"] as! [[NSNumber]]).map {
+                    SeatChange(party: PartyIndex($0[0].intValue), change: $0[1].intValue)
+                } : nil
             return .contest(
                 ContestAnswer(
                     requestID: try number(f, "requestID"), sequence: try number(f, "sequence"),
-                    record: try bool(f, "present") ? try record(f["record"] as! [String: Any]) : nil))
+                    record: try bool(f, "present") ? try record(f["record"] as! [String: Any]) : nil,
+                    seatChanges: seatChanges))
         case "ELECTION":
-            let d = f["definition"] as! [String: Any]
-            let definition = ElectionDefinition(
-                id: try string(d, "id"), name: try string(d, "name"), date: try string(d, "date"),
-                parties: try (d["parties"] as! [[String: Any]]).map {
-                    .init(
-                        code: try string($0, "code"), name: try string($0, "name"),
-                        flags: UInt8(try number($0, "flags")))
-                },
-                regions: try (d["regions"] as! [[String: Any]]).map {
-                    .init(id: try string($0, "id"), name: try string($0, "name"))
-                },
-                contests: try (d["contests"] as! [[String: Any]]).map {
-                    .init(
-                        id: try u32($0, "id"), slug: try string($0, "slug"), name: try string($0, "name"),
-                        regionIndex: try number($0, "regionIndex"),
-                        kind: ContestKind(rawValue: UInt8(try number($0, "kind")))!,
-                        totalSeats: try number($0, "totalSeats"), seatsUp: try number($0, "seatsUp"),
-                        previousControl: try number($0, "previousControl"),
-                        candidates: try ($0["candidates"] as! [[String: Any]]).map {
-                            .init(name: try string($0, "name"), party: try number($0, "party"))
-                        })
-                })
             return .election(
                 ElectionAnswer(
-                    requestID: try number(f, "requestID"), digest: try checksum(f, "digest"), definition: definition))
+                    requestID: try number(f, "requestID"), digest: try checksum(f, "digest"),
+                    definition: try definition(f["definition"] as! [String: Any])))
         case "GOODBYE":
             return .goodbye(
                 Goodbye(
@@ -212,6 +187,52 @@ enum VectorMessage {
         default:
             throw Missing(field: "type \(type)")
         }
+    }
+
+    /// A scoreboard's fields (without requestID), with the 1.1 ones when present.
+    static func scoreboard(_ f: [String: Any]) throws -> Scoreboard {
+        let rows = try (f["rows"] as! [[String: Any]]).map {
+            Scoreboard.Row(
+                party: PartyIndex(Int(try number($0, "partyIndex"))), councils: Int(try number($0, "councils")),
+                councilsChange: try signed($0, "councilsChange"), councillors: Int(try number($0, "councillors")),
+                mayors: Int(try number($0, "mayors")),
+                councillorsCompared: ($0["councillorsCompared"] as? NSNumber)?.intValue ?? 0,
+                councillorsChange: ($0["councillorsChange"] as? NSNumber)?.intValue ?? 0)
+        }
+        return Scoreboard(
+            sequence: (f["sequence"] as? NSNumber)?.uint64Value ?? 0,
+            contestsDeclared: Int(try number(f, "contestsDeclared")),
+            contestsTotal: Int(try number(f, "contestsTotal")),
+            noOverallControl: Int(try number(f, "noOverallControl")),
+            noOverallControlChange: try signed(f, "noOverallControlChange"), rows: rows,
+            councilsCompared: (f["councilsCompared"] as? NSNumber)?.intValue ?? 0,
+            councilsNotCompared: (f["councilsNotCompared"] as? NSNumber)?.intValue ?? 0)
+    }
+
+    /// An election definition in the vectors' raw-number form, with the 1.1 details when present.
+    static func definition(_ d: [String: Any]) throws -> ElectionDefinition {
+        let definition = ElectionDefinition(
+            id: try string(d, "id"), name: try string(d, "name"), date: try string(d, "date"),
+            parties: try (d["parties"] as! [[String: Any]]).map {
+                .init(
+                    code: try string($0, "code"), name: try string($0, "name"),
+                    flags: UInt8(try number($0, "flags")))
+            },
+            regions: try (d["regions"] as! [[String: Any]]).map {
+                .init(id: try string($0, "id"), name: try string($0, "name"))
+            },
+            contests: try (d["contests"] as! [[String: Any]]).map {
+                .init(
+                    id: try u32($0, "id"), slug: try string($0, "slug"), name: try string($0, "name"),
+                    regionIndex: try number($0, "regionIndex"),
+                    kind: ContestKind(rawValue: UInt8(try number($0, "kind")))!,
+                    totalSeats: try number($0, "totalSeats"), seatsUp: try number($0, "seatsUp"),
+                    previousControl: try number($0, "previousControl"),
+                    candidates: try ($0["candidates"] as! [[String: Any]]).map {
+                        .init(name: try string($0, "name"), party: try number($0, "party"))
+                    }, gssCode: $0["gssCode"] as? String, seatsBefore: counts($0["seatsBefore"]))
+            }, seatsBeforeNote: d["seatsBeforeNote"] as? String ?? "")
+        return definition
     }
 
     /// The vectors' name for a decoding failure.

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generate the embedded default election file (England, 4 May 2023).
 
-Reads le2023-councils.csv and le2023-mayors.csv (see SOURCES.md next to them)
-and writes the JSON that ElectionDefaults ships as england-2023.json.
+Reads le2023-councils.csv, le2023-mayors.csv and le2023-councillor-change.csv
+(see SOURCES.md next to them) and writes the JSON that ElectionDefaults ships as
+england-2023.json.
 
 Python 3.11, standard library only. The output is deterministic: running the
 script twice on the same CSVs gives identical bytes.
@@ -31,6 +32,7 @@ DEFAULT_OUT = Path("Sources") / "ElectionDefaults" / "Resources" / "england-2023
 
 COUNCILS_CSV = "le2023-councils.csv"
 MAYORS_CSV = "le2023-mayors.csv"
+CHANGE_CSV = "le2023-councillor-change.csv"
 
 ELECTION_ID = "england-2023"
 ELECTION_NAME = "English local elections, 4 May 2023"
@@ -42,11 +44,28 @@ SOURCES_TEXT = (
     "local press, the Press Association's alphabetical list of the 230 councils "
     "with elections, mySociety's uk_local_authority_names_and_codes (council "
     "names, GSS codes, regions and council types) and the House of Commons "
-    "Library briefing CBP-9798. Each row's sources are listed in the project's "
-    "data file (le2023-councils.csv and le2023-mayors.csv, described in "
-    "SOURCES.md) and, where a result is included, in the contest's reference. "
-    "Nothing was estimated: where a figure was not found it is left empty, and "
-    "figures worked out from other figures are marked in the notes."
+    "Library briefing CBP-9798. Each council's composition before the election "
+    "(seatsBefore) is its May 2022 make-up from Open Council Data UK "
+    "(opencouncildata.co.uk), whose CSV downloads are public domain. Each row's "
+    "sources are listed in the project's data files (le2023-councils.csv, "
+    "le2023-mayors.csv and le2023-councillor-change.csv, described in SOURCES.md) "
+    "and, where a result is included, in the contest's reference. Nothing was "
+    "estimated: where a figure was not found it is left empty, and figures worked "
+    "out from other figures are marked in the notes."
+)
+
+# Shown wherever a councillor change is shown (it travels in the election definition).
+SEATS_BEFORE_NOTE = (
+    "Councillor changes are against each council's make-up in May 2022 (Open "
+    "Council Data UK, opencouncildata.co.uk), not on the eve of the 2023 poll. "
+    "By-elections and defections since are not in it, and the 26 councils that "
+    "changed size on new wards are compared with their old council. So the "
+    "national sums differ from the BBC's, which count from the 2019 or notional "
+    "results: by tens of seats for the Conservatives, Liberal Democrats and "
+    "Greens, by about a hundred for Labour and by a few hundred for independents "
+    "and others. Ashfield, Boston, Epsom and Ewell and Uttlesford are left out: "
+    "their ruling local parties are not told apart from other independents in "
+    "the May 2022 figures."
 )
 
 # Party list, in this order. Codes are what contests and references use.
@@ -73,6 +92,15 @@ SEAT_COLUMNS: list[tuple[str, str]] = [
     ("seats_after_LD", "LD"),
     ("seats_after_GRN", "GRN"),
     ("seats_after_IND_OTHER", "IND"),
+]
+
+# le2023-councillor-change.csv columns of the composition before -> party code.
+BEFORE_COLUMNS: list[tuple[str, str]] = [
+    ("seats_before_CON", "CON"),
+    ("seats_before_LAB", "LAB"),
+    ("seats_before_LD", "LD"),
+    ("seats_before_GRN", "GRN"),
+    ("seats_before_IND_OTHER", "IND"),
 ]
 
 COUNCIL_TYPES = {
@@ -214,7 +242,32 @@ def council_reference(row: dict[str, str]) -> dict | None:
     }
 
 
-def build_councils(rows, region_ids) -> list[dict]:
+def seats_before(row: dict[str, str], change_row: dict[str, str] | None) -> dict | None:
+    """The whole council's seats per party before the poll, or None.
+
+    None where the result's seats move a local party out of IND (LOCAL_PARTY_SPLITS): the May 2022 figures
+    have only one 'other' column, so the local party's seats before cannot be told apart from other
+    independents, and comparing would show the local party gaining every seat it holds."""
+    name = row["council"]
+    if change_row is None:
+        fail(f"{name}: no row in {CHANGE_CSV}")
+    if change_row["council"] != name and change_row["council"] != "Lincoln":
+        fail(f"{name}: {CHANGE_CSV} names it {change_row['council']!r}")
+    if name in LOCAL_PARTY_SPLITS:
+        return None
+    seats: dict[str, int] = {}
+    for column, code in BEFORE_COLUMNS:
+        n = opt_int(change_row[column], f"{name} {column}")
+        if n is None:
+            fail(f"{name}: {column} is empty")
+        if n > 0:
+            seats[code] = n
+    if not seats:
+        fail(f"{name}: the composition before has no seats")
+    return seats
+
+
+def build_councils(rows, region_ids, change_by_gss) -> list[dict]:
     rows = sorted(rows, key=lambda r: r["council"].casefold())
     contests = []
     for index, row in enumerate(rows, start=1):
@@ -233,6 +286,7 @@ def build_councils(rows, region_ids) -> list[dict]:
             "totalSeats": opt_int(row["total_seats"], f"{name} total_seats"),
             "seatsUp": opt_int(row["seats_up"], f"{name} seats_up"),
             "controlBefore": opt_control(row["control_before"], f"{name} control_before"),
+            "seatsBefore": seats_before(row, change_by_gss.get(row["gss_code"])),
             "reference": council_reference(row),
         })
     return contests
@@ -334,6 +388,9 @@ def validate(doc: dict) -> None:
             for code in ref.get("seats", {}):
                 if code not in party_codes:
                     fail(f"{c['name']}: seat code {code} not a party")
+        for code in c.get("seatsBefore") or {}:
+            if code not in party_codes:
+                fail(f"{c['name']}: seats-before code {code} not a party")
         for cand in c.get("candidates", []):
             if cand["party"] not in party_codes:
                 fail(f"{c['name']}: candidate party {cand['party']} not a party")
@@ -352,9 +409,13 @@ def main(argv: list[str] | None = None) -> int:
 
     council_rows = read_csv(data_dir / COUNCILS_CSV)
     mayor_rows = read_csv(data_dir / MAYORS_CSV)
+    change_rows = read_csv(data_dir / CHANGE_CSV)
+    change_by_gss = {row["gss_code"]: row for row in change_rows}
+    if len(change_by_gss) != len(change_rows) or set(change_by_gss) != {r["gss_code"] for r in council_rows}:
+        fail(f"{CHANGE_CSV} does not have exactly one row per council of {COUNCILS_CSV} (by gss_code)")
 
     regions, region_ids = build_regions(council_rows, mayor_rows)
-    councils = build_councils(council_rows, region_ids)
+    councils = build_councils(council_rows, region_ids, change_by_gss)
     mayors = build_mayoralties(mayor_rows, region_ids, first_id=len(councils) + 1)
 
     doc = {
@@ -362,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": ELECTION_NAME,
         "date": ELECTION_DATE,
         "sources": SOURCES_TEXT,
+        "seatsBeforeNote": SEATS_BEFORE_NOTE,
         # IND is a bucket of independents and minor parties, not one party: it never controls a council
         # (Castle Point's 32 of 41 are two local parties of 16 each), so it is marked as a group.
         "parties": [
@@ -383,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"contests: {len(doc['contests'])} ({len(councils)} councils, {len(mayors)} mayoralties); "
           f"parties: {len(PARTIES)}; regions: {len(regions)}")
     print(f"councils with a reference: {len(with_ref)}; without: {len(councils) - len(with_ref)}")
+    without_before = [c["name"] for c in councils if c["seatsBefore"] is None]
+    print(f"councils with a composition before: {len(councils) - len(without_before)}; "
+          f"without: {', '.join(without_before)}")
     for c in with_ref:
         total = sum(c["reference"]["seats"].values())
         if total != c["totalSeats"]:

@@ -55,6 +55,24 @@ ELECTION_SMALL = {
 DEFN = rh.definition_from_operator(ELECTION_SMALL)
 DIGEST = rh.u64hex(rh.election_digest(DEFN))
 DICTIONARY = rh.preset_dictionary(DEFN)
+SMALL_DEFINITION_DIGEST = rh.u64hex(rh.definition_digest(DEFN))  # 1.1: core and an empty details section
+
+# Specification 1.1: election-small with details (7.3.1). The core is election-small's, so its election digest is
+# too; only the definition digest differs. Casterbridge has no composition before, and the mayoralty cannot have one.
+ELECTION_SMALL_DETAILS = json.loads(json.dumps(ELECTION_SMALL))
+ELECTION_SMALL_DETAILS["sources"] = ("Invented for the protocol test vectors; no real places or results. The "
+                                     "compositions before are invented too.")
+ELECTION_SMALL_DETAILS["seatsBeforeNote"] = "Each council's make-up a year before the poll (invented)."
+for contest, gss, before in ((0, "E07000901", {"CON": 30, "LAB": 10, "LD": 7}),
+                             (1, "E08000902", {"CON": 24, "LAB": 27, "LD": 9}),
+                             (2, "E06000903", None), (3, "E06000904", None)):
+    ELECTION_SMALL_DETAILS["contests"][contest]["gssCode"] = gss
+    if before is not None:
+        ELECTION_SMALL_DETAILS["contests"][contest]["seatsBefore"] = before
+DEFN_DETAILS = rh.definition_from_operator(ELECTION_SMALL_DETAILS)
+assert rh.election_digest(DEFN_DETAILS) == rh.election_digest(DEFN)
+DETAILS_DIGEST = rh.u64hex(rh.definition_digest(DEFN_DETAILS))
+assert DETAILS_DIGEST != DIGEST
 
 # Declarations for election-small (party 0 CON, 1 LAB, 2 LD), and the records the hub derives from them.
 D_AMBRIDGE_1 = {"contestID": 1, "revision": 1, "seats": [[1, 18], [0, 20], [2, 9]],
@@ -63,6 +81,7 @@ D_AMBRIDGE_2 = {"contestID": 1, "revision": 2, "seats": [[0, 24], [1, 14], [2, 9
                 "votes": [[0, 15090], [1, 13686], [2, 7215]], "turnout": 3120, "declaredAt": ms("2023-05-05T09:02:00")}
 D_BORCHESTER_2 = {"contestID": 2, "revision": 2, "seats": [[1, 31], [0, 20], [2, 9]],
                   "declaredAt": ms("2023-05-05T03:40:12")}
+
 D_CASTERBRIDGE_1 = {"contestID": 3, "revision": 1, "seats": [[2, 12], [0, 5], [1, 0]],
                     "declaredAt": ms("2023-05-05T04:05:59")}
 D_MAYOR_1 = {"contestID": 4, "revision": 1, "seats": [[0, 1]], "turnout": 2775,
@@ -82,12 +101,15 @@ assert (R_CASTERBRIDGE_1["control"], R_CASTERBRIDGE_1["outcome"]) == (3, rh.OUTC
 assert (R_MAYOR_1["control"], R_MAYOR_1["outcome"]) == (1, rh.OUTCOME_GAIN)
 
 
-# election-small plus a 4th party marked as a group (definition party flags bit 0), for the ELECTION vectors.
+# election-small plus a 4th party marked as a group (definition party flags bit 0), for the ELECTION vectors; its
+# third mayoral candidate, Carol Whyte, stands for the group.
 DEFN_GROUP = json.loads(json.dumps(DEFN))
 DEFN_GROUP["id"] = "small-2023-group"
 DEFN_GROUP["parties"].append({"code": "IND", "name": "Independents and others", "flags": rh.PARTY_GROUP})
+DEFN_GROUP["contests"][3]["candidates"][2]["party"] = 4
 assert rh.derive_control(DEFN_GROUP, 1, [[0, 10], [3, 37]]) == 0  # a group majority is no overall control
 assert rh.derive_control(DEFN_GROUP, 1, [[0, 37], [3, 10]]) == 1
+assert rh.derive_control(DEFN_GROUP, 4, [[3, 1]]) == 4  # a mayoralty won by the group's candidate is the group's
 
 
 def checksum_of(records) -> str:
@@ -107,6 +129,45 @@ SNAPSHOT_THREE = {"sequence": 7, "reason": 1, "contests": [R_AMBRIDGE_1, R_BORCH
 
 # --------------------------------------------------------------------------------------- messages.json
 
+WELCOME_11 = {"version": 1, "hubName": "ResultsHub newsroom", "electionID": "small-2023",
+              "electionDigest": DIGEST, "latestSequence": 1234, "compression": 2, "maxFrameLength": 1048576,
+              "maxDecompressedLength": 4194304, "heartbeatIntervalMillis": 15000, "allRegions": False,
+              "regions": [1], "definitionDigest": SMALL_DEFINITION_DIGEST}
+SCOREBOARD_ROWS_11 = [
+    {"partyIndex": 0, "councils": 1, "councilsChange": 0, "councillors": 49, "mayors": 1,
+     "councillorsCompared": 44, "councillorsChange": -10},
+    {"partyIndex": 1, "councils": 1, "councilsChange": 1, "councillors": 45, "mayors": 0,
+     "councillorsCompared": 45, "councillorsChange": 8},
+    {"partyIndex": 2, "councils": 0, "councilsChange": -2, "councillors": 18, "mayors": 0,
+     "councillorsCompared": 9, "councillorsChange": 2}]
+SCOREBOARD_11 = {"requestID": 5, "sequence": 1234, "contestsDeclared": 3, "contestsTotal": 4, "noOverallControl": 0,
+                 "noOverallControlChange": -1, "rows": SCOREBOARD_ROWS_11, "councilsCompared": 2,
+                 "councilsNotCompared": 1}
+# snapshot-three-records followed by delta-batch-after-snapshot: Ambridge 2, Borchester 2, Casterbridge withdrawn,
+# the mayoralty.
+STATE_AFTER_BATCH = [R_AMBRIDGE_2, R_BORCHESTER_2, R_CASTERBRIDGE_W, R_MAYOR_1]
+SCOREBOARD_DERIVED = rh.derive_scoreboard(DEFN_DETAILS, STATE_AFTER_BATCH)
+
+
+def without_11(type_name: str, fields: dict) -> dict:
+    """The 1.0 form of a message's fields: the 1.1 fields left out (what a 1.0 hub sends)."""
+    out = json.loads(json.dumps(fields))
+    if type_name == "WELCOME":
+        out.pop("definitionDigest")
+    elif type_name == "SCOREBOARD":
+        out.pop("councilsCompared")
+        out.pop("councilsNotCompared")
+        for row in out["rows"]:
+            row.pop("councillorsCompared")
+            row.pop("councillorsChange")
+    elif type_name == "CONTEST":
+        out.pop("seatChangesKnown")
+        out.pop("seatChanges", None)
+    elif type_name == "ELECTION":  # only a definition without details can be sent in the 1.0 form
+        out.pop("definitionDigest")
+    return out
+
+
 def message_vectors() -> list:
     v = []
 
@@ -123,17 +184,16 @@ def message_vectors() -> list:
     add("hello-subscriber", "HELLO", {"minVersion": 1, "maxVersion": 3, "role": 2, "principal": "graphics-wall",
                                       "secret": "", "compression": 0, "clientName": "wall/2.1 (Ynys Môn)"},
         "A subscriber's HELLO: versions 1..3, no key, no compression, a non-ASCII client name.")
-    welcome = {"version": 1, "hubName": "ResultsHub newsroom", "electionID": "small-2023",
-               "electionDigest": DIGEST, "latestSequence": 1234, "compression": 2, "maxFrameLength": 1048576,
-               "maxDecompressedLength": 4194304, "heartbeatIntervalMillis": 15000, "allRegions": False,
-               "regions": [1]}
+    welcome = WELCOME_11
     add("welcome-desk-regions", "WELCOME", welcome,
-        "WELCOME to a desk that may submit for region 1 only; raw deflate; the digest of election-small.")
+        "WELCOME to a desk that may submit for region 1 only; raw deflate; the digest of election-small and (1.1) "
+        "its definition digest (core and an empty details section).")
     add("welcome-desk-all-regions", "WELCOME", dict(welcome, allRegions=True, regions=[], compression=1,
                                                     latestSequence=0),
         "WELCOME to a desk that may submit for every region; zlib; no events yet.")
-    add("welcome-subscriber", "WELCOME", dict(welcome, compression=0, regions=[]),
-        "WELCOME to a subscriber: no compression, no regions.")
+    add("welcome-subscriber", "WELCOME", dict(welcome, compression=0, regions=[], definitionDigest=DETAILS_DIGEST),
+        "WELCOME to a subscriber from a hub serving election-small-details: no compression, no regions; the "
+        "election digest is election-small's (the same core), the definition digest (1.1) covers the details.")
     add("version-range", "VERSION_RANGE", {"minVersion": 1, "maxVersion": 1,
                                            "message": "this hub speaks ResultsHub protocol versions 1 to 1"},
         "The answer to a HELLO whose version range does not overlap 1..1.")
@@ -193,23 +253,38 @@ def message_vectors() -> list:
     add("query-scoreboard", "QUERY", {"requestID": 5, "kind": 1}, "QUERY the scoreboard.")
     add("query-contest", "QUERY", {"requestID": 6, "kind": 2, "contestID": 4}, "QUERY contest 4.")
     add("query-election", "QUERY", {"requestID": 7, "kind": 3}, "QUERY the election definition.")
-    add("scoreboard", "SCOREBOARD", {
-        "requestID": 5, "sequence": 1234, "contestsDeclared": 3, "contestsTotal": 4, "noOverallControl": 0,
-        "noOverallControlChange": -1, "rows": [
-            {"partyIndex": 0, "councils": 1, "councilsChange": 0, "councillors": 49, "mayors": 1},
-            {"partyIndex": 1, "councils": 1, "councilsChange": 1, "councillors": 45, "mayors": 0},
-            {"partyIndex": 2, "councils": 0, "councilsChange": -2, "councillors": 18, "mayors": 0}]},
-        "A scoreboard with negative changes (svarint) in noOverallControlChange and a row; the numbers are "
-        "illustrative, not derived from another vector.")
-    add("contest-present", "CONTEST", {"requestID": 6, "sequence": 1234, "present": True, "record": R_MAYOR_1},
-        "CONTEST answer with the mayoralty's record (candidate votes).")
-    add("contest-absent", "CONTEST", {"requestID": 8, "sequence": 1234, "present": False},
+    add("scoreboard", "SCOREBOARD", SCOREBOARD_11,
+        "A scoreboard with negative changes (svarint) in noOverallControlChange and in rows, and (1.1) the "
+        "councillor comparison, one councillorRow per row; the numbers are illustrative, not derived from another "
+        "vector.")
+    add("scoreboard-derived", "SCOREBOARD", dict(requestID=11, sequence=10, **SCOREBOARD_DERIVED),
+        "The scoreboard of election-small-details after snapshot-three-records and delta-batch-after-snapshot "
+        "(Ambridge CON hold 24/14/9 against 30/10/7 before, Borchester LAB gain 20/31/9 against 24/27/9, Casterbridge "
+        "withdrawn, the mayoralty CON gain): derived, as derived.json's scoreboard 'after-delta-batch' checks.")
+    add("contest-present", "CONTEST", {"requestID": 6, "sequence": 1234, "present": True, "record": R_MAYOR_1,
+                                       "seatChangesKnown": False},
+        "CONTEST answer with the mayoralty's record (candidate votes); a mayoralty has no seat changes (1.1).")
+    add("contest-absent", "CONTEST", {"requestID": 8, "sequence": 1234, "present": False, "seatChangesKnown": False},
         "CONTEST answer for a contest with no record yet.")
-    add("election-small", "ELECTION", {"requestID": 7, "digest": DIGEST, "definition": DEFN},
-        "The definition of election-small.json and its digest.")
+    add("contest-seat-changes", "CONTEST", {"requestID": 10, "sequence": 1234, "present": True,
+                                            "record": R_AMBRIDGE_1, "seatChangesKnown": True,
+                                            "seatChanges": rh.seat_changes(DEFN_DETAILS, R_AMBRIDGE_1)},
+        "CONTEST answer from a hub serving election-small-details: Ambridge (CON 20, LAB 18, LD 9) against CON 30, "
+        "LAB 10, LD 7 before: CON -10, LAB +8, LD +2 (1.1).")
+    add("election-small", "ELECTION", {"requestID": 7, "digest": DIGEST, "definition": DEFN,
+                                       "definitionDigest": SMALL_DEFINITION_DIGEST},
+        "The definition of election-small.json: its core and election digest, then (1.1) an empty details section "
+        "(00 00: no note, no contest details) and the definition digest.")
     add("election-with-group", "ELECTION", {"requestID": 9, "digest": rh.u64hex(rh.election_digest(DEFN_GROUP)),
-                                            "definition": DEFN_GROUP},
-        "election-small plus a 4th party IND whose flags have bit 0 set (a group that never controls a council).")
+                                            "definition": DEFN_GROUP,
+                                            "definitionDigest": rh.u64hex(rh.definition_digest(DEFN_GROUP))},
+        "election-small plus a 4th party IND whose flags have bit 0 set (a group that never controls a council), "
+        "and whose candidate Carol Whyte stands for the mayoralty (a group can hold a mayoralty).")
+    add("election-small-details", "ELECTION", {"requestID": 12, "digest": DIGEST, "definition": DEFN_DETAILS,
+                                               "definitionDigest": DETAILS_DIGEST},
+        "The definition of election-small-details.json (1.1): election-small's core, whose digest it keeps, then "
+        "the details (a note, GSS codes, the compositions before of Ambridge and Borchester) and the definition "
+        "digest, H of core and details.")
     add("goodbye-normal", "GOODBYE", {"code": 0, "message": "", "lastSequence": 0}, "A client's normal close.")
     add("goodbye-slow-consumer", "GOODBYE", {"code": 13, "message": "you stayed behind for 30 s",
                                              "lastSequence": 1234}, "The hub drops a slow subscriber.")
@@ -219,6 +294,8 @@ def message_vectors() -> list:
         e["hex"] = rh.encode_message(e["type"], e["fields"]).hex()
         type_name, flags, fields, used = rh.decode_frame(bytes.fromhex(e["hex"]))
         assert (type_name, flags, fields, used) == (e["type"], 0, e["fields"], len(e["hex"]) // 2), e["name"]
+        if e["type"] in ("WELCOME", "SCOREBOARD", "CONTEST"):  # the 1.1 form: its appended fields are present
+            assert e["fields"] != without_11(e["type"], e["fields"]), e["name"]
         if e["type"] == "DELTA_BATCH":
             base = by_name[e["baseSnapshot"]]["fields"]["contests"] if "baseSnapshot" in e else []
             state = rh.apply_events({r["contestID"]: r for r in base}, e["fields"]["events"])
@@ -234,7 +311,8 @@ def compression_vectors() -> list:
     for what, type_name, fields in (("delta-batch-one-declaration", "DELTA_BATCH", one),
                                     ("snapshot-three-records", "SNAPSHOT", SNAPSHOT_THREE),
                                     ("election-small", "ELECTION", {"requestID": 7, "digest": DIGEST,
-                                                                    "definition": DEFN})):
+                                                                    "definition": DEFN,
+                                                                    "definitionDigest": SMALL_DEFINITION_DIGEST})):
         payload = rh.encode_payload(type_name, fields)
         for fmt in ("deflate", "zlib"):
             frame = rh.encode_message(type_name, fields, fmt, DICTIONARY)
@@ -253,14 +331,92 @@ def checksum_vectors() -> dict:
     state_sets = [[], [R_AMBRIDGE_1], SNAPSHOT_THREE["contests"],
                   [R_MAYOR_1, R_CASTERBRIDGE_W, R_BORCHESTER_2, R_AMBRIDGE_2],  # order does not matter
                   [R_AMBRIDGE_2, R_BORCHESTER_2, R_CASTERBRIDGE_1, R_MAYOR_1]]
-    definition = rh.encode_definition(DEFN)
+    digests = []
+    for name, defn in (("election-small.json", DEFN), ("election-small-details.json", DEFN_DETAILS)):
+        core, whole = rh.encode_definition_core(defn), rh.encode_definition(defn)
+        assert whole.startswith(core)
+        digests.append({"election": name, "coreHex": core.hex(), "electionDigest": rh.u64hex(rh.H(core)),
+                        "definitionHex": whole.hex(), "definitionDigest": rh.u64hex(rh.H(whole))})
+    assert digests[0]["coreHex"] == digests[1]["coreHex"] and digests[0]["definitionHex"].endswith("0000")
     return {
         "hash": [{"hex": s.hex(), "value": rh.u64hex(rh.H(s))} for s in samples],
         "state": [{"records": [rh.encode_record(r).hex() for r in records], "checksum": checksum_of(records)}
                   for records in state_sets],
-        "electionDigest": {"election": "election-small.json", "definitionHex": definition.hex(),
-                           "digest": rh.u64hex(rh.H(definition))},
+        "electionDigests": digests,
     }
+
+
+# -------------------------------------------------------------------------------------- derived.json
+
+def derived_vectors() -> dict:
+    """What a hub derives (sections 4.1, 6.13, 7.2): records from declarations, seat changes, a scoreboard."""
+    definitions = {"election-small": DEFN, "election-with-group": DEFN_GROUP, "election-small-details": DEFN_DETAILS}
+    records = []
+
+    def add(name, election, desk, declaration, description, same_as=None):
+        defn = definitions[election]
+        rec = rh.record_from_declaration(defn, declaration, desk)
+        entry = {"name": name, "description": description, "election": election, "deskID": desk,
+                 "declaration": declaration, "record": rec, "recordHex": rh.encode_record(rec).hex(),
+                 "seatChanges": rh.seat_changes(defn, rec)}
+        if same_as:
+            assert next(e for e in records if e["name"] == same_as)["recordHex"] == entry["recordHex"], name
+        records.append(entry)
+        return rec
+
+    ambridge = {"contestID": 1, "revision": 1, "seats": [[1, 18], [0, 20], [2, 9]],
+                "votes": [[0, 14872], [1, 13904]], "declaredAt": ms("2023-05-05T02:14:31")}
+    rec = add("votes-without-zero", "election-small", "south", ambridge,
+              "Ambridge with votes for CON and LAB only.")
+    assert rec["votes"] == [[0, 14872], [1, 13904]]
+    add("votes-with-zero", "election-small", "south", dict(ambridge, votes=[[2, 0], [1, 13904], [0, 14872]]),
+        "The same declaration with LD=0 votes (7.2, 1.1): the zero is dropped, so the record is the same, and a "
+        "resubmission of either is a duplicate of the other.", same_as="votes-without-zero")
+    add("seats-and-votes-all-zero-votes", "election-small", "north", dict(D_BORCHESTER_2, votes=[[0, 0], [2, 0]]),
+        "Borchester with votes that are all zero: the vote list is left out (fields bit 0 clear), the same record "
+        "as without votes.")
+    assert records[-1]["record"] == R_BORCHESTER_2
+    add("council-unknown-size", "election-small", "north", D_CASTERBRIDGE_1,
+        "Casterbridge (size unknown): LD 12 of the 17 declared seats is a majority; control before unknown.")
+    add("council-unknown-size-half", "election-small", "north",
+        dict(D_CASTERBRIDGE_1, seats=[[2, 6], [0, 6]]),
+        "Casterbridge: LD 6 and CON 6 of 12 declared seats; exactly half is not a majority: NOC.")
+    add("council-group-majority", "election-with-group", "south",
+        dict(ambridge, seats=[[3, 37], [0, 10]], votes=[[3, 20000], [0, 9000]]),
+        "Ambridge (election-with-group): IND 37 of 47, but IND is a group, which never controls a council: NOC, "
+        "lost to no overall control (CON before).")
+    add("mayoralty-won-by-group", "election-with-group", "national",
+        dict(D_MAYOR_1, seats=[[3, 1]], candidateVotes=[9000, 8000, 11000]),
+        "Mayor of Dunmore (election-with-group): Carol Whyte (IND, a group) wins; a mayoralty is the winner's "
+        "party's, a group's included: IND gain from LAB.")
+    assert records[-1]["record"]["control"] == 4 and records[-1]["record"]["outcome"] == rh.OUTCOME_GAIN
+    add("council-seat-changes", "election-small-details", "south", D_AMBRIDGE_1,
+        "Ambridge (election-small-details) CON 20, LAB 18, LD 9 against CON 30, LAB 10, LD 7 before: CON -10, "
+        "LAB +8, LD +2.")
+    add("council-seat-changes-new-party", "election-small-details", "north",
+        dict(D_BORCHESTER_2, seats=[[1, 60]]),
+        "Borchester all LAB (60) against CON 24, LAB 27, LD 9 before: CON -24, LAB +33, LD -9 (a party with no "
+        "seats now has a change).")
+    add("council-no-composition-before", "election-small-details", "north", D_CASTERBRIDGE_1,
+        "Casterbridge has no composition before: no seat changes (null).")
+    add("mayoralty-no-seat-changes", "election-small-details", "national", D_MAYOR_1,
+        "A mayoralty has no seat changes (null).")
+
+    scoreboards = [{"name": "after-delta-batch", "election": "election-small-details",
+                    "description": "snapshot-three-records then delta-batch-after-snapshot (messages.json): Ambridge "
+                                   "revision 2, Borchester, Casterbridge withdrawn, the mayoralty. Casterbridge is "
+                                   "withdrawn, so every declared council has a composition before.",
+                    "records": [rh.encode_record(r).hex() for r in STATE_AFTER_BATCH],
+                    "scoreboard": SCOREBOARD_DERIVED},
+                   {"name": "with-a-council-not-compared", "election": "election-small-details",
+                    "description": "Ambridge revision 2, Borchester and Casterbridge's declaration: Casterbridge has "
+                                   "no composition before, so it counts in councillors but in neither comparison "
+                                   "figure.",
+                    "records": [rh.encode_record(r).hex() for r in (R_AMBRIDGE_2, R_BORCHESTER_2, R_CASTERBRIDGE_1)],
+                    "scoreboard": rh.derive_scoreboard(DEFN_DETAILS, [R_AMBRIDGE_2, R_BORCHESTER_2,
+                                                                      R_CASTERBRIDGE_1])}]
+    assert scoreboards[1]["scoreboard"]["councilsNotCompared"] == 1
+    return {"records": records, "scoreboards": scoreboards}
 
 
 # ------------------------------------------------------------------------------------ primitives.json
@@ -436,6 +592,82 @@ def pinned_vectors(add):
     pinned("record-outcome-5", "CONTEST", contest, {"record": dict(R_MAYOR_1, outcome=5)}, "malformedFrame",
            "A CONTEST answer whose record (the mayoralty's) has outcome 5 (0..4).")
 
+    # Specification 1.1, issue 10 item 7: WELCOME compression and region list, the upper bound of control.
+    pinned("welcome-compression-3", "WELCOME", WELCOME_11, {"compression": 3}, "malformedFrame",
+           "WELCOME with compression 3 (0..2).")
+    pinned("welcome-regions-1025", "WELCOME", WELCOME_11, {"regions": [0] * 1025}, "limitExceeded",
+           "WELCOME whose regions list has 1025 entries (limit 1024).")
+    add("record-control-1025", "established", one_record(dict(R_AMBRIDGE_1, control=1025)), "limitExceeded",
+        "A SNAPSHOT of one record (Ambridge's) whose control is 1025 (party index 1023 + 1 is the most).")
+
+    # Specification 1.1: the appended fields.
+    election_details = {"requestID": 12, "digest": DIGEST, "definition": DEFN_DETAILS,
+                        "definitionDigest": DETAILS_DIGEST}
+    pinned("election-wrong-definition-digest", "ELECTION", election_details,
+           {"definitionDigest": rh.u64hex((rh.parse_u64(DETAILS_DIGEST) + 1) % 2 ** 64)}, "checksumMismatch",
+           "election-small-details with its definition digest plus 1 (the election digest is right).")
+    core = rh.encode_definition_core(DEFN_DETAILS)
+
+    def election_with_details(details: bytes) -> bytes:
+        """An ELECTION of election-small-details' core followed by these details bytes and their right digest."""
+        return frame("ELECTION", payload(lambda w: (w.varint(12), w.u64(rh.H(core)), w.raw(core), w.raw(details),
+                                                    w.u64(rh.H(core + details)))))
+
+    with_code = payload(lambda w: (w.u8(1), w.string("E1", 16, "")))  # a contestDetail with a GSS code
+    no_detail = payload(lambda w: w.u8(0))
+
+    def details(note="n", entries=None, count=None) -> bytes:
+        entries = entries if entries is not None else [with_code] * 4
+        return payload(lambda w: (w.string(note, 1024, ""), w.varint(len(entries) if count is None else count),
+                                  [w.raw(e) for e in entries]))
+
+    assert rh.decode_frame(election_with_details(details()))[2]["definition"]["seatsBeforeNote"] == "n"
+    assert rh.decode_frame(election_with_details(details(entries=[no_detail] * 3 + [with_code])))
+    add("election-details-count-3", "established", election_with_details(details(entries=[with_code] * 3)),
+        "malformedFrame",
+        "ELECTION whose contestDetails count is 3 for 4 contests (it must be 0 or 4).")
+    add("election-details-reserved-bit", "established", election_with_details(details(
+        entries=[payload(lambda w: w.u8(5))] + [with_code] * 3)), "malformedFrame",
+        "ELECTION whose first contestDetail has fields 5: only bits 0 (gssCode) and 1 (seatsBefore) are defined.")
+    add("election-seats-before-zero", "established", election_with_details(details(
+        entries=[payload(lambda w: (w.u8(2), w.varint(2), w.varint(0), w.varint(30), w.varint(1), w.varint(0)))]
+        + [with_code] * 3)), "malformedFrame",
+        "ELECTION whose first contest's seatsBefore lists LAB with 0 seats.")
+    add("election-seats-before-unknown-party", "established", election_with_details(details(
+        entries=[payload(lambda w: (w.u8(2), w.varint(1), w.varint(3), w.varint(30)))] + [with_code] * 3)),
+        "malformedFrame", "ELECTION whose first contest's seatsBefore names party index 3 of 3 parties.")
+    add("election-details-without-detail", "established", election_with_details(details(entries=[no_detail] * 4)),
+        "malformedFrame", "ELECTION whose contestDetails list all 4 contests, none of them with a detail (the count "
+        "must then be 0).")
+    scoreboard_10 = rh.encode_payload("SCOREBOARD", without_11("SCOREBOARD", SCOREBOARD_11))
+    add("scoreboard-councillor-rows-2", "established", frame("SCOREBOARD", scoreboard_10 + payload(lambda w: (
+        w.varint(2), w.varint(1), w.varint(2), w.varint(44), w.svarint(-10), w.varint(45), w.svarint(8)))),
+        "malformedFrame", "A SCOREBOARD with 3 rows but 2 councillorRows.")
+    contest_changes = {"requestID": 10, "sequence": 1234, "present": True, "record": R_AMBRIDGE_1,
+                       "seatChangesKnown": True, "seatChanges": [[0, -10], [1, 8], [2, 2]]}
+    pinned("contest-seat-changes-not-ascending", "CONTEST", contest_changes,
+           {"seatChanges": [[1, 8], [0, -10], [2, 2]]}, "malformedFrame",
+           "A CONTEST answer whose seat changes are for parties 1, 0, 2.")
+    pinned("contest-seat-change-zero", "CONTEST", contest_changes,
+           {"seatChanges": [[0, -10], [1, 8], [2, 0]]}, "malformedFrame",
+           "A CONTEST answer listing a seat change of 0.")
+    pinned("contest-seat-change-2-pow-32", "CONTEST", contest_changes,
+           {"seatChanges": [[0, -(2 ** 32)], [1, 8], [2, 2]]}, "limitExceeded",
+           "A CONTEST answer with a seat change of -2^32 (magnitude at most 2^32-1).")
+
+    # Specification 1.1: a 1.0 hub's WELCOME, SCOREBOARD, CONTEST and ELECTION (without the appended fields) still
+    # decode.
+    election_small = {"requestID": 7, "digest": DIGEST, "definition": DEFN,
+                      "definitionDigest": SMALL_DEFINITION_DIGEST}
+    for name, type_name, fields in (("welcome-1.0", "WELCOME", WELCOME_11),
+                                    ("scoreboard-1.0", "SCOREBOARD", SCOREBOARD_11),
+                                    ("contest-1.0", "CONTEST", contest_changes),
+                                    ("election-1.0", "ELECTION", election_small)):
+        old = without_11(type_name, fields)
+        add(name, "established", rh.encode_message(type_name, old), "none",
+            f"The {type_name} of a 1.0 hub: the fields of the 1.1 vector without those 1.1 appends. A 1.1 receiver "
+            "decodes it to decodesTo; its appended fields are absent.", decodesTo=old, form="1.0")
+
     # Item 8's exception: unknown HELLO compression bits are masked off. This decodes (error "none").
     hello = {"minVersion": 1, "maxVersion": 1, "role": 1, "principal": "north", "secret": "tok-7f3a9c1e",
              "compression": 3, "clientName": "reporter/1.0"}
@@ -583,8 +815,9 @@ def invalid_vectors() -> list:
         except rh.ProtocolError as err:
             assert (err.error, err.detail) == (e["error"], e.get("detail")), (e["name"], err)
             continue
-        if e["error"] == "none":  # decodes; the fields it decodes to re-encode to other bytes
-            assert result[2] == e["decodesTo"] and rh.encode_message(result[0], result[2]) != data, e["name"]
+        if e["error"] == "none":  # decodes; HELLO's fields re-encode to other bytes, a 1.0 form to the same
+            assert result[2] == e["decodesTo"], e["name"]
+            assert (rh.encode_message(result[0], result[2]) == data) == (e.get("form") == "1.0"), e["name"]
             continue
         assert e["error"] == "unsupportedVersion" and rh.hub_answer_to_hello(result[2]).hex() == e["expectReplyHex"]
     assert len({e["name"] for e in v}) == len(v), "invalid vector names are unique"
@@ -604,14 +837,17 @@ def main(argv=None):
     out = REPO_ROOT / parser.parse_args(argv).out
     out.mkdir(parents=True, exist_ok=True)
     assert rh.definition_from_operator(json.loads(json.dumps(ELECTION_SMALL))) == DEFN
+    assert rh.definition_from_operator(json.loads(json.dumps(ELECTION_SMALL_DETAILS))) == DEFN_DETAILS
     files = {
         "election-small.json": ELECTION_SMALL,
+        "election-small-details.json": ELECTION_SMALL_DETAILS,
         "primitives.json": primitive_vectors(),
         "messages.json": {"vectors": message_vectors()},
         "compression.json": {"election": "election-small.json", "dictionaryHex": DICTIONARY.hex(),
                              "vectors": compression_vectors()},
         "checksum.json": checksum_vectors(),
         "invalid.json": {"vectors": invalid_vectors()},
+        "derived.json": derived_vectors(),
     }
     for name, obj in files.items():
         dump(out / name, obj)

@@ -1,6 +1,8 @@
-"""ResultsHub wire protocol version 1: an independent reference codec.
+"""ResultsHub wire protocol version 1 (specification 1.1): an independent reference codec.
 
 Written from Protocol/SPEC.md alone (not from the Swift sources), Python 3.11, standard library only.
+Specification 1.1 fields (appended to WELCOME, SCOREBOARD, CONTEST and ELECTION) are written when the dict has
+them and read when bytes remain after the 1.0 fields, so a 1.0 peer's messages decode without them.
 Messages are plain dicts whose shape is exactly the "fields" object of Protocol/vectors/messages.json:
 camelCase field names from the spec's tables, enumerations as numbers (except a record's or ACK's
 "status", which is "declared"/"withdrawn"), bools as bools, u64 checksums/digests as "0x" + 16 hex
@@ -26,7 +28,12 @@ MAX_FILTER_REGIONS = 64
 MAX_EVENTS = 65_535
 MAX_SNAPSHOT_RECORDS = 65_535
 MAX_SCOREBOARD_ROWS = 1024
-MAX_WELCOME_REGIONS = 1024  # not in section 9; the election's region limit (README, ambiguity list)
+MAX_WELCOME_REGIONS = 1024  # section 9 (1.1)
+MAX_CONTROL = 1024  # party index 1023 + 1 (section 3, 1.1)
+MAX_SEAT_CHANGES = 1024  # CONTEST seatChanges (1.1)
+MAX_CHANGE = ID_MAX  # magnitude of a councillor or seat change (1.1)
+MAX_GSS_CODE = 16
+MAX_SEATS_BEFORE_NOTE = 1024
 DICTIONARY_MAX = 32_768
 
 ERROR_CODES = {
@@ -51,6 +58,7 @@ STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 FIELD_VOTES, FIELD_TURNOUT, FIELD_CANDIDATE_VOTES = 1, 2, 4
 HELLO_COMPRESSION_KNOWN = 0x03  # HELLO compression bit 0 zlib, bit 1 raw deflate; other bits are masked off
 PARTY_GROUP = 1  # election definition party flags bit 0: a group ("Independents and others")
+DETAIL_GSS_CODE, DETAIL_SEATS_BEFORE = 1, 2  # contestDetail fields bits (7.3.1)
 OUTCOME_UNKNOWN, OUTCOME_HOLD, OUTCOME_GAIN, OUTCOME_NO_CHANGE, OUTCOME_LOST_TO_NOC = range(5)
 
 
@@ -178,6 +186,19 @@ class Reader:
     def svarint(self, what: str) -> int:
         n = self.varint(what)
         return (n >> 1) ^ -(n & 1)
+
+    def change(self, what: str) -> int:
+        """An svarint whose magnitude is at most 2^32-1 (1.1 changes)."""
+        v = self.svarint(what)
+        if abs(v) > MAX_CHANGE:
+            raise ProtocolError("limitExceeded", f"{what}: {v} beyond ±(2^32-1)")
+        return v
+
+    def bounded(self, limit: int, what: str) -> int:
+        v = self.varint(what)
+        if v > limit:
+            raise ProtocolError("limitExceeded", f"{what}: {v} > {limit}")
+        return v
 
     def id32(self, what: str) -> int:
         v = self.varint(what)
@@ -351,7 +372,7 @@ def get_record(r: Reader) -> dict:
     rec = {"contestID": r.id32("contestID"), "revision": r.id32("revision")}
     rec["status"] = STATUS_NAMES[r.enum("status", STATUS_NAMES)]
     if rec["status"] == "declared":
-        rec["control"] = r.varint("control")
+        rec["control"] = r.bounded(MAX_CONTROL, "control")
         rec["outcome"] = r.enum("outcome", range(5))
         _get_optional_results(r, r.varint("fields"), rec, canonical=True)
         rec["declaredAt"] = r.varint("declaredAt")
@@ -404,22 +425,58 @@ def definition_from_operator(op: dict) -> dict:
 
     contests = []
     for c in op["contests"]:
-        contests.append({
+        contest = {
             "id": c["id"], "slug": c["slug"], "name": c["name"], "regionIndex": region_ids.index(c["region"]),
             "kind": {"council": 1, "mayoralty": 2}[c["kind"]],
             "totalSeats": c.get("totalSeats") or 0, "seatsUp": c.get("seatsUp") or 0,
             "previousControl": previous(c.get("controlBefore")),
             "candidates": [{"name": k["name"], "party": 0 if k["party"] is None else codes.index(k["party"]) + 1}
                            for k in (c.get("candidates") or [])],
-        })
-    return {"id": op["id"], "name": op["name"], "date": op["date"],
-            "parties": [{"code": p["code"], "name": p["name"], "flags": PARTY_GROUP if p.get("group") else 0}
-                        for p in op["parties"]],
-            "regions": [{"id": g["id"], "name": g["name"]} for g in op["regions"]],
-            "contests": contests}
+        }
+        if c.get("gssCode"):  # 1.1 details: an empty or missing code is none
+            contest["gssCode"] = c["gssCode"]
+        if c.get("seatsBefore") is not None:  # {code: seats}: ascending party index, zero counts left out
+            contest["seatsBefore"] = sorted([codes.index(code), n] for code, n in c["seatsBefore"].items() if n > 0)
+        contests.append(contest)
+    d = {"id": op["id"], "name": op["name"], "date": op["date"],
+         "parties": [{"code": p["code"], "name": p["name"], "flags": PARTY_GROUP if p.get("group") else 0}
+                     for p in op["parties"]],
+         "regions": [{"id": g["id"], "name": g["name"]} for g in op["regions"]],
+         "contests": contests}
+    if op.get("seatsBeforeNote"):  # 1.1; an empty note is no note
+        d["seatsBeforeNote"] = op["seatsBeforeNote"]
+    return d
+
+
+def _has_detail(c: dict) -> bool:
+    return "gssCode" in c or "seatsBefore" in c
 
 
 def put_definition(w: Writer, d: dict):
+    """Section 7.3: the core, then the 1.1 details section (7.3.1), empty when the definition has no details."""
+    put_definition_core(w, d)
+    put_details(w, d)
+
+
+def put_details(w: Writer, d: dict):
+    """In the dict shape, "seatsBeforeNote" is present only when not empty; "gssCode" and "seatsBefore" per contest."""
+    any_detail = any(_has_detail(c) for c in d["contests"])
+    w._ensure(d.get("seatsBeforeNote", None) != "", "an empty note is left out of the dict")
+    w.string(d.get("seatsBeforeNote", ""), MAX_SEATS_BEFORE_NOTE, "seatsBeforeNote")
+    w.count(len(d["contests"]) if any_detail else 0, 65535, "contestDetails")
+    if not any_detail:
+        return
+    for c in d["contests"]:
+        w.u8((DETAIL_GSS_CODE if "gssCode" in c else 0) | (DETAIL_SEATS_BEFORE if "seatsBefore" in c else 0))
+        if "gssCode" in c:
+            w._ensure(c["gssCode"] != "", "gssCode is 1..16 bytes")
+            w.string(c["gssCode"], MAX_GSS_CODE, "gssCode")
+        if "seatsBefore" in c:
+            w._ensure(len(c["seatsBefore"]) >= 1, "seatsBefore has at least one entry")
+            _put_party_counts(w, c["seatsBefore"], "seatsBefore", canonical=True, nonzero=True)
+
+
+def put_definition_core(w: Writer, d: dict):
     w.string(d["id"], 64, "election id")
     w.string(d["name"], 256, "election name")
     w.string(d["date"], 32, "election date")
@@ -450,6 +507,41 @@ def put_definition(w: Writer, d: dict):
 
 
 def get_definition(r: Reader) -> dict:
+    """The whole definition when it ends the input: the core, then the details section if any bytes remain (a 1.0
+    definition is the core alone)."""
+    d = get_definition_core(r)
+    if r.remaining():
+        get_details(r, d)
+    return d
+
+
+def get_details(r: Reader, d: dict):
+    """Section 7.3.1, after the core; sets d["seatsBeforeNote"] and the contests' gssCode / seatsBefore."""
+    note = r.string(MAX_SEATS_BEFORE_NOTE, "seatsBeforeNote")
+    n = r.count(65535, "contestDetails")
+    if n not in (0, len(d["contests"])):
+        raise ProtocolError("malformedFrame", f"contestDetails has {n} entries for {len(d['contests'])} contests")
+    any_detail = False
+    for c in d["contests"][:n]:
+        fields = r.u8("contestDetail fields")
+        if fields & ~(DETAIL_GSS_CODE | DETAIL_SEATS_BEFORE):
+            raise ProtocolError("malformedFrame", f"contestDetail fields {fields:#x} has reserved bits")
+        if fields & DETAIL_GSS_CODE:
+            c["gssCode"] = r.string(MAX_GSS_CODE, "gssCode")
+            if c["gssCode"] == "":
+                raise ProtocolError("malformedFrame", "empty gssCode")
+        if fields & DETAIL_SEATS_BEFORE:
+            c["seatsBefore"] = _get_party_counts(r, "seatsBefore", canonical=True, nonzero=True)
+            if not c["seatsBefore"] or any(p >= len(d["parties"]) for p, _ in c["seatsBefore"]):
+                raise ProtocolError("malformedFrame", "seatsBefore is empty or names an unknown party")
+        any_detail = any_detail or fields != 0
+    if n and not any_detail:
+        raise ProtocolError("malformedFrame", "contestDetails lists contests but none has a detail")
+    if note:
+        d["seatsBeforeNote"] = note
+
+
+def get_definition_core(r: Reader) -> dict:
     d = {"id": r.string(64, "election id"), "name": r.string(256, "election name"),
          "date": r.string(32, "election date")}
     d["parties"] = []
@@ -480,12 +572,25 @@ def get_definition(r: Reader) -> dict:
 
 
 def encode_definition(d: dict) -> bytes:
+    """The whole 1.1 definition: core and details section."""
     w = Writer()
     put_definition(w, d)
     return w.bytes()
 
 
+def encode_definition_core(d: dict) -> bytes:
+    w = Writer()
+    put_definition_core(w, d)
+    return w.bytes()
+
+
 def election_digest(d: dict) -> int:
+    """Section 7.3: H of the core bytes (the 1.0 digest, unchanged by details)."""
+    return H(encode_definition_core(d))
+
+
+def definition_digest(d: dict) -> int:
+    """Section 7.3.1: H of the whole definition, core and details section."""
     return H(encode_definition(d))
 
 
@@ -503,6 +608,8 @@ def preset_dictionary(d: dict) -> bytes:
 # --------------------------------------------------------------------------- derived values (4.1, 7.2)
 
 def derive_control(defn: dict, contest_id: int, seats) -> int:
+    """Section 4.1 (1.1): a council's majority of the seats declared, never a group's; a mayoralty's winner's party,
+    a group's included (an independent mayor holds the office)."""
     contest = next(c for c in defn["contests"] if c["id"] == contest_id)
     if contest["kind"] == 2:
         winners = [p for p, n in seats if n > 0]
@@ -525,20 +632,82 @@ def derive_outcome(previous_control: int, control: int) -> int:
 
 
 def record_from_declaration(defn: dict, decl: dict, desk_id: str) -> dict:
-    """The hub's record for an accepted declaration: zero seats dropped, lists sorted, control/outcome derived."""
+    """The hub's record for an accepted declaration: zero seat and vote counts dropped (a vote list left empty is
+    left out), lists sorted, control/outcome derived (sections 4.1, 7.2)."""
     contest = next(c for c in defn["contests"] if c["id"] == decl["contestID"])
     seats = sorted([p, n] for p, n in decl["seats"] if n > 0)
     control = derive_control(defn, decl["contestID"], seats)
     rec = {"contestID": decl["contestID"], "revision": decl["revision"], "status": "declared",
            "control": control, "outcome": derive_outcome(contest["previousControl"], control), "seats": seats}
-    if "votes" in decl:
-        rec["votes"] = sorted([p, n] for p, n in decl["votes"])
+    votes = sorted([p, n] for p, n in decl.get("votes", []) if n > 0)
+    if votes:
+        rec["votes"] = votes
     for key in ("turnout", "candidateVotes"):
         if key in decl:
             rec[key] = list(decl[key]) if key == "candidateVotes" else decl[key]
     rec["declaredAt"] = decl["declaredAt"]
     rec["deskID"] = desk_id
     return rec
+
+
+def seat_changes(defn: dict, rec: dict):
+    """Section 4.1 (1.1): a declared council's seats minus its composition before, the parties whose seats changed,
+    ascending party index, as [party, change]; None when there is nothing to compare."""
+    contest = next(c for c in defn["contests"] if c["id"] == rec["contestID"])
+    if rec["status"] != "declared" or contest["kind"] != 1 or "seatsBefore" not in contest:
+        return None
+    change = {}
+    for p, n in rec["seats"]:
+        change[p] = change.get(p, 0) + n
+    for p, n in contest["seatsBefore"]:
+        change[p] = change.get(p, 0) - n
+    return [[p, c] for p, c in sorted(change.items()) if c != 0]
+
+
+def derive_scoreboard(defn: dict, records) -> dict:
+    """Section 6.13 from the records (one per contest): every field but requestID and sequence."""
+    by_id = {c["id"]: c for c in defn["contests"]}
+    n = len(defn["parties"])
+    keys = ("councils", "councilsChange", "councillors", "mayors", "councillorsCompared", "councillorsChange")
+    rows = [dict.fromkeys(keys, 0) for _ in range(n)]
+    out = {"contestsDeclared": 0, "contestsTotal": len(defn["contests"]), "noOverallControl": 0,
+           "noOverallControlChange": 0, "councilsCompared": 0, "councilsNotCompared": 0}
+    for rec in records:
+        if rec["status"] != "declared":
+            continue
+        contest = by_id[rec["contestID"]]
+        out["contestsDeclared"] += 1
+        if contest["kind"] == 2:
+            if rec["control"]:
+                rows[rec["control"] - 1]["mayors"] += 1
+            continue
+        for p, seats in rec["seats"]:
+            rows[p]["councillors"] += seats
+        if rec["control"] == 0:
+            out["noOverallControl"] += 1
+        else:
+            rows[rec["control"] - 1]["councils"] += 1
+        before = contest["previousControl"]  # 0 unknown, 1 NOC, k + 2 party k
+        if before and before - 1 != rec["control"]:
+            if before == 1:
+                out["noOverallControlChange"] -= 1
+            else:
+                rows[before - 2]["councilsChange"] -= 1
+            if rec["control"] == 0:
+                out["noOverallControlChange"] += 1
+            else:
+                rows[rec["control"] - 1]["councilsChange"] += 1
+        changes = seat_changes(defn, rec)
+        if changes is None:
+            out["councilsNotCompared"] += 1
+            continue
+        out["councilsCompared"] += 1
+        for p, seats in rec["seats"]:
+            rows[p]["councillorsCompared"] += seats
+        for p, c in changes:
+            rows[p]["councillorsChange"] += c
+    out["rows"] = [dict(partyIndex=p, **row) for p, row in enumerate(rows) if any(row.values())]
+    return out
 
 
 def apply_events(state: dict, events) -> dict:
@@ -598,6 +767,8 @@ def _enc_welcome(w, f):
     w.count(len(f["regions"]), MAX_WELCOME_REGIONS, "regions")
     for g in f["regions"]:
         w.varint(g)
+    if "definitionDigest" in f:  # 1.1
+        w.u64(parse_u64(f["definitionDigest"]))
 
 
 def _dec_welcome(r):
@@ -612,6 +783,8 @@ def _dec_welcome(r):
     f["regions"] = [r.varint("region index") for _ in range(r.count(MAX_WELCOME_REGIONS, "regions"))]
     if f["allRegions"] and f["regions"]:
         raise ProtocolError("malformedFrame", "regions listed although allRegions is set")
+    if r.remaining():  # 1.1; a 1.0 hub's WELCOME ends here
+        f["definitionDigest"] = u64hex(r.u64("definitionDigest"))
     return f
 
 
@@ -667,7 +840,7 @@ def _enc_ack(w, f):
 def _dec_ack(r):
     f = {"requestID": r.varint("requestID"), "sequence": r.varint("sequence"), "duplicate": r.boolean("duplicate"),
          "contestID": r.id32("contestID"), "revision": r.id32("revision"),
-         "status": STATUS_NAMES[r.enum("status", STATUS_NAMES)], "control": r.varint("control"),
+         "status": STATUS_NAMES[r.enum("status", STATUS_NAMES)], "control": r.bounded(MAX_CONTROL, "control"),
          "outcome": r.enum("outcome", range(5))}
     if f["status"] == "withdrawn" and (f["control"] or f["outcome"]):
         raise ProtocolError("malformedFrame", "a withdrawn ACK carries control 0 and outcome 0")
@@ -811,6 +984,14 @@ def _enc_scoreboard(w, f):
         w.svarint(row["councilsChange"])
         w.varint(row["councillors"])
         w.varint(row["mayors"])
+    if "councilsCompared" in f:  # 1.1: the councillor comparison; the rows carry their councillorRow's two fields
+        w.varint(f["councilsCompared"])
+        w.varint(f["councilsNotCompared"])
+        w.count(len(f["rows"]), MAX_SCOREBOARD_ROWS, "councillorRows")
+        for row in f["rows"]:
+            w.varint(row["councillorsCompared"])
+            w._ensure(abs(row["councillorsChange"]) <= MAX_CHANGE, "councillorsChange within ±(2^32-1)")
+            w.svarint(row["councillorsChange"])
 
 
 def _dec_scoreboard(r):
@@ -825,6 +1006,15 @@ def _dec_scoreboard(r):
         if f["rows"] and row["partyIndex"] <= f["rows"][-1]["partyIndex"]:
             raise ProtocolError("malformedFrame", "scoreboard rows not in strictly ascending party index")
         f["rows"].append(row)
+    if r.remaining():  # 1.1; a 1.0 hub's SCOREBOARD ends here
+        f["councilsCompared"] = r.bounded(ID_MAX, "councilsCompared")
+        f["councilsNotCompared"] = r.bounded(ID_MAX, "councilsNotCompared")
+        n = r.count(MAX_SCOREBOARD_ROWS, "councillorRows")
+        if n != len(f["rows"]):
+            raise ProtocolError("malformedFrame", f"councillorRows has {n} entries for {len(f['rows'])} rows")
+        for row in f["rows"]:
+            row["councillorsCompared"] = r.bounded(ID_MAX, "councillorsCompared")
+            row["councillorsChange"] = r.change("councillorsChange")
     return f
 
 
@@ -834,27 +1024,59 @@ def _enc_contest(w, f):
     w.boolean(f["present"])
     if f["present"]:
         put_record(w, f["record"])
+    if "seatChangesKnown" in f:  # 1.1
+        w.boolean(f["seatChangesKnown"])
+        if f["seatChangesKnown"]:
+            w.count(len(f["seatChanges"]), MAX_SEAT_CHANGES, "seatChanges")
+            previous = -1
+            for p, c in f["seatChanges"]:
+                w._ensure(p > previous and c != 0, "seatChanges: ascending party index, no zero change")
+                previous = p
+                w.varint(p)
+                w.svarint(c)
 
 
 def _dec_contest(r):
     f = {"requestID": r.varint("requestID"), "sequence": r.varint("sequence"), "present": r.boolean("present")}
     if f["present"]:
         f["record"] = get_record(r)
+    if r.remaining():  # 1.1; a 1.0 hub's CONTEST ends here
+        f["seatChangesKnown"] = r.boolean("seatChangesKnown")
+        if f["seatChangesKnown"]:
+            f["seatChanges"] = []
+            for _ in range(r.count(MAX_SEAT_CHANGES, "seatChanges")):
+                p, c = r.varint("seatChange party index"), r.change("seatChange change")
+                if (f["seatChanges"] and p <= f["seatChanges"][-1][0]) or c == 0:
+                    raise ProtocolError("malformedFrame", "seatChanges not ascending, or a zero change")
+                f["seatChanges"].append([p, c])
     return f
 
 
 def _enc_election(w, f):
     w.varint(f["requestID"])
     w.u64(parse_u64(f["digest"]))
-    put_definition(w, f["definition"])
+    if "definitionDigest" in f:  # 1.1: the details section, then the definition digest
+        put_definition(w, f["definition"])
+        w.u64(parse_u64(f["definitionDigest"]))
+    else:  # the 1.0 form: the core alone (a definition with details cannot be sent so)
+        w._ensure("seatsBeforeNote" not in f["definition"] and not any(_has_detail(c) for c in
+                                                                     f["definition"]["contests"]),
+                  "a 1.0 ELECTION cannot carry details")
+        put_definition_core(w, f["definition"])
 
 
 def _dec_election(r, verify=True):
     f = {"requestID": r.varint("requestID"), "digest": u64hex(r.u64("digest"))}
     start = r.pos
-    f["definition"] = get_definition(r)
+    f["definition"] = get_definition_core(r)
     if verify and parse_u64(f["digest"]) != H(r.data[start:r.pos]):
         raise ProtocolError("checksumMismatch", "ELECTION digest is not H of the definition")
+    if r.remaining():  # 1.1: the details section and the definition digest; a 1.0 hub's ends here
+        get_details(r, f["definition"])
+        end = r.pos
+        f["definitionDigest"] = u64hex(r.u64("definitionDigest"))
+        if verify and parse_u64(f["definitionDigest"]) != H(r.data[start:end]):
+            raise ProtocolError("checksumMismatch", "ELECTION definitionDigest is not H of the whole definition")
     return f
 
 

@@ -70,6 +70,73 @@ class Messages(unittest.TestCase):
         self.assertEqual(rh.decode_frame(rh.encode_frame("ACK", payload))[2], v["fields"])
 
 
+class Specification11(unittest.TestCase):
+    """Specification 1.1 only appends (section 2.1): a 1.0 receiver reads the 1.0 fields it knows and skips the rest."""
+
+    def test_appended_fields_follow_the_1_0_bytes(self):
+        import generate_vectors
+        vectors = load("messages.json")["vectors"]
+        extended = [v for v in vectors if v["type"] in ("WELCOME", "SCOREBOARD", "CONTEST", "ELECTION")]
+        self.assertGreaterEqual(len(extended), 10)
+        for v in extended:
+            with self.subTest(v["name"]):
+                fields = generate_vectors.without_11(v["type"], v["fields"])
+                if v["type"] == "ELECTION":  # what a 1.0 reader decodes: the core alone
+                    fields["definition"] = rh.get_definition_core(rh.Reader(rh.encode_definition_core(
+                        fields["definition"])))
+                old = rh.encode_message(v["type"], fields)
+                new = bytes.fromhex(v["hex"])
+                self.assertGreater(len(new), len(old))
+                self.assertEqual(new[6:6 + len(old) - 6], old[6:])  # the 1.0 payload is a prefix of the 1.1 payload
+
+    def test_a_1_0_reader_of_an_election_with_details_sees_the_core(self):
+        v = next(v for v in load("messages.json")["vectors"] if v["name"] == "election-small-details")
+        self.assertEqual(v["fields"]["definition"], rh.definition_from_operator(load("election-small-details.json")))
+        payload = bytes.fromhex(v["hex"])[6:]
+        r = rh.Reader(payload)
+        self.assertEqual(r.varint("requestID"), v["fields"]["requestID"])
+        digest, start = r.u64("digest"), r.pos
+        core = rh.get_definition_core(r)  # all a 1.0 reader decodes; it checks the digest and skips the rest
+        self.assertEqual(digest, rh.H(payload[start:r.pos]))
+        self.assertEqual(rh.u64hex(digest), load("messages.json")["vectors"][[x["name"] for x in load(
+            "messages.json")["vectors"]].index("election-small")]["fields"]["digest"])
+        self.assertEqual(core, ELECTION)  # the same core as election-small
+        self.assertGreater(r.remaining(), 8)
+        self.assertEqual(rh.u64hex(rh.definition_digest(v["fields"]["definition"])), v["fields"]["definitionDigest"])
+
+
+class Derived(unittest.TestCase):
+    """derived.json: records, seat changes and scoreboards as the hub derives them (4.1, 6.13, 7.2)."""
+
+    def definitions(self):
+        return {v["name"]: v["fields"]["definition"] for v in load("messages.json")["vectors"]
+                if v["type"] == "ELECTION"}
+
+    def test_records_and_seat_changes(self):
+        definitions = self.definitions()
+        entries = load("derived.json")["records"]
+        self.assertGreaterEqual(len(entries), 10)
+        for e in entries:
+            with self.subTest(e["name"]):
+                defn = definitions[e["election"]]
+                rec = rh.record_from_declaration(defn, e["declaration"], e["deskID"])
+                self.assertEqual(rec, e["record"])
+                self.assertEqual(rh.encode_record(rec).hex(), e["recordHex"])
+                self.assertEqual(rh.seat_changes(defn, rec), e["seatChanges"])
+        by_name = {e["name"]: e for e in entries}
+        self.assertEqual(by_name["votes-with-zero"]["recordHex"], by_name["votes-without-zero"]["recordHex"])
+
+    def test_scoreboards(self):
+        definitions = self.definitions()
+        for e in load("derived.json")["scoreboards"]:
+            with self.subTest(e["name"]):
+                records = [rh.decode_record(bytes.fromhex(h)) for h in e["records"]]
+                self.assertEqual(rh.derive_scoreboard(definitions[e["election"]], records), e["scoreboard"])
+        v = next(v for v in load("messages.json")["vectors"] if v["name"] == "scoreboard-derived")
+        first = load("derived.json")["scoreboards"][0]["scoreboard"]
+        self.assertEqual({k: x for k, x in v["fields"].items() if k not in ("requestID", "sequence")}, first)
+
+
 class Compression(unittest.TestCase):
     def test_vectors(self):
         c = load("compression.json")
@@ -98,12 +165,26 @@ class Checksums(unittest.TestCase):
             self.assertEqual([rh.encode_record(r) for r in decoded], records)
             self.assertEqual(rh.u64hex(rh.state_checksum(decoded)), v["checksum"])
 
-    def test_election_digest(self):
-        d = load("checksum.json")["electionDigest"]
-        self.assertEqual(d["election"], "election-small.json")
-        self.assertEqual(rh.encode_definition(ELECTION).hex(), d["definitionHex"])
-        self.assertEqual(rh.u64hex(rh.election_digest(ELECTION)), d["digest"])
-        self.assertEqual(rh.get_definition(rh.Reader(bytes.fromhex(d["definitionHex"]))), ELECTION)
+    def test_election_and_definition_digests(self):
+        entries = load("checksum.json")["electionDigests"]
+        self.assertEqual([d["election"] for d in entries], ["election-small.json", "election-small-details.json"])
+        for d in entries:
+            with self.subTest(d["election"]):
+                defn = rh.definition_from_operator(load(d["election"]))
+                self.assertEqual(rh.encode_definition_core(defn).hex(), d["coreHex"])
+                self.assertEqual(rh.encode_definition(defn).hex(), d["definitionHex"])
+                self.assertTrue(d["definitionHex"].startswith(d["coreHex"]))
+                self.assertEqual(rh.u64hex(rh.election_digest(defn)), d["electionDigest"])
+                self.assertEqual(rh.u64hex(rh.H(bytes.fromhex(d["coreHex"]))), d["electionDigest"])
+                self.assertEqual(rh.u64hex(rh.definition_digest(defn)), d["definitionDigest"])
+                self.assertEqual(rh.get_definition(rh.Reader(bytes.fromhex(d["definitionHex"]))), defn)
+                self.assertEqual(rh.get_definition(rh.Reader(bytes.fromhex(d["coreHex"]))),
+                                 {k: ([{x: y for x, y in c.items() if x not in ("gssCode", "seatsBefore")}
+                                       for c in v] if k == "contests" else v)
+                                  for k, v in defn.items() if k != "seatsBeforeNote"})
+        # Details change the definition digest, not the election digest.
+        self.assertEqual(entries[0]["electionDigest"], entries[1]["electionDigest"])
+        self.assertNotEqual(entries[0]["definitionDigest"], entries[1]["definitionDigest"])
 
 
 class Invalid(unittest.TestCase):
@@ -114,10 +195,13 @@ class Invalid(unittest.TestCase):
             with self.subTest(v["name"]):
                 data = bytes.fromhex(v["hex"])
                 fmt = v.get("format", "deflate")
-                if v["error"] == "none":  # decodes to decodesTo; those fields are not re-encoded to these bytes
+                if v["error"] == "none":  # decodes to decodesTo
                     type_name, _, fields, used = rh.decode_frame(data, v["state"], fmt=fmt, dictionary=DICTIONARY)
                     self.assertEqual((fields, used), (v["decodesTo"], len(data)))
-                    self.assertNotEqual(rh.encode_message(type_name, fields), data)
+                    if v.get("form") == "1.0":  # a 1.0 peer's message: the same bytes without the 1.1 fields
+                        self.assertEqual(rh.encode_message(type_name, fields), data)
+                    else:  # HELLO's unknown bits are masked off, so its fields re-encode to other bytes
+                        self.assertNotEqual(rh.encode_message(type_name, fields), data)
                     continue
                 self.assertNotIn("decodesTo", v)
                 if v["error"] == "unsupportedVersion":
