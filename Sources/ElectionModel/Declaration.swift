@@ -201,7 +201,7 @@ extension Election {
             }
         case .mayoralty:
             guard seats.count == 1, seatTotal == 1, let winner = seats.first?.party else {
-                throw .seatsDoNotAddUp(contest: contest.slug, found: seatTotal, expected: 1)
+                throw .notOneWinner(contest: contest.slug, found: seatTotal)
             }
             if let candidateVotes = declaration.candidateVotes {
                 guard candidateVotes.count == contest.candidates.count else {
@@ -283,6 +283,8 @@ public enum DeclarationError: Error, Hashable, Sendable, CustomStringConvertible
     case turnoutOutOfRange(contest: String, basisPoints: Int)
     /// `expected` is nil when the council's size is unknown and no seats were given.
     case seatsDoNotAddUp(contest: String, found: Int, expected: Int?)
+    /// A mayoralty's declaration must give its one seat to one party (the winner's); `found` seats were given.
+    case notOneWinner(contest: String, found: Int)
     case candidateVotesMismatch(contest: String, found: Int, expected: Int)
     case candidateVotesForCouncil(contest: String)
     case winnerMismatch(contest: String, seatParty: String, topCandidateParty: String)
@@ -308,6 +310,9 @@ public enum DeclarationError: Error, Hashable, Sendable, CustomStringConvertible
             return "\(contest): seats add up to \(found), but the council has \(expected) seats"
         case .seatsDoNotAddUp(let contest, let found, nil):
             return "\(contest): seats add up to \(found); a declaration needs at least one seat"
+        case .notOneWinner(let contest, let found):
+            return
+                "\(contest): a mayoralty has one winner: give the winner's party the one seat (\(found) seats were given)"
         case .candidateVotesMismatch(let contest, let found, let expected):
             return "\(contest): \(found) candidate vote counts given, but the contest has \(expected) candidates"
         case .candidateVotesForCouncil(let contest):

@@ -64,7 +64,7 @@ extension DeclarationError {
         switch self {
         case .unknownContest: return .unknownContest
         case .unknownParty: return .unknownParty
-        case .seatsDoNotAddUp: return .seatsDoNotAddUp
+        case .seatsDoNotAddUp, .notOneWinner: return .seatsDoNotAddUp
         case .duplicateParty, .negativeCount, .turnoutOutOfRange, .candidateVotesMismatch, .candidateVotesForCouncil,
             .winnerMismatch, .invalidRevision:
             return .invalidDeclaration

@@ -160,9 +160,11 @@ struct ValidationTests {
         #expect(throws: DeclarationError.candidateVotesMismatch(contest: "mayor", found: 2, expected: 3)) {
             try declare(T.mayor, T.seats((T.lab, 1)), candidateVotes: [100, 200])
         }
-        #expect(throws: DeclarationError.seatsDoNotAddUp(contest: "mayor", found: 2, expected: 1)) {
+        // Worded for a mayoralty (issue 10: not "the council has 1 seats"), with the same wire code.
+        #expect(throws: DeclarationError.notOneWinner(contest: "mayor", found: 2)) {
             try declare(T.mayor, T.seats((T.lab, 1), (T.con, 1)))
         }
+        #expect(DeclarationError.notOneWinner(contest: "mayor", found: 2).description.contains("one winner"))
         #expect(throws: DeclarationError.candidateVotesForCouncil(contest: "alpha")) {
             try declare(T.alpha, T.seats((T.lab, 10)), candidateVotes: [1])
         }
