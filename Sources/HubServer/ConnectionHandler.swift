@@ -64,12 +64,20 @@ final class ConnectionHandler: ChannelInboundHandler {
         do {
             message = try codec.decode(frame)
         } catch {
-            if let requestID = error.requestID, isAuthenticated {
+            if let requestID = error.requestID {
                 // The frame was whole and only a field of this request is wrong: the request fails, the
-                // connection and the desk's other requests in flight do not (spec 6.4).
-                let reject = Reject(requestID: requestID, code: error.code, message: error.message)
-                context.writeAndFlush(wrapOutboundOut(plain.encode(.reject(reject))), promise: nil)
-                return
+                // connection and the desk's other requests in flight do not (spec 6.4). A subscriber may not send
+                // it at all, whatever its fields hold.
+                switch state {
+                case .desk:
+                    reject(requestID, code: error.code, error.message, context: context)
+                    return
+                case .subscriber:
+                    reject(requestID, code: .unexpectedMessage, Self.subscriberCannotSubmit, context: context)
+                    return
+                case .awaitingHello, .closing:
+                    break
+                }
             }
             handle(error, context: context)
             return
@@ -101,13 +109,6 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard !pendingSubmissions.isEmpty else { return }
         engine.submit(pendingSubmissions)
         pendingSubmissions.removeAll(keepingCapacity: true)
-    }
-
-    private var isAuthenticated: Bool {
-        switch state {
-        case .desk, .subscriber: return true
-        case .awaitingHello, .closing: return false
-        }
     }
 
     private var codec: FrameCodec {
@@ -144,7 +145,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 // into the wrong field.
                 let offered =
                     configuration.desks.deskIDs.contains(hello.principal)
-                    ? hello.principal : PeerText.unknownDeskID(hello.principal)
+                    ? hello.principal : PeerText.unknown(hello.principal, "desk id")
                 logger.warning("authentication failed", metadata: ["desk.id": "\(offered)"])
                 fail(context: context, code: .authenticationFailed, message: "authentication failed")
                 return
@@ -157,8 +158,11 @@ final class ConnectionHandler: ChannelInboundHandler {
             state = .desk(peer, desk, connectionCodec)
         case .subscriber:
             if let keys = configuration.subscriberKeys, !keys.authenticate(name: hello.principal, key: hello.secret) {
-                logger.warning(
-                    "authentication failed", metadata: ["subscriber.name": "\(PeerText.loggable(hello.principal))"])
+                // A name only if a subscriber has it: an unknown one may be a key typed into the wrong field.
+                let offered =
+                    keys.names.contains(hello.principal)
+                    ? PeerText.loggable(hello.principal) : PeerText.unknown(hello.principal, "subscriber name")
+                logger.warning("authentication failed", metadata: ["subscriber.name": "\(offered)"])
                 fail(context: context, code: .authenticationFailed, message: "authentication failed")
                 return
             }
@@ -228,9 +232,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .goodbye:
             close(context: context)
         case .submit(let submit):
-            reject(submit.requestID, "a subscriber cannot submit; connect as a desk", context: context)
+            reject(submit.requestID, code: .unexpectedMessage, Self.subscriberCannotSubmit, context: context)
         case .withdraw(let request):
-            reject(request.requestID, "a subscriber cannot withdraw; connect as a desk", context: context)
+            reject(request.requestID, code: .unexpectedMessage, Self.subscriberCannotWithdraw, context: context)
         default:
             fail(
                 context: context, code: .unexpectedMessage,
@@ -238,8 +242,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func reject(_ requestID: UInt64, _ message: String, context: ChannelHandlerContext) {
-        let frame = plain.encode(.reject(Reject(requestID: requestID, code: .unexpectedMessage, message: message)))
+    private static let subscriberCannotSubmit = "a subscriber cannot submit; connect as a desk"
+    private static let subscriberCannotWithdraw = "a subscriber cannot withdraw; connect as a desk"
+
+    private func reject(_ requestID: UInt64, code: ErrorCode, _ message: String, context: ChannelHandlerContext) {
+        let frame = plain.encode(.reject(Reject(requestID: requestID, code: code, message: message)))
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 

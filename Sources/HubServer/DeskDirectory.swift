@@ -158,6 +158,8 @@ public struct SubscriberKeys: Sendable {
     }
 
     private let keys: [String: [UInt8]]
+    /// The subscribers' names (not secret).
+    public var names: Set<String> { Set(keys.keys) }
 
     public init(entries: [Entry]) throws(DeskDirectoryError) {
         var keys: [String: [UInt8]] = [:]

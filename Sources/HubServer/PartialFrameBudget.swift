@@ -13,13 +13,17 @@ final class PartialFrameBudget: Sendable {
 
     var heldBytes: Int { held.load(ordering: .relaxed) }
 
-    /// Takes `bytes` more, or nothing and false when that would pass the limit.
+    /// Takes `bytes` more, or nothing and false when that would pass the limit. Never over the limit even for a
+    /// moment, so that one connection's refused growth cannot make another's small one fail.
     func take(_ bytes: Int) -> Bool {
-        if held.add(bytes, ordering: .relaxed).newValue > limit {
-            held.subtract(bytes, ordering: .relaxed)
-            return false
+        var current = held.load(ordering: .relaxed)
+        while true {
+            guard current + bytes <= limit else { return false }
+            let (exchanged, original) = held.compareExchange(
+                expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
         }
-        return true
     }
 
     func give(_ bytes: Int) {

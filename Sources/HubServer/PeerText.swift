@@ -27,9 +27,9 @@ enum PeerText {
         return result
     }
 
-    /// What is logged for a desk id that no desk has: not the text itself, which may be a token typed into the
-    /// wrong field, only its length.
-    static func unknownDeskID(_ text: String) -> String {
-        "(unknown desk id of \(text.utf8.count) bytes, not logged)"
+    /// What is logged for a desk id or subscriber name that nobody has: not the text itself, which may be a token
+    /// or key typed into the wrong field, only its length.
+    static func unknown(_ text: String, _ what: String) -> String {
+        "(unknown \(what) of \(text.utf8.count) bytes, not logged)"
     }
 }

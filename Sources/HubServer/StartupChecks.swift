@@ -35,7 +35,12 @@ public enum StartupChecks {
         } catch {
             throw StartupError("--host \(host) is not an address this machine can listen on (\(error))")
         }
-        let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue), 0)
+        #if canImport(Glibc)
+            let stream = Int32(SOCK_STREAM.rawValue)
+        #else
+            let stream = SOCK_STREAM
+        #endif
+        let fd = socket(Int32(address.protocol.rawValue), stream, 0)
         guard fd >= 0 else { throw StartupError("cannot create a socket: \(errnoText(errno))") }
         defer { close(fd) }
         var one: Int32 = 1

@@ -46,6 +46,12 @@ struct CrashTests {
                     }
                 }
             }
+            // Killed at a random moment once this round's desks are under way (on a busy machine starting them can
+            // take longer than the random delay; at most 10 s is waited for the round's first ack).
+            let ackedBefore = ledger.acked.withLock { $0.count }
+            for _ in 0..<1000 where ledger.acked.withLock({ $0.count }) == ackedBefore {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             try await Task.sleep(for: .milliseconds(Int.random(in: 30...250, using: &generator)))
             hub.kill9()
             for desk in desks { _ = await desk.value }

@@ -304,6 +304,49 @@ struct HardeningTests {
         #expect(entries.contains { "\($0.metadata["desk.id"] ?? "")".contains("unknown desk id of 25 bytes") })
     }
 
+    /// A key typed into the subscriber name field is not logged when the hub has subscriber keys; a name that
+    /// a subscriber has is.
+    @Test func aKeyTypedAsASubscriberNameIsNotLogged() async throws {
+        let handler = InMemoryLogHandler()
+        let logger = Logger(label: "hardening") { _ in handler }
+        let key = "graphics-key-0123456789abcdef"
+        let hub = try await TestHub.start(
+            configure: { $0.subscriberKeys = try! SubscriberKeys(entries: [.init(name: "graphics", key: key)]) },
+            logger: logger)
+        defer { hub.removeFiles() }
+        try await withTimeout {
+            for principal in [key, "graphics"] {
+                let hello = Hello(
+                    role: .subscriber, principal: principal, secret: "wrong-key-0123456789", clientName: "t")
+                let answer = try await RawConnection.goodbye(
+                    port: hub.port, after: Array(FrameCodec().encode(.hello(hello)).readableBytesView))
+                #expect(answer.code == .authenticationFailed)
+            }
+        }
+        try await hub.stop()
+        let logged = handler.entries.map {
+            (["\($0.message)"] + $0.metadata.values.map { "\($0)" }).joined(separator: " ")
+        }
+        #expect(!logged.contains { $0.contains(key) })
+        #expect(logged.contains { $0.contains("unknown subscriber name of \(key.utf8.count) bytes") })
+        #expect(handler.entries.contains { "\($0.metadata["subscriber.name"] ?? "")" == "graphics" })
+    }
+
+    /// A subscriber's SUBMIT with a bad field is still a subscriber's SUBMIT: `unexpectedMessage`, as for a good one.
+    @Test func aSubscribersMalformedSubmitIsUnexpected() async throws {
+        let hub = try await TestHub.start()
+        defer { hub.removeFiles() }
+        try await withTimeout {
+            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
+                try await subscriber.sendRaw(Self.submitWithTurnout70000(requestID: 7))
+                guard case .reject(let reject) = try await subscriber.next() else { throw TestFailure("no REJECT") }
+                #expect(reject.requestID == 7)
+                #expect(reject.code == .unexpectedMessage)
+            }
+        }
+        try await hub.stop()
+    }
+
     @Test func loggableTextEscapesControlsAndIsBounded() {
         #expect(PeerText.loggable("a\nb\rc\td\u{1B}[31m\u{2028}") == "a\\nb\\rc\\td\\u{1b}[31m\\u{2028}")
         #expect(PeerText.loggable(String(repeating: "x", count: 100)) == String(repeating: "x", count: 64) + "…")
