@@ -59,10 +59,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The hub's state machine: sequence, validation, idempotency, checksums, batches, slow-consumer flow. No I/O.
+        // The hub's state machines (HubMachine, ConnectionMachine) and their parts. No I/O; README.md walks a SUBMIT through.
         .target(
             name: "HubCore",
             dependencies: ["ElectionModel", "HubWire", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
             swiftSettings: strictSettings
         ),
         // The durable journal: an append-only file of checksummed records behind the `EventStore` protocol.
@@ -78,7 +79,7 @@ let package = Package(
             exclude: ["FORMAT.md"],
             swiftSettings: strictSettings
         ),
-        // The SwiftNIO hub: connections, handshake, the serial engine (group commit, fan-out), lifecycle.
+        // The SwiftNIO hub: carries out the machines' actions on connections and the store; lifecycle.
         .target(
             name: "HubServer",
             dependencies: [
@@ -174,9 +175,18 @@ let package = Package(
             path: "Tools/fuzz/FrameFuzzer",
             swiftSettings: strictSettings
         ),
+        // What several test targets share: a seedable generator and a small election built in code.
+        .target(
+            name: "HubTestSupport",
+            dependencies: ["ElectionModel"],
+            path: "Tests/HubTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "HubCoreTests",
-            dependencies: ["HubCore", "HubWire", "ElectionModel", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "HubCore", "HubWire", "ElectionModel", "HubTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -212,7 +222,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ElectionModelTests",
-            dependencies: ["ElectionModel", "ElectionDefaults"],
+            dependencies: ["ElectionModel", "ElectionDefaults", "HubTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

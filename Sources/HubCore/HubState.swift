@@ -13,14 +13,6 @@ public struct HubEvent: Hashable, Sendable {
     /// back without hashing again.
     public var checksumDelta: UInt64
 
-    public init(sequence: UInt64, record: ContestRecord, previous: ContestRecord?, previousSequence: UInt64?) {
-        self.sequence = sequence
-        self.record = record
-        self.previous = previous
-        self.previousSequence = previousSequence
-        self.checksumDelta = StateHash.hash(record) &- (previous.map { StateHash.hash($0) } ?? 0)
-    }
-
     init(
         sequence: UInt64, record: ContestRecord, previous: ContestRecord?, previousSequence: UInt64?,
         checksumDelta: UInt64

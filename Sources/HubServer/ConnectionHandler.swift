@@ -4,34 +4,27 @@ import HubWire
 import Logging
 import NIOCore
 
-/// One client connection: the handshake (version, role, token), then the messages its role allows. Decoded frames
-/// come from `FrameReader`; work that touches the state goes to the engine.
+/// One client connection: decodes frames, feeds them to its `ConnectionMachine` (handshake and role policy), and
+/// carries out what it answers: writes on this connection, or hands work to the engine.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
 
-    private enum State {
-        case awaitingHello(attempts: Int)
-        case desk(Peer, DeskIdentity, FrameCodec)
-        case subscriber(Peer, FrameCodec, subscribed: Bool)
-        case closing
-    }
-
-    private static let maxHelloAttempts = 3
-
-    private let id: UInt64
+    private var machine: ConnectionMachine
     private let configuration: HubConfiguration
     private let engine: HubEngine
     private let reader: FrameReader
     private var logger: Logger
-    private var state: State = .awaitingHello(attempts: 0)
     private var handshakeTimer: Scheduled<Void>?
     private let plain = FrameCodec()
+    /// The negotiated compression's codec once the handshake is done.
+    private var codec = FrameCodec()
     /// Submissions decoded from the current read, handed to the engine together when the read completes.
-    private var pendingSubmissions: [HubEngine.PendingRequest] = []
+    private var submissions: [HubMachine.Submission] = []
+    private var clientName = ""
 
-    init(id: UInt64, configuration: HubConfiguration, engine: HubEngine, reader: FrameReader, logger: Logger) {
-        self.id = id
+    init(id: PeerID, configuration: HubConfiguration, engine: HubEngine, reader: FrameReader, logger: Logger) {
+        self.machine = ConnectionMachine(peer: id, context: engine.context)
         self.configuration = configuration
         self.engine = engine
         self.reader = reader
@@ -45,59 +38,27 @@ final class ConnectionHandler: ChannelInboundHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         handshakeTimer = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
             let (handler, context) = loopBound.value
-            guard case .awaitingHello = handler.state else { return }
-            handler.fail(context: context, code: .handshakeTimeout, message: "no HELLO within the handshake timeout")
+            handler.carryOut(handler.machine.handshakeTimedOut(), context: context)
         }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
-        engine.unregister(id)
+        engine.disconnected(machine.peer)
         logger.debug("disconnected")
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        let message: HubMessage
+        let action: ConnectionMachine.Action
         do {
-            message = try codec.decode(frame)
+            let message = try codec.decode(unwrapInboundIn(data))
+            action = machine.received(message, latestSequence: engine.latestDurableSequence) { authenticate($0) }
         } catch {
-            if let requestID = error.requestID {
-                // The frame was whole and only a field of this request is wrong: the request fails, the
-                // connection and the desk's other requests in flight do not (spec 6.4). A subscriber may not send
-                // it at all, whatever its fields hold.
-                switch state {
-                case .desk:
-                    reject(requestID, code: error.code, error.message, context: context)
-                    return
-                case .subscriber:
-                    reject(requestID, code: .unexpectedMessage, Self.subscriberCannotSubmit, context: context)
-                    return
-                case .awaitingHello, .closing:
-                    break
-                }
-            }
-            handle(error, context: context)
-            return
+            action = machine.decodeFailed(error)
         }
-        switch state {
-        case .awaitingHello(let attempts):
-            guard case .hello(let hello) = message else {
-                fail(
-                    context: context, code: .unexpectedMessage,
-                    message: "the first message must be HELLO, not \(message.type.specName)")
-                return
-            }
-            handshake(hello, attempts: attempts, context: context)
-        case .desk(let peer, let desk, _):
-            handleDesk(message, peer: peer, desk: desk, context: context)
-        case .subscriber(let peer, let codec, let subscribed):
-            handleSubscriber(message, peer: peer, codec: codec, subscribed: subscribed, context: context)
-        case .closing:
-            break
-        }
+        carryOut(action, context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -105,216 +66,110 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    private func flushSubmissions() {
-        guard !pendingSubmissions.isEmpty else { return }
-        engine.submit(pendingSubmissions)
-        pendingSubmissions.removeAll(keepingCapacity: true)
-    }
-
-    private var codec: FrameCodec {
-        switch state {
-        case .desk(_, _, let codec), .subscriber(_, let codec, _): return codec
-        case .awaitingHello, .closing: return plain
-        }
-    }
-
-    private func handshake(_ hello: Hello, attempts: Int, context: ChannelHandlerContext) {
-        guard let version = ProtocolVersion.negotiate(clientMin: hello.minVersion, clientMax: hello.maxVersion) else {
-            if attempts >= Self.maxHelloAttempts {
-                fail(context: context, code: .unsupportedVersion, message: ProtocolVersion.rangeAnswer.message)
-            } else {
-                state = .awaitingHello(attempts: attempts + 1)
-                context.writeAndFlush(
-                    wrapOutboundOut(plain.encode(.versionRange(ProtocolVersion.rangeAnswer))), promise: nil)
-            }
-            return
-        }
-        let compression = CompressionFormat.choose(from: hello.compression)
-        let connectionCodec = FrameCodec(format: compression, dictionary: engine.presetDictionary)
-        let peer = Peer(id: id, channel: context.channel, compression: compression, logger: logger)
-        var welcome = Welcome(
-            version: version, hubName: configuration.hubName, electionID: configuration.election.id,
-            electionDigest: engine.electionDigest, latestSequence: engine.latestDurableSequence,
-            compression: compression,
-            heartbeatIntervalMillis: UInt32(configuration.heartbeatInterval.nanoseconds / 1_000_000),
-            allRegions: false, regions: [], definitionDigest: engine.definitionDigest)
-        switch hello.role {
-        case .desk:
-            guard let desk = configuration.desks.authenticate(deskID: hello.principal, token: hello.secret) else {
-                // Never the token; and a desk id only if a desk has it, since an unknown one may be a token typed
-                // into the wrong field.
-                let offered =
-                    configuration.desks.deskIDs.contains(hello.principal)
-                    ? hello.principal : PeerText.unknown(hello.principal, "desk id")
-                logger.warning("authentication failed", metadata: ["desk.id": "\(offered)"])
-                fail(context: context, code: .authenticationFailed, message: "authentication failed")
-                return
-            }
-            switch desk.scope {
-            case .all: welcome.allRegions = true
-            case .regions(let regions): welcome.regions = regions.sorted()
-            }
-            logger[metadataKey: "desk.id"] = "\(desk.id)"
-            state = .desk(peer, desk, connectionCodec)
-        case .subscriber:
-            if let keys = configuration.subscriberKeys, !keys.authenticate(name: hello.principal, key: hello.secret) {
-                // A name only if a subscriber has it: an unknown one may be a key typed into the wrong field.
-                let offered =
-                    keys.names.contains(hello.principal)
-                    ? PeerText.loggable(hello.principal) : PeerText.unknown(hello.principal, "subscriber name")
-                logger.warning("authentication failed", metadata: ["subscriber.name": "\(offered)"])
-                fail(context: context, code: .authenticationFailed, message: "authentication failed")
-                return
-            }
-            logger[metadataKey: "subscriber.name"] = "\(PeerText.loggable(hello.principal))"
-            state = .subscriber(peer, connectionCodec, subscribed: false)
-        }
-        handshakeTimer?.cancel()
-        reader.handshakeCompleted(
-            maxFrameLength: hello.role == .desk ? WireLimits.maxFrameLength : WireLimits.maxSubscriberFrameLength)
-        engine.register(peer)
-        context.writeAndFlush(wrapOutboundOut(plain.encode(.welcome(welcome))), promise: nil)
-        logger.info(
-            "handshake complete",
-            metadata: [
-                "client.name": "\(PeerText.loggable(hello.clientName))", "client.compression": "\(compression)",
-            ])
-    }
-
-    private func handleDesk(_ message: HubMessage, peer: Peer, desk: DeskIdentity, context: ChannelHandlerContext) {
-        switch message {
-        case .submit(let submit):
-            pendingSubmissions.append(
-                .init(peer: peer, desk: desk, requestID: submit.requestID, kind: .declaration(submit.declaration)))
-        case .withdraw(let request):
-            pendingSubmissions.append(
-                .init(peer: peer, desk: desk, requestID: request.requestID, kind: .withdrawal(request.withdrawal)))
-        case .query(let query):
-            flushSubmissions()
-            engine.answer(query, for: peer)
-        case .heartbeat:
-            break
-        case .goodbye:
-            close(context: context)
-        case .subscribe:
-            fail(
-                context: context, code: .unexpectedMessage, message: "a desk cannot subscribe; connect as a subscriber")
-        default:
-            fail(context: context, code: .unexpectedMessage, message: "a desk does not send \(message.type.specName)")
-        }
-    }
-
-    private func handleSubscriber(
-        _ message: HubMessage, peer: Peer, codec: FrameCodec, subscribed: Bool, context: ChannelHandlerContext
-    ) {
-        switch message {
-        case .subscribe(let subscribe):
-            guard !subscribed else {
-                fail(
-                    context: context, code: .unexpectedMessage, message: "SUBSCRIBE was already sent on this connection"
-                )
-                return
-            }
-            if case .regions(let regions) = subscribe.filter,
-                let unknown = regions.first(where: { $0.rawValue >= configuration.election.regions.count })
-            {
-                fail(
-                    context: context, code: .malformedFrame,
-                    message: "subscribe names region index \(unknown.rawValue), which does not exist")
-                return
-            }
-            state = .subscriber(peer, codec, subscribed: true)
-            engine.subscribe(peer, to: subscribe)
-        case .query(let query):
-            engine.answer(query, for: peer)
-        case .heartbeat:
-            break
-        case .goodbye:
-            close(context: context)
-        case .submit(let submit):
-            reject(submit.requestID, code: .unexpectedMessage, Self.subscriberCannotSubmit, context: context)
-        case .withdraw(let request):
-            reject(request.requestID, code: .unexpectedMessage, Self.subscriberCannotWithdraw, context: context)
-        default:
-            fail(
-                context: context, code: .unexpectedMessage,
-                message: "a subscriber does not send \(message.type.specName)")
-        }
-    }
-
-    private static let subscriberCannotSubmit = "a subscriber cannot submit; connect as a desk"
-    private static let subscriberCannotWithdraw = "a subscriber cannot withdraw; connect as a desk"
-
-    private func reject(_ requestID: UInt64, code: ErrorCode, _ message: String, context: ChannelHandlerContext) {
-        let frame = plain.encode(.reject(Reject(requestID: requestID, code: code, message: message)))
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
-    }
-
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let idle = event as? IdleStateHandler.IdleStateEvent else {
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
-        switch (idle, state) {
-        case (.write, .desk), (.write, .subscriber):
-            let heartbeat = Heartbeat(sequence: engine.latestDurableSequence)
-            context.writeAndFlush(wrapOutboundOut(plain.encode(.heartbeat(heartbeat))), promise: nil)
-        case (.read, .desk), (.read, .subscriber):
-            fail(context: context, code: .idleTimeout, message: "nothing received for 3 heartbeat intervals")
-        default:
-            break
+        switch event as? IdleStateHandler.IdleStateEvent {
+        case .write?: carryOut(machine.writeIdle(latestSequence: engine.latestDurableSequence), context: context)
+        case .read?: carryOut(machine.readIdle(), context: context)
+        default: context.fireUserInboundEventTriggered(event)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        handle(error, context: context)
-    }
-
-    private func handle(_ error: any Error, context: ChannelHandlerContext) {
         guard let wireError = error as? WireError else {
             logger.debug("connection error", metadata: ["error": "\(error)"])
             close(context: context)
             return
         }
-        switch wireError.kind {
-        case .notThisProtocol(.tls):
-            logger.info("rejected a TLS ClientHello: this port speaks the ResultsHub protocol in plain TCP")
-            answerForeign(ForeignProtocolAnswer.tlsAlert, context: context)
-        case .notThisProtocol(.http):
-            logger.info("rejected an HTTP request: this port speaks the ResultsHub protocol")
-            answerForeign(ForeignProtocolAnswer.httpResponse, context: context)
-        default:
-            fail(context: context, code: wireError.code, message: wireError.message)
+        carryOut(machine.decodeFailed(wireError), context: context)
+    }
+
+    /// Checks a HELLO's credentials, and names the connection in the log after them. Never the secret; and a name
+    /// only if someone has it, since an unknown one may be a secret typed into the wrong field.
+    private func authenticate(_ hello: Hello) -> ConnectionMachine.Access {
+        clientName = PeerText.loggable(hello.clientName)
+        switch hello.role {
+        case .desk:
+            guard let desk = configuration.desks.authenticate(deskID: hello.principal, token: hello.secret) else {
+                let offered =
+                    configuration.desks.deskIDs.contains(hello.principal)
+                    ? hello.principal : PeerText.unknown(hello.principal, "desk id")
+                logger.warning("authentication failed", metadata: ["desk.id": "\(offered)"])
+                return .denied
+            }
+            logger[metadataKey: "desk.id"] = "\(desk.id)"
+            return .desk(desk)
+        case .subscriber:
+            if let keys = configuration.subscriberKeys, !keys.authenticate(name: hello.principal, key: hello.secret) {
+                let offered =
+                    keys.names.contains(hello.principal)
+                    ? PeerText.loggable(hello.principal) : PeerText.unknown(hello.principal, "subscriber name")
+                logger.warning("authentication failed", metadata: ["subscriber.name": "\(offered)"])
+                return .denied
+            }
+            logger[metadataKey: "subscriber.name"] = "\(PeerText.loggable(hello.principal))"
+            return .subscriber
         }
     }
 
-    private func answerForeign(_ bytes: [UInt8], context: ChannelHandlerContext) {
-        state = .closing
-        closeAfter(ByteBuffer(bytes: bytes), on: context.channel)
+    private func carryOut(_ action: ConnectionMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .answer(let message):
+            context.writeAndFlush(wrapOutboundOut(plain.encode(message)), promise: nil)
+        case .established(let welcome, let role, let maxFrameLength):
+            handshakeTimer?.cancel()
+            reader.handshakeCompleted(maxFrameLength: maxFrameLength)
+            codec = FrameCodec(format: welcome.compression, dictionary: engine.presetDictionary)
+            // Made after `authenticate` named the desk or subscriber, so that the engine's logs about it say which.
+            let connection = PeerConnection(id: machine.peer, channel: context.channel, logger: logger)
+            engine.connected(connection, compression: welcome.compression)
+            context.writeAndFlush(wrapOutboundOut(plain.encode(.welcome(welcome))), promise: nil)
+            logger.info(
+                "handshake complete",
+                metadata: [
+                    "client.name": "\(clientName)", "client.role": "\(role)",
+                    "client.compression": "\(welcome.compression)",
+                ])
+        case .submit(let submission):
+            submissions.append(submission)
+        case .subscribe(let subscription):
+            engine.subscribe(machine.peer, subscription)
+        case .query(let query):
+            // After the submissions read before it, so that a desk's query sees its own earlier submissions.
+            flushSubmissions()
+            engine.query(machine.peer, query)
+        case .close:
+            close(context: context)
+        case .fail(let code, let message):
+            logger.info(
+                "closing the connection",
+                metadata: [
+                    "goodbye.code": "\(code.name)",
+                    "goodbye.reason": "\(PeerText.loggable(message, maxCharacters: 1024))",
+                ])
+            let goodbye = Goodbye(code: code, message: message, lastSequence: engine.latestDurableSequence)
+            closeAfter(plain.encode(.goodbye(goodbye)), on: context.channel)
+        case .refuseForeign(.tls):
+            logger.info("rejected a TLS ClientHello: this port speaks the ResultsHub protocol in plain TCP")
+            closeAfter(ByteBuffer(bytes: ForeignProtocolAnswer.tlsAlert), on: context.channel)
+        case .refuseForeign(.http):
+            logger.info("rejected an HTTP request: this port speaks the ResultsHub protocol")
+            closeAfter(ByteBuffer(bytes: ForeignProtocolAnswer.httpResponse), on: context.channel)
+        case .refuseForeign(.unknown):
+            close(context: context)
+        }
     }
 
-    /// Says GOODBYE with the code and reason, then closes.
-    private func fail(context: ChannelHandlerContext, code: ErrorCode, message: String) {
-        guard !isClosing else { return }
-        state = .closing
-        logger.info(
-            "closing the connection",
-            metadata: [
-                "goodbye.code": "\(code.name)", "goodbye.reason": "\(PeerText.loggable(message, maxCharacters: 1024))",
-            ])
-        let goodbye = Goodbye(code: code, message: message, lastSequence: engine.latestDurableSequence)
-        closeAfter(plain.encode(.goodbye(goodbye)), on: context.channel)
-    }
-
-    private var isClosing: Bool {
-        if case .closing = state { return true }
-        return false
+    private func flushSubmissions() {
+        guard !submissions.isEmpty else { return }
+        engine.submit(submissions)
+        submissions.removeAll(keepingCapacity: true)
     }
 
     private func close(context: ChannelHandlerContext) {
         // Submissions read before the peer's GOODBYE still go to the engine (their acks cannot be delivered).
         flushSubmissions()
-        state = .closing
         context.close(promise: nil)
     }
 }

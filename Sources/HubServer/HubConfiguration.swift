@@ -1,4 +1,5 @@
 import ElectionModel
+import HubCore
 import NIOCore
 
 /// Everything the hub needs to run, with defaults an operator rarely changes.
@@ -38,5 +39,12 @@ public struct HubConfiguration: Sendable {
         self.election = election
         self.desks = desks
         self.dataDirectory = dataDirectory
+    }
+
+    /// What the hub's state machine needs of this.
+    var machine: HubMachine.Configuration {
+        HubMachine.Configuration(
+            election: election, retainedEvents: retainedEvents, retainedRevisions: retainedRevisions,
+            subscriberByteLimit: subscriberByteLimit, stallTimeoutNanos: UInt64(stallTimeout.nanoseconds))
     }
 }

@@ -15,7 +15,7 @@ public final class HubServer: Service, Sendable {
     public let configuration: HubConfiguration
     private let logger: Logger
     private let onServerRunning: @Sendable (SocketAddress) async throws -> Void
-    private let storeFactory: @Sendable (HubConfiguration, Logger) throws -> any EventStore
+    private let storeFactory: @Sendable (HubConfiguration, Logger) async throws -> any EventStore
     private let runningEngine = Mutex<HubEngine?>(nil)
     /// TCP connections open now, authenticated or not.
     private let openConnections = Atomic<Int>(0)
@@ -28,7 +28,7 @@ public final class HubServer: Service, Sendable {
     public init(
         configuration: HubConfiguration, logger: Logger,
         onServerRunning: @escaping @Sendable (SocketAddress) async throws -> Void = { _ in },
-        storeFactory: (@Sendable (HubConfiguration, Logger) throws -> any EventStore)? = nil
+        storeFactory: (@Sendable (HubConfiguration, Logger) async throws -> any EventStore)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -45,28 +45,22 @@ public final class HubServer: Service, Sendable {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let storeThread = NIOThreadPool(numberOfThreads: 1)
-        storeThread.start()
         do {
-            try await serve(group: group, storeThread: storeThread)
+            try await serve(group: group)
         } catch {
-            try? await storeThread.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
-        try await storeThread.shutdownGracefully()
         try await group.shutdownGracefully()
     }
 
-    private func serve(group: MultiThreadedEventLoopGroup, storeThread: NIOThreadPool) async throws {
+    private func serve(group: MultiThreadedEventLoopGroup) async throws {
         let configuration = self.configuration
         let logger = self.logger
         let started = ContinuousClock.now
-        let store = try storeFactory(configuration, logger)
-        var state = HubState(election: configuration.election, retainedRevisions: configuration.retainedRevisions)
-        var log = EventLog(capacity: configuration.retainedEvents)
-        let recovery = try store.recover { entry throws(ReplayError) in
-            log.append(try state.replay(sequence: entry.sequence, record: entry.record))
+        let store = try await storeFactory(configuration, logger)
+        let (machine, recovery) = try await store.recover(into: HubMachine(configuration: configuration.machine)) {
+            machine, entry in try machine.recover(sequence: entry.sequence, record: entry.record)
         }
         logger.info(
             "journal replayed",
@@ -74,10 +68,10 @@ public final class HubServer: Service, Sendable {
                 "journal.events": "\(recovery.entryCount)", "journal.truncatedBytes": "\(recovery.truncatedBytes)",
                 "journal.seconds": "\(ContinuousClock.now - started)",
             ])
-
+        let latestSequence = machine.durableSequence
         let engine = HubEngine(
-            loop: group.next(), configuration: configuration, state: state, log: log, store: store,
-            storeThread: storeThread, logger: logger)
+            loop: group.next(), machine: machine, store: store, hubName: configuration.hubName,
+            heartbeatInterval: configuration.heartbeatInterval, logger: logger)
         engine.start()
         runningEngine.withLock { $0 = engine }
         defer { runningEngine.withLock { $0 = nil } }
@@ -91,7 +85,7 @@ public final class HubServer: Service, Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
             .childChannelInitializer { channel in
-                let id = nextID.add(1, ordering: .relaxed).newValue
+                let id = PeerID(nextID.add(1, ordering: .relaxed).newValue)
                 let open = self.openConnections.add(1, ordering: .relaxed).newValue
                 channel.closeFuture.whenComplete { _ in self.openConnections.subtract(1, ordering: .relaxed) }
                 if open > configuration.maxConnections {
@@ -118,7 +112,7 @@ public final class HubServer: Service, Sendable {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
             try? await engine.shutdown().get()
-            try? await storeThread.runIfActive { [handle = StoreHandle(store: store)] in try handle.store.close() }
+            try? await store.close()
             throw HubServerError.cannotListen(host: configuration.host, port: configuration.port, error)
         }
 
@@ -129,7 +123,7 @@ public final class HubServer: Service, Sendable {
             "listening",
             metadata: [
                 "hub.address": "\(address)", "election.id": "\(configuration.election.id)",
-                "hub.sequence": "\(state.latestSequence)",
+                "hub.sequence": "\(latestSequence)",
             ])
         var startFailure: (any Error)?
         do {
@@ -146,8 +140,7 @@ public final class HubServer: Service, Sendable {
             channel.close(promise: nil)
         }
         try await engine.shutdown().get()
-        let handle = StoreHandle(store: store)
-        try await storeThread.runIfActive { try handle.store.close() }
+        try await store.close()
         if let startFailure { throw startFailure }
         logger.info("stopped", metadata: ["hub.sequence": "\(engine.latestDurableSequence)"])
     }
@@ -159,7 +152,11 @@ extension HubServer {
         guard let engine = runningEngine.withLock({ $0 }) else {
             throw HubServerError(message: "the hub is not running")
         }
-        var statistics = try await engine.statistics().get()
+        let machine = try await engine.statistics().get()
+        var statistics = HubStatistics(
+            latestSequence: machine.latestSequence, peers: machine.peers, subscribers: machine.subscribers,
+            conflatingSubscribers: machine.conflatingSubscribers, largestPendingBytes: machine.largestPendingBytes,
+            totalPendingBytes: machine.totalPendingBytes)
         statistics.openConnections = openConnections.load(ordering: .relaxed)
         statistics.partialFrameBytes = partialFrames.heldBytes
         return statistics

@@ -1,4 +1,5 @@
 import ElectionModel
+import HubTestSupport
 import Foundation
 import Testing
 

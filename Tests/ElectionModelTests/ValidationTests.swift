@@ -1,4 +1,5 @@
 import ElectionModel
+import HubTestSupport
 import Testing
 
 @Suite("Declaration validation, derivation and revisions")

@@ -1,22 +1,10 @@
 import ElectionModel
+import HubTestSupport
 import HubWire
 import NIOCore
 import Testing
 
 @testable import HubCore
-
-/// A small seedable generator, so that the randomised comparisons below are the same on every run.
-struct TestRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Event log storage")
 struct EventLogStorageTests {
@@ -28,7 +16,7 @@ struct EventLogStorageTests {
         var state = HubState(election: election, retainedRevisions: 100)
         var events: [HubEvent] = []
         var revisions: [ContestID: UInt32] = [:]
-        var random = TestRandom(seed: 7)
+        var random = SplitMix64(seed: 7)
         while events.count < count {
             let contest = [F.alpha, F.beta, F.gamma, F.mayor][Int(random.next() % 4)]
             let revision = revisions[contest, default: 0] + 1

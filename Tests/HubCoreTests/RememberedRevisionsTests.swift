@@ -1,4 +1,5 @@
 import ElectionModel
+import HubTestSupport
 import Testing
 
 @testable import HubCore
@@ -8,7 +9,7 @@ struct RingBufferTests {
     @Test func behavesLikeAnArrayThroughGrowthWrapAndShrink() {
         var ring = RingBuffer(placeholder: -1)
         var model: [Int] = []
-        var random = TestRandom(seed: 9)
+        var random = SplitMix64(seed: 9)
         var next = 0
         var largestCapacity = 0
         for step in 0..<20_000 {
@@ -153,7 +154,7 @@ struct RememberedRevisionsTests {
         var order: [Key] = []
         var latestRevision: [UInt32: UInt32] = [:]
         var sequence: UInt64 = 0
-        var random = TestRandom(seed: 2023)
+        var random = SplitMix64(seed: 2023)
         for _ in 0..<20_000 {
             let contest = UInt32(random.next() % 5 + 1)
             if random.next() % 5 == 0, let key = order.last {

@@ -1,5 +1,6 @@
 import ElectionModel
 import Foundation
+import HubCore
 import HubJournal
 import HubWire
 import InMemoryLogging

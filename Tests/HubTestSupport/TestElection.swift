@@ -1,25 +1,25 @@
 import ElectionModel
 
 /// A small election built in code, so that the rules are tested on values chosen to hit each case.
-enum TestElection {
-    static let con = PartyIndex(0)
-    static let lab = PartyIndex(1)
-    static let ld = PartyIndex(2)
-    static let grn = PartyIndex(3)
+public enum TestElection {
+    public static let con = PartyIndex(0)
+    public static let lab = PartyIndex(1)
+    public static let ld = PartyIndex(2)
+    public static let grn = PartyIndex(3)
     /// A group: independents and others.
-    static let ind = PartyIndex(4)
-    static let north = RegionIndex(0)
-    static let south = RegionIndex(1)
+    public static let ind = PartyIndex(4)
+    public static let north = RegionIndex(0)
+    public static let south = RegionIndex(1)
     /// 10 seats, CON before.
-    static let alpha = ContestID(1)
+    public static let alpha = ContestID(1)
     /// 9 seats, NOC before.
-    static let beta = ContestID(2)
+    public static let beta = ContestID(2)
     /// size unknown, control before unknown.
-    static let gamma = ContestID(3)
+    public static let gamma = ContestID(3)
     /// mayoralty, LAB before; candidates LAB, CON, independent.
-    static let mayor = ContestID(4)
+    public static let mayor = ContestID(4)
 
-    static func make() throws -> Election {
+    public static func make() throws -> Election {
         try Election(
             id: "test", name: "Test election", date: "2023-05-04",
             parties: [
@@ -49,7 +49,7 @@ enum TestElection {
             ])
     }
 
-    static func seats(_ pairs: (PartyIndex, UInt32)...) -> [PartyCount] {
+    public static func seats(_ pairs: (PartyIndex, UInt32)...) -> [PartyCount] {
         pairs.map { PartyCount(party: $0.0, count: $0.1) }
     }
 }

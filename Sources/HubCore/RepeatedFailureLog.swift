@@ -1,8 +1,8 @@
 /// Decides which failures of a run of the same failure to log: the first at once, then one summary per interval
 /// while they go on, then one line when they stop. A full disk fails every commit; without this it wrote a
 /// 400-byte line per commit (1,350 lines in 4 s), burying everything else and filling the disk further.
-struct RepeatedFailureLog {
-    enum Decision: Equatable {
+public struct RepeatedFailureLog: Sendable {
+    public enum Decision: Hashable, Sendable {
         /// The first failure of a run: log it in full.
         case logFirst
         /// Still failing: log that `suppressed` more failures happened since the last line.
@@ -10,17 +10,17 @@ struct RepeatedFailureLog {
         case silent
     }
 
-    let intervalNanos: UInt64
+    public let intervalNanos: UInt64
     private var failing = false
     private var lastLineAt: UInt64 = 0
     private var suppressed = 0
     private var failuresInRun = 0
 
-    init(intervalNanos: UInt64) {
+    public init(intervalNanos: UInt64) {
         self.intervalNanos = intervalNanos
     }
 
-    mutating func failed(nowNanos: UInt64) -> Decision {
+    public mutating func failed(nowNanos: UInt64) -> Decision {
         failuresInRun += 1
         guard failing else {
             failing = true
@@ -35,7 +35,7 @@ struct RepeatedFailureLog {
     }
 
     /// A success: the number of failures in the run it ends, if one was going on (log that it ended).
-    mutating func succeeded() -> Int? {
+    public mutating func succeeded() -> Int? {
         guard failing else { return nil }
         defer {
             failing = false

@@ -1,0 +1,562 @@
+import ElectionModel
+import HubWire
+import NIOCore
+
+/// A connected, authenticated client, as the machine knows it: a number the server chose.
+public struct PeerID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public static func < (lhs: PeerID, rhs: PeerID) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "\(rawValue)" }
+}
+
+/// The hub as a state machine: the state, the event log, every subscriber's flow, and the commit phase with its
+/// queues. Inputs go in as method calls; what the hub must do comes out as `HubMachine.Action`s, which the server
+/// carries out (writes, closes, appends to the store) and reports back (`commitSucceeded`, `written`). It does no
+/// I/O and reads no clock, so the same inputs always give the same actions, and every rule is tested with plain
+/// values (`Tests/HubCoreTests/HubMachineTests.swift`). Not `Sendable`: it holds the compressors' zlib streams,
+/// so it has one owner (the server's engine), and crosses threads only as a `sending` value during recovery.
+///
+/// Commit cycle: submissions are decided at once against the state, and the events they create are handed out in
+/// one `append`; submissions that arrive while it is in flight queue up and form the next commit the moment it is
+/// reported (no timer, so an idle hub commits a lone submission at once). Subscriptions and queries are answered
+/// between commits, when the state equals what is durable, so that nobody ever sees an event that could still be
+/// lost. A failed commit is reverted as if it never happened.
+public struct HubMachine {
+    public struct Configuration: Sendable {
+        public var election: Election
+        /// Events kept for resumes (`EventLog`); older resume points get a snapshot.
+        public var retainedEvents: Int
+        /// Revisions remembered for idempotent retries (`HubState`).
+        public var retainedRevisions: Int
+        /// Bytes a subscriber may have waiting in its socket before it is switched to conflation.
+        public var subscriberByteLimit: Int
+        /// How long a subscriber may stay conflating before it is dropped.
+        public var stallTimeoutNanos: UInt64
+        /// Resumes that missed more events than this get a snapshot instead: a long absence is cheaper to repair
+        /// with a snapshot than with every event missed.
+        public var maxResumeEvents: Int
+
+        public init(
+            election: Election, retainedEvents: Int = 200_000, retainedRevisions: Int = 1_000_000,
+            subscriberByteLimit: Int = 1 << 20, stallTimeoutNanos: UInt64 = 30_000_000_000,
+            maxResumeEvents: Int = HubLimits.maxResumeEvents
+        ) {
+            self.election = election
+            self.retainedEvents = retainedEvents
+            self.retainedRevisions = retainedRevisions
+            self.subscriberByteLimit = subscriberByteLimit
+            self.stallTimeoutNanos = stallTimeoutNanos
+            self.maxResumeEvents = maxResumeEvents
+        }
+    }
+
+    /// A SUBMIT or WITHDRAW from a desk, decoded and authenticated.
+    public struct Submission: Hashable, Sendable {
+        public enum Kind: Hashable, Sendable {
+            case declaration(Declaration)
+            case withdrawal(Withdrawal)
+        }
+        public var peer: PeerID
+        public var desk: DeskIdentity
+        public var requestID: UInt64
+        public var kind: Kind
+
+        public init(peer: PeerID, desk: DeskIdentity, requestID: UInt64, kind: Kind) {
+            self.peer = peer
+            self.desk = desk
+            self.requestID = requestID
+            self.kind = kind
+        }
+
+        var contestID: ContestID {
+            switch kind {
+            case .declaration(let declaration): return declaration.contestID
+            case .withdrawal(let withdrawal): return withdrawal.contestID
+            }
+        }
+    }
+
+    public enum Action: Sendable {
+        /// Make these events durable (one group commit), then report `commitSucceeded` or `commitFailed`. There is
+        /// never more than one in flight.
+        case append([HubEvent])
+        /// Write these frames to the peer (answers; not counted against a subscriber's flow).
+        case send(ByteBuffer, to: PeerID)
+        /// Write this frame, encoded once, to each of these subscribers, and report `written` for each once its
+        /// socket has taken it.
+        case deliver(ByteBuffer, to: [PeerID])
+        /// Write this GOODBYE and close the connection (after a grace period if the peer does not read).
+        case close(PeerID, goodbye: ByteBuffer)
+        /// Something an operator should read in the log.
+        case notice(Notice)
+        /// Shutdown is complete: everything acked is durable and every peer was told.
+        case stopped
+    }
+
+    public enum Notice: Hashable, Sendable {
+        case subscribed(PeerID, filter: SubscriptionFilter, resumeFrom: UInt64?, sequence: UInt64)
+        case caughtUp(PeerID, first: UInt64, last: UInt64, events: Int)
+        case droppedStalledSubscriber(PeerID, pendingBytes: Int)
+        /// A commit failed; `decision` says whether to log it (a run of failures is summarised).
+        case storeFailed(events: Int, error: String, decision: RepeatedFailureLog.Decision)
+        case storeRecovered(afterFailures: Int)
+    }
+
+    public let configuration: Configuration
+    public private(set) var state: HubState
+    public private(set) var log: EventLog
+    /// The latest sequence number that is durable (what heartbeats and goodbyes report).
+    public private(set) var durableSequence: UInt64
+    public let definition: ElectionDefinition
+    /// One codec per compression format, so that each batch is compressed once per format.
+    private let codecs: Codecs
+
+    private var peers: [PeerID: CompressionFormat] = [:]
+    private var subscribers: [PeerID: Subscriber] = [:]
+    /// Subscribers grouped by what they receive, in the order the groups formed, so that fan-out encodes each batch
+    /// once per group and the order of actions does not depend on hashing.
+    private var groups: [FanOutGroup] = []
+    private var commitInFlight: Commit?
+    private var queued: [Submission] = []
+    /// Work that must wait until the state equals what is durable.
+    private var deferred: [Deferred] = []
+    private var shuttingDown = false
+    private var storeFailures = RepeatedFailureLog(intervalNanos: 10_000_000_000)
+
+    private struct Subscriber: Sendable {
+        var filter: SubscriptionFilter
+        var compression: CompressionFormat
+        var flow: SubscriberFlow
+    }
+
+    private struct FanOutGroup: Sendable {
+        var filter: SubscriptionFilter
+        var compression: CompressionFormat
+        var members: [PeerID]
+    }
+
+    private struct Commit: Sendable {
+        var events: [HubEvent]
+        var acks: [(PeerID, Ack)]
+        /// Rejections decided against an event of this same commit: true only if the commit succeeds.
+        var heldRejects: [(PeerID, Reject)]
+    }
+
+    private enum Deferred: Sendable {
+        case subscribe(PeerID, Subscribe)
+        case query(PeerID, Query)
+        case shutdown
+    }
+
+    private struct Codecs {
+        let plain = FrameCodec()
+        let zlib: FrameCodec
+        let deflate: FrameCodec
+
+        init(dictionary: [UInt8]) {
+            zlib = FrameCodec(format: .zlib, dictionary: dictionary)
+            deflate = FrameCodec(format: .deflate, dictionary: dictionary)
+        }
+
+        subscript(format: CompressionFormat) -> FrameCodec {
+            switch format {
+            case .none: return plain
+            case .zlib: return zlib
+            case .deflate: return deflate
+            }
+        }
+    }
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        self.state = HubState(election: configuration.election, retainedRevisions: configuration.retainedRevisions)
+        self.log = EventLog(capacity: configuration.retainedEvents)
+        self.durableSequence = 0
+        self.definition = ElectionDefinition(configuration.election)
+        self.codecs = Codecs(dictionary: definition.presetDictionary)
+    }
+
+    // MARK: Inputs
+
+    /// An event read back from the store on start, before any other input.
+    public mutating func recover(sequence: UInt64, record: ContestRecord) throws(ReplayError) {
+        precondition(commitInFlight == nil && peers.isEmpty, "recovery comes before everything else")
+        log.append(try state.replay(sequence: sequence, record: record))
+        durableSequence = state.latestSequence
+    }
+
+    /// A client finished its handshake.
+    public mutating func connected(_ peer: PeerID, compression: CompressionFormat) -> [Action] {
+        guard !shuttingDown else { return [goodbye(peer, code: .shuttingDown, "the hub is shutting down")] }
+        peers[peer] = compression
+        return []
+    }
+
+    /// A client's connection closed, for whatever reason.
+    public mutating func disconnected(_ peer: PeerID) {
+        peers[peer] = nil
+        removeSubscriber(peer)
+    }
+
+    /// Submissions read from connections: decided now, acked once durable.
+    public mutating func submit(_ submissions: [Submission]) -> [Action] {
+        guard !shuttingDown else {
+            return submissions.map { submission in
+                .send(
+                    encodeRejection(submission.requestID, .storeUnavailable, Self.shutdownMessage), to: submission.peer)
+            }
+        }
+        queued.append(contentsOf: submissions)
+        var actions: [Action] = []
+        if commitInFlight == nil { startCommit(into: &actions) }
+        return actions
+    }
+
+    /// The `append` in flight is durable.
+    public mutating func commitSucceeded(now: UInt64) -> [Action] {
+        guard let commit = commitInFlight else { preconditionFailure("no commit in flight") }
+        commitInFlight = nil
+        var actions: [Action] = []
+        if let failures = storeFailures.succeeded() {
+            actions.append(.notice(.storeRecovered(afterFailures: failures)))
+        }
+        durableSequence = commit.events.last!.sequence
+        for event in commit.events { log.append(event) }
+        sendGrouped(commit.acks.map { ($0, .ack($1)) } + commit.heldRejects.map { ($0, .reject($1)) }, into: &actions)
+        fanOut(commit.events, now: now, into: &actions)
+        afterCommit(into: &actions)
+        return actions
+    }
+
+    /// The `append` in flight failed: its events never happened, and their desks are told so.
+    public mutating func commitFailed(_ error: String, now: UInt64) -> [Action] {
+        guard let commit = commitInFlight else { preconditionFailure("no commit in flight") }
+        commitInFlight = nil
+        for event in commit.events.reversed() { state.revert(event) }
+        var actions: [Action] = [
+            .notice(
+                .storeFailed(
+                    events: commit.events.count, error: error, decision: storeFailures.failed(nowNanos: now)))
+        ]
+        let message =
+            "the journal could not store this: \(error); nothing was acked (submit again once the hub can store)"
+        let unavailable = commit.acks.map { ($0, $1.requestID) } + commit.heldRejects.map { ($0, $1.requestID) }
+        sendGrouped(
+            unavailable.map { peer, requestID in
+                (peer, .reject(Reject(requestID: requestID, code: .storeUnavailable, message: message)))
+            }, into: &actions)
+        afterCommit(into: &actions)
+        return actions
+    }
+
+    /// A subscriber asks for the state, from the start or resuming after a sequence number.
+    public mutating func subscribe(_ peer: PeerID, _ subscription: Subscribe) -> [Action] {
+        var actions: [Action] = []
+        whenDurable(.subscribe(peer, subscription), into: &actions)
+        return actions
+    }
+
+    public mutating func query(_ peer: PeerID, _ query: Query) -> [Action] {
+        var actions: [Action] = []
+        whenDurable(.query(peer, query), into: &actions)
+        return actions
+    }
+
+    /// A subscriber's socket took `bytes` of what it was handed in a `deliver`.
+    public mutating func written(bytes: Int, to peer: PeerID) -> [Action] {
+        guard subscribers[peer] != nil else { return [] }
+        subscribers[peer]!.flow.drained(bytes: bytes)
+        var actions: [Action] = []
+        if commitInFlight == nil { catchUp(peer, into: &actions) }
+        return actions
+    }
+
+    /// Time passes: subscribers that stayed conflating past the stall timeout are dropped.
+    public mutating func tick(now: UInt64) -> [Action] {
+        var actions: [Action] = []
+        for id in subscribers.keys.sorted()
+        where subscribers[id]!.flow.isStalled(nowNanos: now, stallNanos: configuration.stallTimeoutNanos) {
+            let flow = subscribers[id]!.flow
+            removeSubscriber(id)
+            peers[id] = nil
+            actions.append(.notice(.droppedStalledSubscriber(id, pendingBytes: flow.pendingBytes)))
+            actions.append(
+                goodbye(
+                    id, code: .slowConsumer,
+                    "you did not read for \(configuration.stallTimeoutNanos / 1_000_000_000) s; resume from \(flow.delivered)"
+                ))
+        }
+        return actions
+    }
+
+    /// Stops taking submissions; once the commit in flight is reported, rejects what is queued, says goodbye to
+    /// every peer and reports `stopped`.
+    public mutating func shutdown() -> [Action] {
+        shuttingDown = true
+        var actions: [Action] = []
+        whenDurable(.shutdown, into: &actions)
+        return actions
+    }
+
+    // MARK: What the server reads
+
+    public var statistics: Statistics {
+        let flows = subscribers.values.map(\.flow)
+        return Statistics(
+            latestSequence: state.latestSequence, peers: peers.count, subscribers: flows.count,
+            conflatingSubscribers: flows.filter { $0.mode != .live }.count,
+            largestPendingBytes: flows.map(\.pendingBytes).max() ?? 0,
+            totalPendingBytes: flows.reduce(0) { $0 + $1.pendingBytes })
+    }
+
+    public struct Statistics: Hashable, Sendable {
+        public var latestSequence: UInt64
+        public var peers: Int
+        public var subscribers: Int
+        public var conflatingSubscribers: Int
+        public var largestPendingBytes: Int
+        public var totalPendingBytes: Int
+    }
+
+    // MARK: Commit cycle
+
+    private static let shutdownMessage = "the hub is shutting down; nothing was stored"
+
+    private mutating func startCommit(into actions: inout [Action]) {
+        guard !queued.isEmpty else { return }
+        let submissions = queued
+        queued.removeAll(keepingCapacity: true)
+        var commit = Commit(events: [], acks: [], heldRejects: [])
+        var answersNow: [(PeerID, HubMessage)] = []
+        for submission in submissions {
+            let outcome: SubmissionOutcome
+            switch submission.kind {
+            case .declaration(let declaration): outcome = state.submit(declaration, from: submission.desk)
+            case .withdrawal(let withdrawal): outcome = state.withdraw(withdrawal, from: submission.desk)
+            }
+            switch outcome {
+            case .accepted(let event):
+                commit.events.append(event)
+                commit.acks.append(
+                    (
+                        submission.peer,
+                        Ack(
+                            requestID: submission.requestID, sequence: event.sequence, duplicate: false,
+                            record: event.record)
+                    ))
+            case .duplicate(let sequence, let record):
+                let ack = Ack(requestID: submission.requestID, sequence: sequence, duplicate: true, record: record)
+                // A duplicate of an event still in this commit is only true once the commit is.
+                if sequence <= durableSequence {
+                    answersNow.append((submission.peer, .ack(ack)))
+                } else {
+                    commit.acks.append((submission.peer, ack))
+                }
+            case .rejected(let error):
+                let reject = Reject(requestID: submission.requestID, code: error.code, message: error.description)
+                let contest = submission.contestID
+                if commit.events.contains(where: { $0.record.contestID == contest }) {
+                    // Decided against an event of this same commit, which is not durable yet: answer with the
+                    // commit, since a failed commit would make this rejection wrong.
+                    commit.heldRejects.append((submission.peer, reject))
+                } else {
+                    answersNow.append((submission.peer, .reject(reject)))
+                }
+            }
+        }
+        sendGrouped(answersNow, into: &actions)
+        guard !commit.events.isEmpty else { return }
+        commitInFlight = commit
+        actions.append(.append(commit.events))
+    }
+
+    private mutating func afterCommit(into actions: inout [Action]) {
+        let work = deferred
+        deferred.removeAll()
+        for item in work { perform(item, into: &actions) }
+        for id in subscribers.keys.sorted() { catchUp(id, into: &actions) }
+        if !shuttingDown { startCommit(into: &actions) }
+    }
+
+    private mutating func whenDurable(_ work: Deferred, into actions: inout [Action]) {
+        if commitInFlight != nil { deferred.append(work) } else { perform(work, into: &actions) }
+    }
+
+    private mutating func perform(_ work: Deferred, into actions: inout [Action]) {
+        switch work {
+        case .subscribe(let peer, let subscription): startSubscription(peer, subscription, into: &actions)
+        case .query(let peer, let query): answer(query, for: peer, into: &actions)
+        case .shutdown: finishShutdown(into: &actions)
+        }
+    }
+
+    private mutating func finishShutdown(into actions: inout [Action]) {
+        sendGrouped(
+            queued.map {
+                (
+                    $0.peer,
+                    .reject(Reject(requestID: $0.requestID, code: .storeUnavailable, message: Self.shutdownMessage))
+                )
+            },
+            into: &actions)
+        queued.removeAll()
+        for peer in peers.keys.sorted() {
+            actions.append(goodbye(peer, code: .shuttingDown, "the hub is shutting down"))
+        }
+        peers.removeAll()
+        subscribers.removeAll()
+        groups.removeAll()
+        actions.append(.stopped)
+    }
+
+    // MARK: Answers
+
+    private func encodeRejection(_ requestID: UInt64, _ code: ErrorCode, _ message: String) -> ByteBuffer {
+        codecs.plain.encode(.reject(Reject(requestID: requestID, code: code, message: message)))
+    }
+
+    private func goodbye(_ peer: PeerID, code: ErrorCode, _ message: String) -> Action {
+        .close(
+            peer,
+            goodbye: codecs.plain.encode(
+                .goodbye(Goodbye(code: code, message: message, lastSequence: durableSequence))))
+    }
+
+    /// Many answers: one buffer and one write per peer, rather than a write (and a system call) per answer.
+    private func sendGrouped(_ messages: [(PeerID, HubMessage)], into actions: inout [Action]) {
+        guard !messages.isEmpty else { return }
+        var order: [PeerID] = []
+        var buffers: [PeerID: ByteBuffer] = [:]
+        for (peer, message) in messages {
+            var frame = codecs.plain.encode(message)
+            if buffers[peer] == nil {
+                order.append(peer)
+                buffers[peer] = frame
+            } else {
+                buffers[peer]!.writeBuffer(&frame)
+            }
+        }
+        for peer in order { actions.append(.send(buffers[peer]!, to: peer)) }
+    }
+
+    private func answer(_ query: Query, for peer: PeerID, into actions: inout [Action]) {
+        let election = configuration.election
+        let message: HubMessage
+        switch query.kind {
+        case .scoreboard:
+            message = .scoreboard(ScoreboardAnswer(requestID: query.requestID, scoreboard: state.scoreboard))
+        case .contest(let id):
+            guard election.contest(id) != nil else {
+                actions.append(
+                    .send(
+                        encodeRejection(
+                            query.requestID, .unknownContest, "unknown contest: no contest has id \(id.rawValue)"),
+                        to: peer))
+                return
+            }
+            let record = state.record(id)
+            message = .contest(
+                ContestAnswer(
+                    requestID: query.requestID, sequence: state.latestSequence, record: record,
+                    seatChanges: record.flatMap { election.seatChanges($0) }))
+        case .election:
+            // The definition is large: compressed when the peer chose compression.
+            let answer = ElectionAnswer(requestID: query.requestID, digest: definition.digest, definition: definition)
+            actions.append(.send(codecs[peers[peer] ?? .none].encode(.election(answer)), to: peer))
+            return
+        }
+        actions.append(.send(codecs.plain.encode(message), to: peer))
+    }
+
+    // MARK: Subscribers
+
+    private mutating func startSubscription(_ peer: PeerID, _ subscription: Subscribe, into actions: inout [Action]) {
+        guard let compression = peers[peer] else { return }
+        let filter = subscription.filter
+        let latest = state.latestSequence
+        let codec = codecs[compression]
+        var frames: [ByteBuffer]
+        if let from = subscription.resumeFrom {
+            guard from <= latest else {
+                peers[peer] = nil
+                actions.append(
+                    goodbye(
+                        peer, code: .invalidResume,
+                        "resume from \(from) is after the hub's latest sequence \(latest); subscribe afresh"))
+                return
+            }
+            if from == latest {
+                // Up to date: nothing to send but the fact (spec 6.8, 1.1). A batch cannot cover no sequence
+                // number, so the answer is a heartbeat at the latest sequence, sent at once.
+                frames = [codecs.plain.encode(.heartbeat(Heartbeat(sequence: latest)))]
+            } else if let missed = log.events(after: from), missed.count <= configuration.maxResumeEvents {
+                frames = DeltaBatching.batches(
+                    missed, filter: filter, election: configuration.election, checksumAfter: state.checksum(for: filter)
+                ).map { codec.encode(.deltaBatch($0)) }
+            } else {
+                frames = [codec.encode(.snapshot(state.snapshot(for: filter, reason: .resumeUnavailable)))]
+            }
+        } else {
+            frames = [codec.encode(.snapshot(state.snapshot(for: filter, reason: .newSubscription)))]
+        }
+        var flow = SubscriberFlow(byteLimit: configuration.subscriberByteLimit, delivered: latest)
+        for frame in frames {
+            flow.wrote(bytes: frame.readableBytes)
+            actions.append(.deliver(frame, to: [peer]))
+        }
+        subscribers[peer] = Subscriber(filter: filter, compression: compression, flow: flow)
+        if let index = groups.firstIndex(where: { $0.filter == filter && $0.compression == compression }) {
+            groups[index].members.append(peer)
+        } else {
+            groups.append(FanOutGroup(filter: filter, compression: compression, members: [peer]))
+        }
+        actions.append(
+            .notice(.subscribed(peer, filter: filter, resumeFrom: subscription.resumeFrom, sequence: latest)))
+    }
+
+    private mutating func removeSubscriber(_ peer: PeerID) {
+        guard let subscriber = subscribers.removeValue(forKey: peer) else { return }
+        guard
+            let index = groups.firstIndex(where: {
+                $0.filter == subscriber.filter && $0.compression == subscriber.compression
+            })
+        else { return }
+        groups[index].members.removeAll { $0 == peer }
+        if groups[index].members.isEmpty { groups.remove(at: index) }
+    }
+
+    private mutating func fanOut(_ events: [HubEvent], now: UInt64, into actions: inout [Action]) {
+        for group in groups {
+            let batches = DeltaBatching.batches(
+                events[...], filter: group.filter, election: configuration.election,
+                checksumAfter: state.checksum(for: group.filter))
+            let codec = codecs[group.compression]
+            for batch in batches {
+                // Encoded and compressed once; the same buffer goes to every subscriber in the group.
+                let frame = codec.encode(.deltaBatch(batch))
+                var receivers: [PeerID] = []
+                receivers.reserveCapacity(group.members.count)
+                for id in group.members {
+                    switch subscribers[id]!.flow.offer(batch, bytes: frame.readableBytes, nowNanos: now) {
+                    case .write: receivers.append(id)
+                    case .skip: break
+                    }
+                }
+                if !receivers.isEmpty { actions.append(.deliver(frame, to: receivers)) }
+            }
+        }
+    }
+
+    /// A conflating subscriber whose socket has drained gets the latest record of every contest it missed.
+    private mutating func catchUp(_ id: PeerID, into actions: inout [Action]) {
+        guard let subscriber = subscribers[id], let pending = subscriber.flow.catchUp else { return }
+        let batch = state.conflatedBatch(first: pending.first, changed: pending.changed, filter: subscriber.filter)
+        let frame = codecs[subscriber.compression].encode(.deltaBatch(batch))
+        subscribers[id]!.flow.caughtUp(through: batch.lastSequence, bytes: frame.readableBytes)
+        actions.append(
+            .notice(
+                .caughtUp(id, first: batch.firstSequence, last: batch.lastSequence, events: batch.events.count)))
+        actions.append(.deliver(frame, to: [id]))
+    }
+}
