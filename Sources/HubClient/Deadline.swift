@@ -1,39 +1,16 @@
-import HubWire
 import NIOCore
 import Synchronization
 
-/// What another task may do with a connection while one task reads from it: send heartbeats, or close it (which ends
-/// the reader's wait).
-public struct SessionLink: Sendable {
-    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    let channel: any Channel
-
-    /// Sends a HEARTBEAT (uncompressed, as every small frame may be).
-    public func sendHeartbeat(sequence: UInt64) async throws {
-        try await outbound.write(FrameCodec().encode(.heartbeat(Heartbeat(sequence: sequence))))
-    }
-
-    /// Closes the connection; whoever waits on it sees it end.
-    public func close() {
-        channel.close(promise: nil)
-    }
-
-    /// Closes the connection after `duration` unless the deadline is cancelled first.
-    public func deadline(_ duration: Duration?) -> Deadline {
-        Deadline(duration, on: channel)
-    }
-}
-
 /// A bound on a wait: when it passes, the connection is closed, so that the waiting read ends and the waiter can
 /// tell (`hasPassed`) that it ended because nobody answered in time.
-public final class Deadline: Sendable {
+final class Deadline: Sendable {
     private final class Flag: Sendable {
         let value = Atomic<Bool>(false)
     }
 
     private let scheduled: Scheduled<Void>?
     private let passed = Flag()
-    public let duration: Duration?
+    let duration: Duration?
 
     init(_ duration: Duration?, on channel: any Channel) {
         self.duration = duration
@@ -47,9 +24,9 @@ public final class Deadline: Sendable {
         }
     }
 
-    public var hasPassed: Bool { passed.value.load(ordering: .acquiring) }
+    var hasPassed: Bool { passed.value.load(ordering: .acquiring) }
 
-    public func cancel() {
+    func cancel() {
         scheduled?.cancel()
     }
 

@@ -97,16 +97,16 @@ public actor DeskClient {
     }
 
     public func close() async {
-        await connection?.close()
+        connection?.close()
         connection = nil
     }
 
-    private func acknowledged(_ make: @Sendable (UInt64) -> HubMessage) async throws -> Ack {
+    private func acknowledged(_ make: @escaping @Sendable (UInt64) -> HubMessage) async throws -> Ack {
         guard case .ack(let ack) = try await request(make) else { throw HubClientError.unexpected("not an ACK") }
         return ack
     }
 
-    private func request(_ make: @Sendable (UInt64) -> HubMessage) async throws -> HubMessage {
+    private func request(_ make: @escaping @Sendable (UInt64) -> HubMessage) async throws -> HubMessage {
         var lastError: any Error = HubClientError.connectionLost
         for attempt in 0..<attempts {
             if attempt > 0 {
@@ -138,7 +138,7 @@ public actor DeskClient {
                 }
                 return answer
             } catch let error as HubClientError where Self.isRetryable(error) {
-                if self.connection === connection { self.connection = nil }
+                if self.connection?.channel === connection.channel { self.connection = nil }
                 lastError = error
             }
         }
@@ -157,9 +157,11 @@ public actor DeskClient {
     }
 
     private func connected() async throws -> HubConnection {
-        if let connection, await connection.isOpen { return connection }
+        if let connection, connection.isOpen { return connection }
         let fresh = try await HubConnection.open(
-            address: address, hello: hello, group: group, logger: logger, timeout: timeout)
+            to: address, hello: hello,
+            configuration: HubConnection.Configuration(connectTimeout: timeout, requestTimeout: timeout),
+            group: group, logger: logger)
         connection = fresh
         return fresh
     }

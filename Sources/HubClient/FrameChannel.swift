@@ -1,25 +1,35 @@
 import HubWire
+import Logging
 import NIOCore
 import NIOPosix
 
-/// What every client connection shares: the TCP connection with a frame decoder in front, and the reading of the
-/// hub's answer to HELLO.
+/// What every client connection shares: the TCP connection with a frame decoder and the connection's handler in
+/// front, and the reading of the hub's answer to HELLO.
 enum FrameChannel {
-    /// Connects within `timeout` (5 s when nil).
-    static func connect(to address: HubAddress, group: any EventLoopGroup, timeout: Duration? = nil) async throws
-        -> NIOAsyncChannel<Frame, ByteBuffer>
-    {
-        let timeout = timeout ?? .seconds(5)
+    /// Connects within the configuration's `connectTimeout` (5 s when nil).
+    static func connect(
+        to address: HubAddress, group: any EventLoopGroup,
+        configuration: HubConnection.Configuration = HubConnection.Configuration(),
+        shared: ClientHandler.Shared = ClientHandler.Shared(), logger: Logger = Logger(label: "HubClient")
+    ) async throws -> NIOAsyncChannel<HubConnection.Event, ClientOutbound> {
+        let timeout = configuration.connectTimeout ?? .seconds(5)
+        let buffer = configuration.inboundBuffer
         do {
             return try await ClientBootstrap(group: group)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connectTimeout(timeout.timeAmount)
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
+                        try channel.pipeline.syncOperations.addHandlers(
                             ByteToMessageHandler(
-                                FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)))
-                        return try NIOAsyncChannel<Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                                FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)),
+                            ClientHandler(
+                                address: address, configuration: configuration, shared: shared, logger: logger))
+                        return try NIOAsyncChannel<HubConnection.Event, ClientOutbound>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(
+                                backPressureStrategy: .init(
+                                    lowWatermark: buffer.lowerBound, highWatermark: buffer.upperBound)))
                     }
                 }
         } catch {

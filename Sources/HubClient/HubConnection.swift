@@ -1,193 +1,186 @@
+import Foundation
 import HubWire
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
-/// A long-lived connection for request and answer traffic: sends requests with fresh request ids and hands each
-/// answer to whoever is waiting for it. Messages that are not answers (heartbeats) are dropped; a GOODBYE fails
-/// every waiting request. It sends a HEARTBEAT every heartbeat interval the hub gave in WELCOME, whether or not
-/// anything arrives, so that the hub never takes it for idle (spec 6.11). With a `timeout`, a request that gets no
-/// answer in time fails with `HubClientError.timedOut` and the connection is closed.
-actor HubConnection {
-    let welcome: Welcome
-    let address: HubAddress
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    private let channel: any Channel
-    private let timeout: Duration?
-    private var waiting: [UInt64: Waiting] = [:]
-    private var nextRequestID: UInt64 = 1
-    private var closedBecause: (any Error)?
-    private let plain = FrameCodec()
+/// One connection to a hub, the core that every client is built on (`DeskClient`, `SubscriberClient`, `HubSession`,
+/// the reporter and hub-load). It does the handshake; reads every frame in one place (a channel handler on the
+/// connection's event loop); hands each answer (ACK, REJECT, SCOREBOARD, CONTEST, ELECTION) to the request that waits
+/// for it, matched by request id; passes everything else (snapshots, batches, heartbeats, a GOODBYE, answers to
+/// requests it did not make) to its owner in the order it arrived, as `events`, with each frame's size on the wire;
+/// sends a HEARTBEAT every interval the hub gave in WELCOME (spec 6.11); and writes every frame through one ordered
+/// writer. Everything it holds is bounded: the requests waiting (`Configuration.maxPendingRequests`) and what waits
+/// for the owner to read it (`Configuration.inboundBuffer`, after which it stops reading from the socket).
+public struct HubConnection: Sendable {
+    /// How a connection behaves.
+    public struct Configuration: Sendable {
+        /// Bounds connecting and the hub's answer to HELLO (`HubClientError.timedOut`); nil connects within 5 s and
+        /// waits for the answer as long as TCP does.
+        public var connectTimeout: Duration?
+        /// Bounds each request: one without an answer in time fails with `HubClientError.timedOut`, and the
+        /// connection, from which nothing more is expected, is closed. Nil waits as long as TCP does.
+        public var requestTimeout: Duration?
+        /// Sends a HEARTBEAT every heartbeat interval from WELCOME, whatever arrives, so that the hub never takes
+        /// this connection for idle.
+        public var sendsHeartbeats = true
+        /// Passes messages that answer no request to `events`; when false they are dropped (a desk that only makes
+        /// requests), and the connection still reads.
+        public var deliversMessages = true
+        /// With a value, `events` reports a silence of two heartbeat intervals (`.silent`) and its end (`.heard`),
+        /// and a silence this long ends the connection with `HubClientError.timedOut`.
+        public var giveUpAfterSilence: Duration?
+        /// At most this many requests wait for answers; one more fails with `HubClientError.tooManyRequests`.
+        public var maxPendingRequests = 4096
+        /// Messages held for the owner before the connection stops reading from the socket (NIO's watermarks).
+        public var inboundBuffer: ClosedRange<Int> = 2...10
 
-    private struct Waiting {
-        var continuation: CheckedContinuation<HubMessage, any Error>
-        var deadline: Scheduled<Void>?
+        public init(
+            connectTimeout: Duration? = nil, requestTimeout: Duration? = nil, sendsHeartbeats: Bool = true,
+            deliversMessages: Bool = true, giveUpAfterSilence: Duration? = nil
+        ) {
+            self.connectTimeout = connectTimeout
+            self.requestTimeout = requestTimeout
+            self.sendsHeartbeats = sendsHeartbeats
+            self.deliversMessages = deliversMessages
+            self.giveUpAfterSilence = giveUpAfterSilence
+        }
     }
 
-    var isOpen: Bool { closedBecause == nil }
-
-    private init(
-        welcome: Welcome, address: HubAddress, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        channel: any Channel, timeout: Duration?
-    ) {
-        self.welcome = welcome
-        self.address = address
-        self.outbound = outbound
-        self.channel = channel
-        self.timeout = timeout
+    /// What the connection passes to its owner, in order.
+    public enum Event: Sendable {
+        /// A message that answers no request of this connection; `frameBytes` is its frame's size on the wire,
+        /// header included (compressed, when it was).
+        case message(HubMessage, frameBytes: Int)
+        /// Nothing has arrived since `since`, over two heartbeat intervals (only with `giveUpAfterSilence`).
+        case silent(since: Date)
+        /// Something arrived again after a silence.
+        case heard
     }
 
-    /// Connects and completes the handshake. `timeout` bounds connecting, the handshake, and later each request.
-    static func open(
-        address: HubAddress, hello: Hello, group: any EventLoopGroup, logger: Logger, timeout: Duration? = nil
-    ) async throws -> HubConnection {
-        let asyncChannel = try await FrameChannel.connect(to: address, group: group, timeout: timeout)
+    /// What the owner reads: the connection's events, until the hub closes it (or an error, a `HubClientError`
+    /// where the client can name one).
+    public typealias Events = NIOAsyncChannelInboundStream<Event>
+
+    public let address: HubAddress
+    public let welcome: Welcome
+    let channel: any Channel
+    private let outbound: NIOAsyncChannelOutboundWriter<ClientOutbound>
+    private let handler: NIOLoopBound<ClientHandler>
+    private let shared: ClientHandler.Shared
+
+    /// The hub's heartbeat interval from WELCOME; nil when it asks for none.
+    public var heartbeatInterval: Duration? {
+        welcome.heartbeatIntervalMillis == 0 ? nil : .milliseconds(Int64(welcome.heartbeatIntervalMillis))
+    }
+
+    /// False once the hub closed the connection, said GOODBYE, or a request timed out.
+    public var isOpen: Bool { shared.isOpen.load(ordering: .acquiring) }
+
+    /// Connects, says HELLO, and runs `body` with the connection and its events; the connection is closed when
+    /// `body` returns.
+    public static func connect<Result: Sendable>(
+        to address: HubAddress, hello: Hello, configuration: Configuration = Configuration(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
+        _ body: (HubConnection, Events) async throws -> Result
+    ) async throws -> Result {
+        let shared = ClientHandler.Shared()
+        let asyncChannel = try await FrameChannel.connect(
+            to: address, group: group, configuration: configuration, shared: shared, logger: logger)
         let channel = asyncChannel.channel
-        let (opened, openedContinuation) = AsyncStream.makeStream(of: Result<HubConnection, any Error>.self)
-        Task {
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(
+                try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        return try await asyncChannel.executeThenClose { inbound, outbound in
+            let greeted = channel.eventLoop.makePromise(of: Welcome.self)
             do {
-                try await asyncChannel.executeThenClose { inbound, outbound in
-                    var frames = inbound.makeAsyncIterator()
-                    let codec = FrameCodec()
-                    let deadline = SessionLink(outbound: outbound, channel: channel).deadline(timeout)
-                    let welcome = try await deadline.bound(address: address, waitingFor: "its answer to HELLO") {
-                        try await outbound.write(codec.encode(.hello(hello)))
-                        return try FrameChannel.welcome(from: try await frames.next().map { try codec.decode($0) })
-                    }
-                    let connection = HubConnection(
-                        welcome: welcome, address: address, outbound: outbound, channel: channel, timeout: timeout)
-                    openedContinuation.yield(.success(connection))
-                    let heartbeats = Task {
-                        await Self.heartbeat(every: welcome.heartbeatIntervalMillis, through: outbound, logger: logger)
-                    }
-                    defer { heartbeats.cancel() }
-                    do {
-                        while let frame = try await frames.next() {
-                            await connection.deliver(try codec.decode(frame))
-                        }
-                        await connection.fail(HubClientError.connectionLost)
-                    } catch {
-                        await connection.fail(Self.clientError(error))
-                    }
+                try await outbound.write(.hello(hello, greeted))
+            } catch {
+                greeted.fail(HubClientError.connectionLost)
+            }
+            let welcome = try await greeted.futureResult.get()
+            let connection = HubConnection(
+                address: address, welcome: welcome, channel: channel, outbound: outbound, handler: handler,
+                shared: shared)
+            return try await body(connection, inbound)
+        }
+    }
+
+    /// Connects and says HELLO; the connection lives until `close()`, the hub closing it, or an error. Messages that
+    /// answer no request are dropped: this is for requests only.
+    public static func open(
+        to address: HubAddress, hello: Hello, configuration: Configuration = Configuration(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) async throws -> HubConnection {
+        var configuration = configuration
+        configuration.deliversMessages = false
+        let (opened, continuation) = AsyncStream.makeStream(of: Swift.Result<HubConnection, any Error>.self)
+        // The connection's one task: it holds the connection open, reading until the connection ends.
+        Task { [configuration] in
+            do {
+                try await connect(to: address, hello: hello, configuration: configuration, group: group, logger: logger)
+                { connection, events in
+                    continuation.yield(.success(connection))
+                    for try await _ in events {}
                 }
             } catch {
-                openedContinuation.yield(.failure(Self.clientError(error)))
+                continuation.yield(.failure(error))
             }
-            openedContinuation.finish()
+            continuation.finish()
         }
         var results = opened.makeAsyncIterator()
         guard let result = await results.next() else { throw HubClientError.connectionLost }
         return try result.get()
     }
 
-    /// Sends a HEARTBEAT every interval until cancelled or the connection ends.
-    static func heartbeat(
-        every intervalMillis: UInt32, through outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, logger: Logger
-    ) async {
-        guard intervalMillis > 0 else { return }
-        let frame = FrameCodec().encode(.heartbeat(Heartbeat(sequence: 0)))
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: .milliseconds(Int64(intervalMillis)))
-                try await outbound.write(frame)
-            } catch {
-                return
-            }
-            logger.trace("heartbeat sent")
-        }
-    }
-
-    func request(_ make: (UInt64) -> HubMessage) async throws -> HubMessage {
-        if let closedBecause { throw closedBecause }
-        let requestID = nextRequestID
-        nextRequestID += 1
-        let message = make(requestID)
-        let frame = plain.encode(message)
-        let what = Self.answerName(message)
-        return try await withCheckedThrowingContinuation { continuation in
-            var deadline: Scheduled<Void>?
-            if let timeout {
-                deadline = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
-                    Task { await self.expire(requestID, waitingFor: what, after: timeout) }
-                }
-            }
-            waiting[requestID] = Waiting(continuation: continuation, deadline: deadline)
-            Task { await self.write(frame, requestID: requestID) }
-        }
-    }
-
-    private static func answerName(_ request: HubMessage) -> String {
-        switch request {
-        case .submit, .withdraw: return "its answer to \(request.type.specName)"
-        case .query(let query):
-            switch query.kind {
-            case .scoreboard: return "the SCOREBOARD"
-            case .contest: return "a CONTEST answer"
-            case .election: return "the ELECTION definition"
-            }
-        default: return "its answer to \(request.type.specName)"
-        }
-    }
-
-    /// No answer in time: the hub is not answering this connection, so nothing more is expected from it.
-    private func expire(_ requestID: UInt64, waitingFor what: String, after timeout: Duration) {
-        guard waiting[requestID] != nil else { return }
-        let error = HubClientError.timedOut(address: "\(address)", waitingFor: what, after: timeout)
-        if let waiting = waiting.removeValue(forKey: requestID) { waiting.continuation.resume(throwing: error) }
-        fail(error)
-        channel.close(promise: nil)
-    }
-
-    private func write(_ frame: ByteBuffer, requestID: UInt64) async {
+    /// Sends a message (in order with every other frame this connection writes).
+    public func send(_ message: HubMessage) async throws {
         do {
-            try await outbound.write(frame)
+            try await outbound.write(.send(message))
         } catch {
-            if let waiting = waiting.removeValue(forKey: requestID) {
-                waiting.deadline?.cancel()
-                waiting.continuation.resume(throwing: HubClientError.connectionLost)
-            }
+            throw HubClientError.connectionLost
         }
     }
 
-    private func deliver(_ message: HubMessage) {
-        let requestID: UInt64
-        switch message {
-        case .ack(let ack): requestID = ack.requestID
-        case .reject(let reject): requestID = reject.requestID
-        case .scoreboard(let answer): requestID = answer.requestID
-        case .contest(let answer): requestID = answer.requestID
-        case .election(let answer): requestID = answer.requestID
-        case .goodbye(let goodbye):
-            fail(HubClientError.closedByHub(goodbye))
-            return
-        default:
-            // Heartbeats need no answer: this connection sends its own on a timer.
-            return
+    /// Sends the request `make` builds with a fresh request id, and returns the hub's answer to it (ACK or REJECT
+    /// for a SUBMIT or WITHDRAW, the answer to a QUERY). A GOODBYE, the connection ending or the request timing out
+    /// fail it with a `HubClientError`; cancelling the waiting task fails it with `CancellationError`.
+    public func request(_ make: @escaping @Sendable (UInt64) -> HubMessage) async throws -> HubMessage {
+        let answer = channel.eventLoop.makePromise(of: HubMessage.self)
+        do {
+            try await outbound.write(.request(make, answer))
+        } catch {
+            answer.fail(HubClientError.connectionLost)
         }
-        if let waiting = waiting.removeValue(forKey: requestID) {
-            waiting.deadline?.cancel()
-            waiting.continuation.resume(returning: message)
+        // A cancelled wait ends at once; the request stays in the table until its answer comes or the connection ends.
+        return try await withTaskCancellationHandler {
+            try await answer.futureResult.get()
+        } onCancel: {
+            answer.fail(CancellationError())
         }
     }
 
-    private func fail(_ error: any Error) {
-        if closedBecause == nil { closedBecause = error }
-        let pending = waiting
-        waiting.removeAll()
-        for waiting in pending.values {
-            waiting.deadline?.cancel()
-            waiting.continuation.resume(throwing: error)
-        }
+    /// Installs the compression the hub chose; the preset dictionary comes from the election definition. It applies
+    /// to every frame written or read after this call.
+    public func useCompression(dictionary: [UInt8]) {
+        let (handler, format) = (self.handler, welcome.compression)
+        channel.eventLoop.execute { handler.value.useCompression(format: format, dictionary: dictionary) }
     }
 
-    func close() {
-        fail(HubClientError.connectionLost)
+    /// The sequence number the heartbeats carry from now on (a subscriber's last applied sequence).
+    public func setHeartbeatSequence(_ sequence: UInt64) {
+        shared.heartbeatSequence.store(sequence, ordering: .relaxed)
+    }
+
+    /// Closes the connection: waiting requests fail, and `events` ends.
+    public func close() {
         channel.close(promise: nil)
     }
 
-    static func clientError(_ error: any Error) -> any Error {
-        if error is HubClientError { return error }
-        if let wire = error as? WireError { return HubClientError.protocolViolation(wire) }
-        return HubClientError.connectionLost
+    /// Closes the connection after `duration` unless the deadline is cancelled first.
+    func deadline(_ duration: Duration?) -> Deadline {
+        Deadline(duration, on: channel)
     }
 }

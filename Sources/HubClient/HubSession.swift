@@ -20,6 +20,8 @@ public enum HubClientError: Error, Hashable, Sendable, CustomStringConvertible {
     case unexpected(String)
     /// Nothing came from the hub within the bound the client set (a port that is not a hub, a paused hub).
     case timedOut(address: String, waitingFor: String, after: Duration)
+    /// This many requests already wait for answers on the connection.
+    case tooManyRequests(limit: Int)
 
     public var description: String {
         switch self {
@@ -34,28 +36,23 @@ public enum HubClientError: Error, Hashable, Sendable, CustomStringConvertible {
         case .timedOut(let address, let what, let duration):
             return
                 "no answer from the hub at \(address) within \(duration.spoken) (waiting for \(what)); is results-hub running there, and not paused?"
+        case .tooManyRequests(let limit): return "\(limit) requests already wait for answers on this connection"
         }
     }
 }
 
-/// One connection to a hub, used by one task: send messages, receive messages in order. `HubSession.connect`
-/// performs the handshake; the session's codec then inflates what the hub compresses.
+/// One connection to a hub, used by one task: send messages, receive every message in order, answers included (a
+/// `HubConnection` that makes no requests and sends no heartbeats of its own). `HubSession.connect` performs the
+/// handshake; `useCompression` then inflates what the hub compresses.
 public struct HubSession: ~Copyable {
-    private var inbound: NIOAsyncChannelInboundStream<Frame>.AsyncIterator
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    private let channel: any Channel
-    private var codec: FrameCodec
-    public private(set) var welcome: Welcome
+    public let connection: HubConnection
+    private var events: HubConnection.Events.AsyncIterator
 
-    private init(
-        inbound: NIOAsyncChannelInboundStream<Frame>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        channel: any Channel, welcome: Welcome
-    ) {
-        self.inbound = inbound
-        self.outbound = outbound
-        self.channel = channel
-        self.codec = FrameCodec()
-        self.welcome = welcome
+    public var welcome: Welcome { connection.welcome }
+
+    private init(connection: HubConnection, events: HubConnection.Events.AsyncIterator) {
+        self.connection = connection
+        self.events = events
     }
 
     /// Connects, says HELLO, and runs `body` with the session; the connection is closed when `body` returns.
@@ -63,65 +60,36 @@ public struct HubSession: ~Copyable {
     /// as long as TCP does.
     public static func connect<Result: Sendable>(
         host: String, port: Int, hello: Hello, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        timeout: Duration? = nil, _ body: (inout HubSession) async throws -> Result
+        timeout: Duration? = nil, logger: Logger = Logger(label: "HubSession"),
+        _ body: (inout HubSession) async throws -> Result
     ) async throws -> Result {
-        let address = HubAddress(host: host, port: port)
-        let channel = try await FrameChannel.connect(to: address, group: group, timeout: timeout)
-        let underlying = channel.channel
-        return try await channel.executeThenClose { inbound, outbound in
-            var session = HubSession(
-                inbound: inbound.makeAsyncIterator(), outbound: outbound, channel: underlying,
-                welcome: Welcome(
-                    version: 0, hubName: "", electionID: "", electionDigest: 0, latestSequence: 0, compression: .none,
-                    heartbeatIntervalMillis: 0, allRegions: false, regions: []))
-            let deadline = session.link.deadline(timeout)
-            try await deadline.bound(address: address, waitingFor: "its answer to HELLO") {
-                try await session.handshake(hello)
-            }
+        let configuration = HubConnection.Configuration(connectTimeout: timeout, sendsHeartbeats: false)
+        return try await HubConnection.connect(
+            to: HubAddress(host: host, port: port), hello: hello, configuration: configuration, group: group,
+            logger: logger
+        ) { connection, events in
+            var session = HubSession(connection: connection, events: events.makeAsyncIterator())
             return try await body(&session)
         }
     }
 
-    /// For another task: heartbeats, and closing the connection.
-    public var link: SessionLink { SessionLink(outbound: outbound, channel: channel) }
-
     /// The hub's heartbeat interval from WELCOME; nil when it asks for none.
-    public var heartbeatInterval: Duration? {
-        welcome.heartbeatIntervalMillis == 0 ? nil : .milliseconds(Int64(welcome.heartbeatIntervalMillis))
-    }
-
-    private mutating func handshake(_ hello: Hello) async throws {
-        try await send(.hello(hello))
-        welcome = try FrameChannel.welcome(from: try await receive())
-    }
+    public var heartbeatInterval: Duration? { connection.heartbeatInterval }
 
     /// Installs the compression the hub chose; the preset dictionary comes from the election definition.
-    public mutating func useCompression(dictionary: [UInt8]) {
-        codec = FrameCodec(format: welcome.compression, dictionary: dictionary)
+    public func useCompression(dictionary: [UInt8]) {
+        connection.useCompression(dictionary: dictionary)
     }
 
     public func send(_ message: HubMessage) async throws {
-        try await outbound.write(codec.encode(message))
-    }
-
-    /// Sends raw bytes, for tests that speak to the hub out of turn.
-    public func sendRaw(_ bytes: ByteBuffer) async throws {
-        try await outbound.write(bytes)
+        try await connection.send(message)
     }
 
     /// The next message, or nil when the hub closed the connection.
     public mutating func receive() async throws -> HubMessage? {
-        let frame: Frame?
-        do {
-            frame = try await inbound.next()
-        } catch let error as WireError {
-            throw HubClientError.protocolViolation(error)
+        while let event = try await events.next() {
+            if case .message(let message, _) = event { return message }
         }
-        guard let frame else { return nil }
-        do {
-            return try codec.decode(frame)
-        } catch {
-            throw HubClientError.protocolViolation(error)
-        }
+        return nil
     }
 }

@@ -13,12 +13,12 @@ public struct Replica: Sendable {
 
     public init() {}
 
-    public mutating func apply(_ snapshot: Snapshot) throws(WireError) {
+    public mutating func apply(_ snapshot: Snapshot) throws(ReplicaError) {
         var records: [ContestID: ContestRecord] = [:]
         for record in snapshot.records { records[record.contestID] = record }
         let checksum = StateChecksum(records: snapshot.records)
         guard checksum.value == snapshot.checksum else {
-            throw WireError(.checksumMismatch, "snapshot at \(snapshot.sequence) does not match its checksum")
+            throw ReplicaError(.checksumMismatch, "snapshot at \(snapshot.sequence) does not match its checksum")
         }
         self.records = records
         self.checksum = checksum
@@ -28,9 +28,9 @@ public struct Replica: Sendable {
 
     /// Applies a batch that continues from `sequence`; returns the records it changed.
     @discardableResult
-    public mutating func apply(_ batch: DeltaBatch) throws(WireError) -> [SequencedRecord] {
+    public mutating func apply(_ batch: DeltaBatch) throws(ReplicaError) -> [SequencedRecord] {
         guard batch.firstSequence == sequence + 1 else {
-            throw WireError(
+            throw ReplicaError(
                 .sequenceGap,
                 "batch starts at \(batch.firstSequence) but the copy is at \(sequence): resume from \(sequence)")
         }
@@ -40,7 +40,7 @@ public struct Replica: Sendable {
             next.records[event.record.contestID] = event.record
         }
         guard next.checksum.value == batch.checksum else {
-            throw WireError(
+            throw ReplicaError(
                 .checksumMismatch,
                 "after batch \(batch.firstSequence)...\(batch.lastSequence) the copy's checksum differs from the hub's")
         }
@@ -48,4 +48,25 @@ public struct Replica: Sendable {
         self = next
         return batch.events
     }
+}
+
+/// Why a subscriber's copy cannot take a snapshot or batch: the hub's data arrived intact (it is not a `WireError`),
+/// but it does not continue or match the copy.
+public struct ReplicaError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: Hashable, Sendable {
+        /// A snapshot's or batch's checksum does not match the state the copy computes.
+        case checksumMismatch
+        /// A batch does not continue from the copy's last applied sequence number.
+        case sequenceGap
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "\(kind): \(message)" }
 }

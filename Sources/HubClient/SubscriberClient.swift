@@ -4,7 +4,6 @@ import HubWire
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A change to the subscriber's copy of the results.
 public struct ReplicaUpdate: Sendable {
@@ -110,42 +109,45 @@ public struct SubscriberClient: Sendable {
         var resumePoint: UInt64?
         var election: Election?
         var failures = 0
+        // Heartbeats both ways (spec 6.11), on the connection's timer: a subscriber only receives, so it says it is
+        // alive once per interval whatever arrives, or the hub would drop it as idle. A long silence reconnects.
+        let configuration = HubConnection.Configuration(
+            connectTimeout: timeout, requestTimeout: timeout, giveUpAfterSilence: reconnectAfterSilence)
         while !Task.isCancelled {
             emit(.connecting(attempt: failures + 1))
             do {
-                try await HubSession.connect(
-                    host: address.host, port: address.port, hello: hello, group: group, timeout: timeout
-                ) { session in
-                    emit(.connected(session.welcome))
-                    let deadline = session.link.deadline(timeout)
-                    let current = try await deadline.bound(address: address, waitingFor: "the ELECTION definition") {
-                        try await Self.election(cached: election, session: &session)
-                    }
+                try await HubConnection.connect(
+                    to: address, hello: hello, configuration: configuration, group: group, logger: logger
+                ) { connection, events in
+                    emit(.connected(connection.welcome))
+                    connection.setHeartbeatSequence(replica.sequence)
+                    let current = try await Self.election(cached: election, connection: connection)
                     election = current
-                    session.useCompression(dictionary: ElectionDefinition(current).presetDictionary)
-                    try await session.send(.subscribe(Subscribe(filter: filter, resumeFrom: resumePoint)))
+                    connection.useCompression(dictionary: ElectionDefinition(current).presetDictionary)
+                    try await connection.send(.subscribe(Subscribe(filter: filter, resumeFrom: resumePoint)))
                     logger.info(
                         "subscribed",
                         metadata: [
                             "hub.address": "\(address)",
                             "subscription.resumeFrom": "\(resumePoint.map(String.init) ?? "none")",
                         ])
-                    // Heartbeats both ways (spec 6.11), on a timer: a subscriber only receives, so it says it is alive
-                    // once per interval whatever arrives, or the hub would drop it as idle.
-                    let liveness = Liveness(sequence: replica.sequence)
-                    let (interval, link) = (session.heartbeatInterval, session.link)
-                    let ticker = Task { [reconnectAfterSilence] in
-                        await liveness.tick(
-                            every: interval, link: link, reconnectAfter: reconnectAfterSilence, emit: emit)
-                    }
-                    defer { ticker.cancel() }
-                    while let message = try await session.receive() {
-                        if liveness.heard() { emit(.heard) }
+                    for try await event in events {
+                        let message: HubMessage
+                        switch event {
+                        case .silent(let since):
+                            emit(.silent(since: since))
+                            continue
+                        case .heard:
+                            emit(.heard)
+                            continue
+                        case .message(let received, _):
+                            message = received
+                        }
                         switch message {
                         case .snapshot(let snapshot):
                             try replica.apply(snapshot)
                             resumePoint = replica.sequence
-                            liveness.applied(replica.sequence)
+                            connection.setHeartbeatSequence(replica.sequence)
                             failures = 0
                             emit(
                                 .update(
@@ -154,7 +156,7 @@ public struct SubscriberClient: Sendable {
                         case .deltaBatch(let batch):
                             let changed = try replica.apply(batch)
                             resumePoint = replica.sequence
-                            liveness.applied(replica.sequence)
+                            connection.setHeartbeatSequence(replica.sequence)
                             failures = 0
                             emit(
                                 .update(
@@ -168,10 +170,6 @@ public struct SubscriberClient: Sendable {
                             continue
                         }
                     }
-                    if liveness.gaveUp {
-                        throw HubClientError.timedOut(
-                            address: "\(address)", waitingFor: "anything at all", after: reconnectAfterSilence)
-                    }
                 }
                 throw HubClientError.connectionLost
             } catch {
@@ -184,9 +182,9 @@ public struct SubscriberClient: Sendable {
                 case HubClientError.closedByHub(let goodbye) where goodbye.code == .invalidResume:
                     replica = Replica()
                     resumePoint = nil
-                case let wire as WireError where wire.kind == .checksumMismatch:
+                case let mismatch as ReplicaError where mismatch.kind == .checksumMismatch:
                     // The copy cannot be trusted: start again from a snapshot.
-                    logger.warning("checksum mismatch; taking a fresh snapshot", metadata: ["error": "\(wire)"])
+                    logger.warning("checksum mismatch; taking a fresh snapshot", metadata: ["error": "\(mismatch)"])
                     replica = Replica()
                     resumePoint = nil
                 default:
@@ -221,36 +219,32 @@ public struct SubscriberClient: Sendable {
     /// the state at `sequence` is not held here. Throws if the hub no longer retains them. Bounded by `timeout`.
     public func history(after sequence: UInt64, through last: UInt64) async throws -> [SequencedRecord] {
         guard sequence < last else { return [] }
-        return try await HubSession.connect(
-            host: address.host, port: address.port, hello: hello, group: group, timeout: timeout
-        ) { session in
-            let deadline = session.link.deadline(timeout)
-            return try await deadline.bound(address: address, waitingFor: "the events after \(sequence)") {
-                let election = try await Self.election(cached: nil, session: &session)
-                session.useCompression(dictionary: ElectionDefinition(election).presetDictionary)
-                try await session.send(.subscribe(Subscribe(filter: filter, resumeFrom: sequence)))
-                var events: [SequencedRecord] = []
-                var covered = sequence
-                while covered < last, let message = try await session.receive() {
-                    switch message {
-                    case .deltaBatch(let batch):
-                        guard batch.firstSequence == covered + 1 else {
-                            throw WireError(
-                                .sequenceGap, "history batch starts at \(batch.firstSequence), expected \(covered + 1)")
-                        }
-                        events += batch.events.filter { $0.sequence <= last }
-                        covered = batch.lastSequence
-                    case .snapshot:
-                        throw HistoryUnavailable(after: sequence)
-                    case .goodbye(let goodbye):
-                        throw HubClientError.closedByHub(goodbye)
-                    default:
-                        continue
+        return try await oneOff(waitingFor: "the events after \(sequence)") { connection, events in
+            let election = try await Self.election(cached: nil, connection: connection)
+            connection.useCompression(dictionary: ElectionDefinition(election).presetDictionary)
+            try await connection.send(.subscribe(Subscribe(filter: filter, resumeFrom: sequence)))
+            var records: [SequencedRecord] = []
+            var covered = sequence
+            for try await event in events {
+                guard case .message(let message, _) = event else { continue }
+                switch message {
+                case .deltaBatch(let batch):
+                    guard batch.firstSequence == covered + 1 else {
+                        throw ReplicaError(
+                            .sequenceGap, "history batch starts at \(batch.firstSequence), expected \(covered + 1)")
                     }
+                    records += batch.events.filter { $0.sequence <= last }
+                    covered = batch.lastSequence
+                case .snapshot:
+                    throw HistoryUnavailable(after: sequence)
+                case .goodbye(let goodbye):
+                    throw HubClientError.closedByHub(goodbye)
+                default:
+                    continue
                 }
-                guard covered >= last else { throw HubClientError.connectionLost }
-                return events
+                if covered >= last { return records }
             }
+            throw HubClientError.connectionLost
         }
     }
 
@@ -258,63 +252,71 @@ public struct SubscriberClient: Sendable {
     /// replays them from the start, so that each contest's latest sequence number is known (`sequences`); otherwise
     /// it sends a snapshot, which has none. Bounded by `timeout`.
     public func currentState() async throws -> CurrentState {
-        try await HubSession.connect(
-            host: address.host, port: address.port, hello: hello, group: group, timeout: timeout
-        ) { session in
-            let deadline = session.link.deadline(timeout)
-            return try await deadline.bound(address: address, waitingFor: "the current results") {
-                let election = try await Self.election(cached: nil, session: &session)
-                let latest = session.welcome.latestSequence
-                var replica = Replica()
-                var sequences: [ContestID: UInt64]? = [:]
-                // Nothing has happened yet, and the hub answers nothing to a resume from its latest sequence.
-                guard latest > 0 else { return CurrentState(election: election, replica: replica, sequences: [:]) }
-                session.useCompression(dictionary: ElectionDefinition(election).presetDictionary)
-                try await session.send(.subscribe(Subscribe(filter: filter, resumeFrom: 0)))
-                while replica.sequence < latest, let message = try await session.receive() {
-                    switch message {
-                    case .deltaBatch(let batch):
-                        for event in try replica.apply(batch) {
-                            sequences?[event.record.contestID] = event.sequence
-                        }
-                    case .snapshot(let snapshot):
-                        try replica.apply(snapshot)
-                        sequences = nil
-                    case .goodbye(let goodbye):
-                        throw HubClientError.closedByHub(goodbye)
-                    default:
-                        continue
+        try await oneOff(waitingFor: "the current results") { connection, events in
+            let election = try await Self.election(cached: nil, connection: connection)
+            let latest = connection.welcome.latestSequence
+            var replica = Replica()
+            var sequences: [ContestID: UInt64]? = [:]
+            // Nothing has happened yet, and the hub answers nothing to a resume from its latest sequence.
+            guard latest > 0 else { return CurrentState(election: election, replica: replica, sequences: [:]) }
+            connection.useCompression(dictionary: ElectionDefinition(election).presetDictionary)
+            try await connection.send(.subscribe(Subscribe(filter: filter, resumeFrom: 0)))
+            for try await event in events {
+                guard case .message(let message, _) = event else { continue }
+                switch message {
+                case .deltaBatch(let batch):
+                    for event in try replica.apply(batch) {
+                        sequences?[event.record.contestID] = event.sequence
                     }
+                case .snapshot(let snapshot):
+                    try replica.apply(snapshot)
+                    sequences = nil
+                case .goodbye(let goodbye):
+                    throw HubClientError.closedByHub(goodbye)
+                default:
+                    continue
                 }
-                guard replica.sequence >= latest else { throw HubClientError.connectionLost }
-                return CurrentState(election: election, replica: replica, sequences: sequences)
+                if replica.sequence >= latest {
+                    return CurrentState(election: election, replica: replica, sequences: sequences)
+                }
+            }
+            throw HubClientError.connectionLost
+        }
+    }
+
+    /// A connection for one answer: connecting and the handshake bounded by `timeout`, and then the whole of `body`
+    /// by `timeout` again. It heartbeats on its timer meanwhile, so that a slow answer is not taken for idleness.
+    private func oneOff<T: Sendable>(
+        waitingFor what: String, _ body: (HubConnection, HubConnection.Events) async throws -> T
+    ) async throws -> T {
+        try await HubConnection.connect(
+            to: address, hello: hello, configuration: HubConnection.Configuration(connectTimeout: timeout),
+            group: group,
+            logger: logger
+        ) { connection, events in
+            try await connection.deadline(timeout).bound(address: address, waitingFor: what) {
+                try await body(connection, events)
             }
         }
     }
 
     /// The hub's election: fetched once; on a reconnect, the hub must still serve the same one. Its details (the
     /// compositions before) may have changed across a restart: then the definition is fetched again (spec 1.1).
-    private static func election(cached: Election?, session: inout HubSession) async throws -> Election {
-        let digest = session.welcome.electionDigest
+    private static func election(cached: Election?, connection: HubConnection) async throws -> Election {
+        let digest = connection.welcome.electionDigest
         if let cached {
             let definition = ElectionDefinition(cached)
             guard definition.digest == digest else { throw ElectionMismatch() }
-            let details = session.welcome.definitionDigest
+            let details = connection.welcome.definitionDigest
             if details == nil || details == definition.definitionDigest { return cached }
         }
-        try await session.send(.query(Query(requestID: 1, kind: .election)))
-        while let message = try await session.receive() {
-            switch message {
-            case .election(let answer):
-                guard answer.digest == digest else { throw ElectionMismatch() }
-                return try Election(definition: answer.definition)
-            case .goodbye(let goodbye):
-                throw HubClientError.closedByHub(goodbye)
-            default:
-                continue
-            }
+        guard
+            case .election(let answer) = try await connection.request({ .query(Query(requestID: $0, kind: .election)) })
+        else {
+            throw HubClientError.unexpected("not an ELECTION")
         }
-        throw HubClientError.connectionLost
+        guard answer.digest == digest else { throw ElectionMismatch() }
+        return try Election(definition: answer.definition)
     }
 }
 
@@ -325,76 +327,6 @@ public struct CurrentState: Sendable {
     public var replica: Replica
     /// Each contest's latest sequence number, when the hub could replay every event (nil after a snapshot).
     public var sequences: [ContestID: UInt64]?
-}
-
-/// What the heartbeat timer and the reader share: when the hub was last heard, and the last sequence applied.
-private final class Liveness: Sendable {
-    private struct State {
-        var lastHeard = ContinuousClock.now
-        var lastHeardDate = Date()
-        var silent = false
-        var gaveUp = false
-        var sequence: UInt64
-    }
-    private let state: Mutex<State>
-
-    init(sequence: UInt64) { state = Mutex(State(sequence: sequence)) }
-
-    /// Something arrived; true when it ends a silence that was reported.
-    func heard() -> Bool {
-        state.withLock { state in
-            state.lastHeard = .now
-            state.lastHeardDate = Date()
-            let wasSilent = state.silent
-            state.silent = false
-            return wasSilent
-        }
-    }
-
-    func applied(_ sequence: UInt64) { state.withLock { $0.sequence = sequence } }
-
-    var gaveUp: Bool { state.withLock { $0.gaveUp } }
-
-    /// Every interval: a HEARTBEAT with the last sequence applied; a silence of two intervals is reported, and one
-    /// of `reconnectAfter` closes the connection so that the reader reconnects.
-    func tick(
-        every interval: Duration?, link: SessionLink, reconnectAfter: Duration,
-        emit: @Sendable (SubscriberEvent) -> Void
-    ) async {
-        let interval = interval ?? reconnectAfter / 4
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: interval)
-                try await link.sendHeartbeat(sequence: state.withLock { $0.sequence })
-            } catch {
-                return
-            }
-            enum Verdict {
-                case fine
-                case silent(Date)
-                case giveUp
-            }
-            let verdict: Verdict = state.withLock {
-                let quiet = ContinuousClock.now - $0.lastHeard
-                if quiet >= reconnectAfter {
-                    $0.gaveUp = true
-                    return .giveUp
-                }
-                if quiet >= interval * 2 && !$0.silent {
-                    $0.silent = true
-                    return .silent($0.lastHeardDate)
-                }
-                return .fine
-            }
-            switch verdict {
-            case .fine: continue
-            case .silent(let since): emit(.silent(since: since))
-            case .giveUp:
-                link.close()
-                return
-            }
-        }
-    }
 }
 
 /// The hub no longer keeps the events after this sequence number.

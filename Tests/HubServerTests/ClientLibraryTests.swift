@@ -4,6 +4,7 @@ import HubClient
 import HubServer
 import HubWire
 import Logging
+import NIOCore
 import Testing
 
 @Suite("Client library", .serialized)
@@ -79,5 +80,35 @@ struct ClientLibraryTests {
             return replica
         }
         #expect(final.records.count == 30)
+    }
+
+    /// Each message comes with its frame's size on the wire: for a compressed batch, what the hub's codec makes of it.
+    @Test func eventsCarryTheirFramesSizeOnTheWire() async throws {
+        let hub = try await TestHub.start()
+        defer { hub.removeFiles() }
+        let address = HubAddress(host: "127.0.0.1", port: hub.port)
+        try await withTimeout {
+            try await HubConnection.connect(to: address, hello: .subscriber, logger: logger) { connection, events in
+                #expect(connection.welcome.compression != .none)
+                let dictionary = ElectionDefinition(TestHub.election).presetDictionary
+                connection.useCompression(dictionary: dictionary)
+                try await connection.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
+                try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { desk in
+                    _ = try await desk.submitPipelined(Declarations.councils.prefix(5).map { Declarations.real($0) })
+                }
+                let codec = FrameCodec(format: connection.welcome.compression, dictionary: dictionary)
+                var delivered = 0
+                for try await event in events {
+                    guard case .message(let message, let frameBytes) = event else { continue }
+                    if case .deltaBatch(let batch) = message {
+                        #expect(frameBytes == codec.encode(message).readableBytes)
+                        delivered += batch.events.count
+                    }
+                    if delivered == 5 { break }
+                }
+                #expect(delivered == 5)
+            }
+        }
+        try await hub.stop()
     }
 }

@@ -193,4 +193,52 @@ struct ClientTimerTests {
         await desk.close()
         try await hub.stop()
     }
+
+    /// `history` waits on a subscription: it heartbeats meanwhile, so that a slow answer is not taken for idleness,
+    /// and its bound still ends the wait.
+    @Test func historyHeartbeatsWhileItWaits() async throws {
+        let hub = try await QuietHub.start(.welcome(heartbeatMillis: 100, answerElection: true))
+        var client = SubscriberClient(
+            address: HubAddress(host: "127.0.0.1", port: hub.port), name: "graphics", logger: logger)
+        client.timeout = .seconds(1)
+        let bounded = client
+        await #expect(
+            throws: HubClientError.timedOut(
+                address: "127.0.0.1:\(hub.port)", waitingFor: "the events after 0", after: .seconds(1))
+        ) {
+            try await withTimeout { try await bounded.history(after: 0, through: 5) }
+        }
+        #expect(hub.heartbeats >= 3)
+        try await hub.stop()
+    }
+
+    /// The request table is bounded: one request more than it holds fails at once, and the connection serves on.
+    @Test func theRequestTableIsBounded() async throws {
+        let hub = try await QuietHub.start(.welcome(heartbeatMillis: 5000, answerElection: true))
+        var configuration = HubConnection.Configuration()
+        configuration.maxPendingRequests = 2
+        try await HubConnection.connect(
+            to: HubAddress(host: "127.0.0.1", port: hub.port), hello: .desk(), configuration: configuration,
+            logger: logger
+        ) { connection, _ in
+            let declaration = Declarations.real("swindon")
+            let waiting = (0..<2).map { _ in
+                Task { try await connection.request { .submit(Submit(requestID: $0, declaration: declaration)) } }
+            }
+            try await hub.wait(until: {
+                hub.count {
+                    if case .submit = $0 { return true }
+                    return false
+                } == 2
+            })
+            await #expect(throws: HubClientError.tooManyRequests(limit: 2)) {
+                try await connection.request { .submit(Submit(requestID: $0, declaration: declaration)) }
+            }
+            connection.close()
+            for request in waiting {
+                await #expect(throws: HubClientError.connectionLost) { try await request.value }
+            }
+        }
+        try await hub.stop()
+    }
 }

@@ -138,7 +138,7 @@ struct HardeningTests {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
         try await withTimeout(5) {
-            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
+            try await RawConnection.session(port: hub.port, hello: .subscriber) { subscriber in
                 // The header of a 100,000-byte QUERY; its payload never comes.
                 try await subscriber.sendRaw(ByteBuffer(bytes: [0x00, 0x01, 0x86, 0xA0, 0x31, 0x00]))
                 guard case .goodbye(let goodbye) = try await subscriber.next() else {
@@ -160,10 +160,10 @@ struct HardeningTests {
         let header: [UInt8] = [0x00, 0x0F, 0x42, 0x40, 0x10, 0x00]
         let part = ByteBuffer(bytes: header + [UInt8](repeating: 0x01, count: 300 * 1024))
         try await withTimeout(10) {
-            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { first in
+            try await RawConnection.session(port: hub.port, hello: .desk()) { first in
                 try await first.sendRaw(part)
                 try await Self.waitUntil { try await hub.server.statistics().partialFrameBytes >= 300 * 1024 }
-                try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { second in
+                try await RawConnection.session(port: hub.port, hello: .desk()) { second in
                     try await second.sendRaw(part)
                     guard case .goodbye(let goodbye) = try await second.next() else {
                         throw TestFailure("no GOODBYE")
@@ -184,7 +184,7 @@ struct HardeningTests {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
         try await withTimeout(10) {
-            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { desk in
+            try await RawConnection.session(port: hub.port, hello: .desk()) { desk in
                 // 40 KiB of heartbeats in one write, then 3 bytes of a frame header.
                 let heartbeat = FrameCodec().encode(.heartbeat(Heartbeat(sequence: 0)))
                 var bytes = ByteBuffer()
@@ -214,7 +214,7 @@ struct HardeningTests {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
         try await withTimeout {
-            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { desk in
+            try await RawConnection.session(port: hub.port, hello: .desk()) { desk in
                 try await desk.send(.submit(Submit(requestID: 1, declaration: Declarations.real("swindon"))))
                 try await desk.sendRaw(Self.submitWithTurnout70000(requestID: 2))
                 try await desk.send(.submit(Submit(requestID: 3, declaration: Declarations.real("arun"))))
@@ -338,7 +338,7 @@ struct HardeningTests {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
         try await withTimeout {
-            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
+            try await RawConnection.session(port: hub.port, hello: .subscriber) { subscriber in
                 try await subscriber.sendRaw(Self.submitWithTurnout70000(requestID: 7))
                 guard case .reject(let reject) = try await subscriber.next() else { throw TestFailure("no REJECT") }
                 #expect(reject.requestID == 7)
@@ -529,7 +529,7 @@ struct HardeningTests {
 
 extension FrameChannel {
     /// A plain client connection, to look at its socket options.
-    static func connectForTesting(port: Int) async throws -> NIOAsyncChannel<Frame, ByteBuffer> {
+    static func connectForTesting(port: Int) async throws -> NIOAsyncChannel<HubConnection.Event, ClientOutbound> {
         try await connect(to: HubAddress(host: "127.0.0.1", port: port), group: MultiThreadedEventLoopGroup.singleton)
     }
 }

@@ -412,3 +412,52 @@ enum RawConnection {
         }
     }
 }
+
+extension RawConnection {
+    /// A connection that says HELLO and then may write any bytes at all, for tests that speak to the hub out of
+    /// turn: `sendRaw` writes bytes as they are, `send` a well-formed message, `next` reads the next message that is
+    /// not a heartbeat.
+    struct Session {
+        fileprivate var inbound: NIOAsyncChannelInboundStream<Frame>.AsyncIterator
+        fileprivate let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        private let codec = FrameCodec()
+
+        func sendRaw(_ bytes: ByteBuffer) async throws {
+            try await outbound.write(bytes)
+        }
+
+        func send(_ message: HubMessage) async throws {
+            try await outbound.write(codec.encode(message))
+        }
+
+        mutating func next() async throws -> HubMessage {
+            while let frame = try await inbound.next() {
+                let message = try codec.decode(frame)
+                if case .heartbeat = message { continue }
+                return message
+            }
+            throw HubClientError.connectionLost
+        }
+    }
+
+    /// Connects, says HELLO, checks the WELCOME, and runs `body`; the connection is closed when `body` returns.
+    static func session<Result: Sendable>(
+        port: Int, hello: Hello, _ body: (inout Session) async throws -> Result
+    ) async throws -> Result {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(
+                            FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)))
+                    return try NIOAsyncChannel<Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            var session = Session(inbound: inbound.makeAsyncIterator(), outbound: outbound)
+            try await session.send(.hello(hello))
+            guard case .welcome = try await session.next() else { throw TestFailure("no WELCOME") }
+            return try await body(&session)
+        }
+    }
+}

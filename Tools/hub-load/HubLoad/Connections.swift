@@ -2,6 +2,7 @@ import ElectionModel
 import Histogram
 import HubClient
 import HubWire
+import Logging
 import NIOCore
 import Synchronization
 
@@ -23,70 +24,74 @@ extension LoadRunner {
     private func submitting(
         _ plan: DeskPlan, pipeline: Int, start: UInt64, at address: LoopbackAddress, state: RunState
     ) async throws -> (Histogram<UInt64>, DeskPlan) {
-        try await HubSession.connect(host: address.host, port: address.port, hello: plan.hello) { session in
-            try checkElection(session.welcome)
-            let idle = UInt64(session.welcome.heartbeatIntervalMillis) * 500_000
+        // The connection's request table matches each answer to its submission; its timer sends the heartbeats.
+        let configuration = HubConnection.Configuration(deliversMessages: false)
+        return try await HubConnection.connect(
+            to: HubAddress(host: address.host, port: address.port), hello: plan.hello, configuration: configuration,
+            logger: logger
+        ) { connection, _ in
+            try checkElection(connection.welcome)
             var plan = plan
             var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-            var inFlight: [UInt64: (key: EventKey, sentAt: UInt64)] = [:]
-            var requestID: UInt64 = 0
-            var lastSent = nanos()
             var exhausted = false
-            while true {
-                var step = DeskPlan.Step.done
-                if inFlight.count < pipeline && !exhausted && !state.failed.load(ordering: .relaxed) {
-                    step = plan.next(now: nanos(), start: start)
-                }
-                switch step {
-                case .submit(let submission):
-                    guard state.budget.subtract(1, ordering: .relaxed).newValue >= 0 else {
-                        exhausted = true
+            return try await withThrowingTaskGroup(of: Answered.self) { inFlight in
+                var count = 0
+                while true {
+                    var step = DeskPlan.Step.done
+                    if count < pipeline && !exhausted && !state.failed.load(ordering: .relaxed) {
+                        step = plan.next(now: nanos(), start: start)
+                    }
+                    switch step {
+                    case .submit(let submission):
+                        guard state.budget.subtract(1, ordering: .relaxed).newValue >= 0 else {
+                            exhausted = true
+                            continue
+                        }
+                        count += 1
+                        let sentAt = nanos()
+                        inFlight.addTask {
+                            let answer = try await connection.request { submission.message(requestID: $0) }
+                            return Answered(answer: answer, key: submission.key, sentAt: sentAt, at: nanos())
+                        }
                         continue
+                    case .wait(let due) where count == 0:
+                        // Idle until the next result is due.
+                        try await Task.sleep(for: .nanoseconds(due - min(due, nanos())))
+                        continue
+                    case .done where count == 0:
+                        return (latency, plan)
+                    default:
+                        break
                     }
-                    requestID += 1
-                    lastSent = nanos()
-                    inFlight[requestID] = (submission.key, lastSent)
-                    try await session.send(submission.message(requestID: requestID))
-                    continue
-                case .wait(let due) where inFlight.isEmpty:
-                    // Idle until the next result is due; heartbeats keep the connection alive.
-                    try await Task.sleep(for: .nanoseconds(min(due - min(due, nanos()), idle)))
-                    if nanos() - lastSent >= idle {
-                        try await session.send(.heartbeat(Heartbeat(sequence: 0)))
-                        lastSent = nanos()
+                    guard let answered = try await inFlight.next() else { throw HubClientError.connectionLost }
+                    count -= 1
+                    let sent = answered.key
+                    switch answered.answer {
+                    case .ack(let ack):
+                        guard EventKey(contest: ack.contestID, revision: ack.revision) == sent else {
+                            throw LoadFailure("an ack for \(ack.contestID) revision \(ack.revision) answers no request")
+                        }
+                        guard !ack.duplicate else {
+                            throw LoadFailure("the hub already had \(sent) (a duplicate ack): load a fresh hub")
+                        }
+                        latency.record((answered.at - answered.sentAt) / 1000)
+                        state.ledger.withLock { $0.acked(sequence: ack.sequence, key: sent, sentAt: answered.sentAt) }
+                    case .reject(let reject):
+                        throw LoadFailure("\(sent) rejected: \(reject.code.name): \(reject.message)")
+                    case let message:
+                        throw LoadFailure("unexpected \(message.type.specName)")
                     }
-                    continue
-                case .done where inFlight.isEmpty:
-                    return (latency, plan)
-                default:
-                    break
-                }
-                guard let message = try await session.receive() else { throw HubClientError.connectionLost }
-                switch message {
-                case .ack(let ack):
-                    let now = nanos()
-                    guard let sent = inFlight.removeValue(forKey: ack.requestID),
-                        EventKey(contest: ack.contestID, revision: ack.revision) == sent.key
-                    else {
-                        throw LoadFailure("an ack for \(ack.contestID) revision \(ack.revision) answers no request")
-                    }
-                    guard !ack.duplicate else {
-                        throw LoadFailure("the hub already had \(sent.key) (a duplicate ack): load a fresh hub")
-                    }
-                    latency.record((now - sent.sentAt) / 1000)
-                    state.ledger.withLock { $0.acked(sequence: ack.sequence, key: sent.key, sentAt: sent.sentAt) }
-                case .reject(let reject):
-                    let key = inFlight[reject.requestID]?.key.description ?? "request \(reject.requestID)"
-                    throw LoadFailure("\(key) rejected: \(reject.code.name): \(reject.message)")
-                case .heartbeat:
-                    break
-                case .goodbye(let goodbye):
-                    throw HubClientError.closedByHub(goodbye)
-                default:
-                    throw LoadFailure("unexpected \(message.type.specName)")
                 }
             }
         }
+    }
+
+    /// A desk's answer, with when its submission was sent and when the answer came (nanoseconds).
+    private struct Answered: Sendable {
+        var answer: HubMessage
+        var key: EventKey
+        var sentAt: UInt64
+        var at: UInt64
     }
 
     // MARK: Subscribers
@@ -98,18 +103,24 @@ extension LoadRunner {
         ready: AsyncStream<UInt64?>.Continuation
     ) async throws -> SubscriberResult {
         let hello = Hello(role: .subscriber, principal: "hub-load-\(number)", secret: "", clientName: "hub-load")
+        let hub = HubAddress(host: address.host, port: address.port)
         do {
-            return try await HubSession.connect(host: address.host, port: address.port, hello: hello) { session in
-                var copy = try await subscribe(&session, filter: filter, number: number, metered: metered, state: state)
+            return try await HubConnection.connect(to: hub, hello: hello, logger: logger) { connection, events in
+                var events = events.makeAsyncIterator()
+                var copy = try await subscribe(
+                    connection, &events, filter: filter, number: number, metered: metered, state: state)
                 ready.yield(copy.replica.sequence)
-                try await copy.follow(&session) { state.target.load(ordering: .relaxed) }
+                try await copy.follow(connection, &events) { state.target.load(ordering: .relaxed) }
                 let caughtUpAt = nanos()
                 let checkHello = Hello(
                     role: .subscriber, principal: "hub-load-\(number)-check", secret: "", clientName: "hub-load")
-                let fresh = try await HubSession.connect(host: address.host, port: address.port, hello: checkHello) {
-                    try await subscribe(&$0, filter: filter, number: number, metered: false, state: state).snapshot!
+                let fresh = try await HubConnection.connect(to: hub, hello: checkHello, logger: logger) {
+                    var events = $1.makeAsyncIterator()
+                    return try await subscribe(
+                        $0, &events, filter: filter, number: number, metered: false, state: state
+                    ).snapshot!
                 }
-                try await copy.follow(&session) { fresh.sequence }
+                try await copy.follow(connection, &events) { fresh.sequence }
                 var problems: [String] = []
                 if copy.replica.sequence != fresh.sequence || copy.replica.checksum.value != fresh.checksum
                     || copy.replica.records
@@ -131,16 +142,14 @@ extension LoadRunner {
     }
 
     private func subscribe(
-        _ session: inout HubSession, filter: SubscriptionFilter, number: Int, metered: Bool, state: RunState
+        _ connection: HubConnection, _ events: inout HubConnection.Events.AsyncIterator, filter: SubscriptionFilter,
+        number: Int, metered: Bool, state: RunState
     ) async throws -> SubscriberCopy {
-        try checkElection(session.welcome)
-        session.useCompression(dictionary: dictionary)
-        try await session.send(.subscribe(Subscribe(filter: filter, resumeFrom: nil)))
-        var copy = SubscriberCopy(
-            number: number, state: state,
-            meter: metered ? FrameCodec(format: session.welcome.compression, dictionary: dictionary) : nil,
-            heartbeatNanos: UInt64(session.welcome.heartbeatIntervalMillis) * 500_000)
-        try await copy.follow(&session) { 0 }
+        try checkElection(connection.welcome)
+        connection.useCompression(dictionary: dictionary)
+        try await connection.send(.subscribe(Subscribe(filter: filter, resumeFrom: nil)))
+        var copy = SubscriberCopy(number: number, state: state, metered: metered)
+        try await copy.follow(connection, &events) { 0 }
         return copy
     }
 }
@@ -152,32 +161,34 @@ struct SubscriberResult: Sendable {
     var problems: [String]
 }
 
-/// One subscriber's verified copy, fed from its session; every batch also goes to the ledger.
+/// One subscriber's verified copy, fed from its connection; every batch also goes to the ledger.
 struct SubscriberCopy {
     let number: Int
     let state: RunState
-    /// Re-encodes what arrives, to count the bytes of the frames (the session does not expose them). The hub
-    /// compresses each batch once for all subscribers with the same filter, so one of them measures.
-    let meter: FrameCodec?
-    let heartbeatNanos: UInt64
+    /// Counts the bytes of the batch frames received, as the connection read them. The hub compresses each batch
+    /// once for all subscribers with the same filter, so one of them measures.
+    let metered: Bool
     var replica = Replica()
     var snapshot: Snapshot?
     var wireBytes: UInt64 = 0
     var meteredDeliveries = 0
-    var lastSent = nanos()
 
-    /// Receives until the copy has a snapshot and has applied `target()`.
-    mutating func follow(_ session: inout HubSession, until target: () -> UInt64) async throws {
+    /// Receives until the copy has a snapshot and has applied `target()`; the connection's heartbeats carry the
+    /// copy's sequence.
+    mutating func follow(
+        _ connection: HubConnection, _ events: inout HubConnection.Events.AsyncIterator, until target: () -> UInt64
+    ) async throws {
         while snapshot == nil || replica.sequence < target() {
-            guard let message = try await session.receive() else { throw HubClientError.connectionLost }
+            guard let event = try await events.next() else { throw HubClientError.connectionLost }
+            guard case .message(let message, let frameBytes) = event else { continue }
             let now = nanos()
             switch message {
             case .snapshot(let snapshot) where self.snapshot == nil:
                 try replica.apply(snapshot)
                 self.snapshot = snapshot
             case .deltaBatch(let batch) where self.snapshot != nil:
-                if let meter {
-                    wireBytes += UInt64(meter.encode(message).readableBytes)
+                if metered {
+                    wireBytes += UInt64(frameBytes)
                     meteredDeliveries += batch.events.count
                 }
                 let received = ReceivedBatch(
@@ -194,10 +205,7 @@ struct SubscriberCopy {
             default:
                 throw LoadFailure("unexpected \(message.type.specName)")
             }
-            if now - lastSent >= heartbeatNanos {
-                try await session.send(.heartbeat(Heartbeat(sequence: replica.sequence)))
-                lastSent = now
-            }
+            connection.setHeartbeatSequence(replica.sequence)
         }
     }
 }

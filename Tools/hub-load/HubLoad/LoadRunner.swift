@@ -3,6 +3,7 @@ import Foundation
 import Histogram
 import HubClient
 import HubWire
+import Logging
 import NIOCore
 import Synchronization
 
@@ -48,10 +49,13 @@ public struct LoadRunner: Sendable {
     let election: Election
     let dictionary: [UInt8]
     let digest: UInt64
+    /// What the connections log (the tool reports what goes wrong itself).
+    let logger: Logger
 
-    public init(configuration: LoadConfiguration, election: Election) {
+    public init(configuration: LoadConfiguration, election: Election, logger: Logger = Logger(label: "hub-load")) {
         self.configuration = configuration
         self.election = election
+        self.logger = logger
         let definition = ElectionDefinition(election)
         self.dictionary = definition.presetDictionary
         self.digest = definition.digest
@@ -239,7 +243,7 @@ public struct LoadRunner: Sendable {
             declarationsAccepted: ledger.ackedCount, acceptedPerSecond: Double(ledger.ackedCount) / loadSeconds,
             deliveries: ledger.deliveredCount, deliveriesPerSecond: Double(ledger.deliveredCount) / deliverySeconds,
             wireBytes: wireBytes, wireBytesPerDelivery: Double(wireBytes) / Double(max(1, metered)),
-            wireBytesMethod: "DELTA_BATCH frames to one subscriber per filter, re-encoded with the same compression",
+            wireBytesMethod: "DELTA_BATCH frames to one subscriber per filter, as read from the socket",
             ackLatencyMicros: LatencySummary(ackLatency), deliveryLatencyMicros: LatencySummary(ledger.deliveryLatency),
             conflatedBatches: ledger.conflatedBatches, supersededDeliveries: superseded, hubUsage: nil,
             verified: problems.isEmpty, problems: problems)
