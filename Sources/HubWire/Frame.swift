@@ -20,14 +20,15 @@ public struct Frame: Hashable, Sendable {
 
     public var isCompressed: Bool { flags & Frame.compressedFlag != 0 }
 
-    /// The frame's first bytes as they came (header, then payload), for a `WireError` about the whole frame.
-    /// Only called when an error is made: it copies.
+    /// The frame's first bytes as they came (header, then payload; only the header for a HELLO, whose payload holds
+    /// credentials), for a `WireError` about the whole frame. Only called when an error is made: it copies.
     var offendingBytes: [UInt8] {
         let length = UInt32(payload.readableBytes) + WireLimits.minFrameLength
         let header: [UInt8] = [
             UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16),
             UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), type, flags,
         ]
+        guard type != MessageType.hello.rawValue else { return header }
         return header + payload.readableBytesView.prefix(WireLimits.maxOffendingBytes - header.count)
     }
 
@@ -42,7 +43,8 @@ public struct Frame: Hashable, Sendable {
 }
 
 /// Splits a byte stream into frames, checking every length before buffering it, and recognising on the first
-/// bytes a peer that does not speak this protocol (spec 1.1).
+/// bytes a peer that does not speak this protocol (spec 1.1). Its errors carry at most a frame's header, since the
+/// payload (perhaps a HELLO with credentials) is not parsed yet; a foreign protocol's error carries its first bytes.
 ///
 /// ```
 /// +----------------+--------+--------+--------------------+
@@ -97,11 +99,12 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard length >= WireLimits.minFrameLength else {
             throw WireError(
                 .malformedFrame, "frame length \(length) is below the minimum of \(WireLimits.minFrameLength)",
-                bytesOf: buffer)
+                bytesOf: buffer, from: buffer.readerIndex, limit: Frame.headerLength)
         }
         guard length <= maxFrameLength else {
             throw WireError(
-                .frameTooLarge, "frame length \(length) is over the limit \(maxFrameLength)", bytesOf: buffer)
+                .frameTooLarge, "frame length \(length) is over the limit \(maxFrameLength)", bytesOf: buffer,
+                from: buffer.readerIndex, limit: Frame.headerLength)
         }
         guard buffer.readableBytes >= Frame.lengthFieldLength + Int(length) else { return nil }
         let start = buffer.readerIndex
@@ -109,8 +112,9 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         let type = buffer.readInteger(as: UInt8.self)!
         let flags = buffer.readInteger(as: UInt8.self)!
         guard flags & ~Frame.compressedFlag == 0 else {
-            throw .malformed(
-                "frame flags 0x\(String(flags, radix: 16)) have reserved bits set", bytesOf: buffer, from: start)
+            throw WireError(
+                .malformedFrame, "frame flags 0x\(String(flags, radix: 16)) have reserved bits set", bytesOf: buffer,
+                from: start, limit: Frame.headerLength)
         }
         let payload = buffer.readSlice(length: Int(length) - Int(WireLimits.minFrameLength))!
         return Frame(type: type, flags: flags, payload: payload)
@@ -120,7 +124,8 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         if let frame = try decode(buffer: &buffer) { return frame }
         if seenEOF && buffer.readableBytes > 0 {
             throw WireError(
-                .truncated, "the stream ended \(buffer.readableBytes) bytes into a frame", bytesOf: buffer)
+                .truncated, "the stream ended \(buffer.readableBytes) bytes into a frame", bytesOf: buffer,
+                from: buffer.readerIndex, limit: Frame.headerLength)
         }
         return nil
     }

@@ -69,7 +69,11 @@ public final class FrameCodec {
                     .malformedFrame, "a compressed frame arrived but no compression was negotiated",
                     offendingBytes: frame.offendingBytes)
             }
-            payload = try decompressor.decompress(payload, allocator: allocator)
+            do throws(WireError) {
+                payload = try decompressor.decompress(payload, allocator: allocator)
+            } catch {
+                throw frame.type == MessageType.hello.rawValue ? error.redacted() : error
+            }
         }
         return try MessageCodec.decodePayload(type: type, payload: payload)
     }

@@ -8,7 +8,9 @@ import NIOCore
 ///
 /// `offendingBytes` are the first bytes (at most `WireLimits.maxOffendingBytes`) of the field or frame that failed,
 /// for logs and tests; they are copied only when the error is made. Two errors are equal when their kind, message
-/// and request id are; the bytes are evidence, not identity.
+/// and request id are; the bytes are evidence, not identity. They never hold a HELLO's credentials: a HELLO's
+/// errors carry no bytes, and an error about a frame not yet parsed carries only its header. They are still the
+/// peer's bytes: log them escaped or in hex (`offendingBytesHex`).
 public struct WireError: Error, Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// What went wrong. A struct over a private enum, so that kinds can be added without breaking a caller's
     /// exhaustive `switch`; the kinds are its static members.
@@ -94,9 +96,13 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible, Cus
         self.offendingBytes = Array(offendingBytes.prefix(WireLimits.maxOffendingBytes))
     }
 
-    /// An error about the bytes of `buffer` from `index` (which may lie before its reader index) on.
-    init(_ kind: Kind, _ message: String, bytesOf buffer: ByteBuffer, from index: Int) {
-        self.init(kind, message, offendingBytes: Self.prefix(of: buffer, from: index))
+    /// An error about the bytes of `buffer` from `index` (which may lie before its reader index) on, keeping at
+    /// most `limit` of them.
+    init(
+        _ kind: Kind, _ message: String, bytesOf buffer: ByteBuffer, from index: Int,
+        limit: Int = WireLimits.maxOffendingBytes
+    ) {
+        self.init(kind, message, offendingBytes: Self.prefix(of: buffer, from: index, limit: limit))
     }
 
     /// An error about the readable bytes of `buffer`.
@@ -113,6 +119,13 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible, Cus
         guard offendingBytes.isEmpty else { return self }
         var error = self
         error.offendingBytes = Self.prefix(of: buffer, from: buffer.readerIndex)
+        return error
+    }
+
+    /// The same error without its bytes, for bytes that may hold credentials (a HELLO's principal and secret).
+    func redacted() -> WireError {
+        var error = self
+        error.offendingBytes = []
         return error
     }
 
@@ -156,11 +169,13 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible, Cus
 
     /// At most `WireLimits.maxOffendingBytes` of `buffer` from `index`. Only called when an error is made.
     @inline(never)
-    private static func prefix(of buffer: ByteBuffer, from index: Int) -> [UInt8] {
+    private static func prefix(
+        of buffer: ByteBuffer, from index: Int, limit: Int = WireLimits.maxOffendingBytes
+    ) -> [UInt8] {
         guard index >= 0, index <= buffer.writerIndex else { return [] }
         var from = buffer
         from.moveReaderIndex(to: index)
-        return from.readBytes(length: min(from.readableBytes, WireLimits.maxOffendingBytes)) ?? []
+        return from.readBytes(length: min(from.readableBytes, limit, WireLimits.maxOffendingBytes)) ?? []
     }
 }
 

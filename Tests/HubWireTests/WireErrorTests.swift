@@ -71,14 +71,73 @@ struct WireErrorTests {
     }
 
     @Test func aStringOverItsLimitCarriesItsLengthAndBytes() throws {
+        var payload = ByteBuffer()
+        payload.writeVarint(1)
+        payload.writeInteger(ErrorCode.unknownContest.rawValue)
+        payload.writeWireString(String(repeating: "m", count: WireLimits.maxMessageBytes + 1))
+        let error = try #require(payloadError(.reject, Array(payload.readableBytesView)))
+        #expect(error.kind == .limitExceeded)
+        // varint 1025 is 0x81 0x08.
+        #expect(error.offendingBytes == [0x81, 0x08] + Array(repeating: 0x6D, count: 62))
+    }
+
+    func hello(principal: String = "desk-1", secret: [UInt8], role: UInt8 = ClientRole.desk.rawValue) -> [UInt8] {
         var payload = ByteBuffer(bytes: Hello.magic)
         payload.writeVarint(1)
         payload.writeVarint(1)
-        payload.writeInteger(ClientRole.desk.rawValue)
-        payload.writeWireString(String(repeating: "p", count: WireLimits.maxPrincipalBytes + 1))
-        let error = try #require(payloadError(.hello, Array(payload.readableBytesView)))
-        #expect(error.kind == .limitExceeded)
-        #expect(error.offendingBytes == [UInt8(WireLimits.maxPrincipalBytes + 1)] + Array(repeating: 0x70, count: 63))
+        payload.writeInteger(role)
+        payload.writeWireString(principal)
+        payload.writeVarint(secret.count)
+        payload.writeBytes(secret)
+        payload.writeInteger(UInt8(3))
+        payload.writeWireString("test")
+        return Array(payload.readableBytesView)
+    }
+
+    @Test func aHellosErrorsNeverCarryItsCredentials() throws {
+        let token = Array("0123456789abcdef-secret-token".utf8)
+        let invalid = try #require(payloadError(.hello, hello(secret: token + [0xFF])))
+        #expect(invalid.kind == .malformedFrame)
+        #expect(invalid.offendingBytes.isEmpty)
+        let tooLong = try #require(payloadError(.hello, hello(secret: Array(repeating: 0x61, count: 300))))
+        #expect(tooLong.kind == .limitExceeded)
+        #expect(tooLong.offendingBytes.isEmpty)
+        let role = try #require(payloadError(.hello, hello(secret: token, role: 9)))
+        #expect(role.kind == .malformedFrame)
+        #expect(role.offendingBytes.isEmpty)
+        let magic = try #require(payloadError(.hello, Array("RHUX".utf8) + token))
+        #expect(magic.foreignProtocol == .unknown)
+        #expect(magic.offendingBytes == Array("RHUX".utf8))
+
+        // A HELLO frame that fails before its payload is parsed: only the header.
+        var frame = ByteBuffer()
+        Frame(type: MessageType.hello.rawValue, flags: 0x80, payload: ByteBuffer(bytes: hello(secret: token)))
+            .write(into: &frame)
+        let header = Array(frame.readableBytesView.prefix(Frame.headerLength))
+        let flags = try #require(frameError(Array(frame.readableBytesView)))
+        #expect(flags.kind == .malformedFrame)
+        #expect(flags.offendingBytes == header)
+        var decoder = FrameDecoder()
+        var truncated = frame.getSlice(at: 0, length: frame.readableBytes - 1)!
+        do {
+            _ = try decoder.decodeLast(buffer: &truncated, seenEOF: true)
+            Issue.record("a truncated frame decoded")
+        } catch {
+            #expect(error.kind == .truncated)
+            #expect(error.offendingBytes == header)
+        }
+        // A compressed HELLO on a connection without compression: only the header.
+        var plain = ByteBuffer()
+        Frame(type: MessageType.hello.rawValue, flags: Frame.compressedFlag, payload: ByteBuffer(bytes: token))
+            .write(into: &plain)
+        var reader = FrameDecoder(detectingProtocol: false)
+        let compressed = try #require(try reader.decode(buffer: &plain))
+        do {
+            _ = try FrameCodec().decode(compressed)
+            Issue.record("a compressed frame decoded without compression")
+        } catch {
+            #expect(error.offendingBytes.count == Frame.headerLength)
+        }
     }
 
     @Test func anUnknownTypeCarriesTheFrame() throws {

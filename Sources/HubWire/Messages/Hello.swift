@@ -51,11 +51,22 @@ extension Hello: MessagePayload {
         buffer.writeWireString(clientName)
     }
 
+    /// After the magic, an error carries no bytes: the principal and secret are within any later field's first bytes.
     static func decode(from reader: inout WireReader) throws(WireError) -> Hello {
         let magic = try reader.bytes(Hello.magic.count, "hello.magic")
         guard magic.readableBytesView.elementsEqual(Hello.magic) else {
-            throw reader.error(.notThisProtocol(.unknown), "HELLO does not start with the magic RHUB")
+            throw WireError(
+                .notThisProtocol(.unknown), "HELLO does not start with the magic RHUB",
+                offendingBytes: magic.readableBytesView)
         }
+        do throws(WireError) {
+            return try decodeAfterMagic(from: &reader)
+        } catch {
+            throw error.redacted()
+        }
+    }
+
+    private static func decodeAfterMagic(from reader: inout WireReader) throws(WireError) -> Hello {
         let versionsStart = reader.position
         let minVersion = try reader.varint32("hello.minVersion")
         let maxVersion = try reader.varint32("hello.maxVersion")
