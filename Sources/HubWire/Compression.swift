@@ -66,11 +66,20 @@ public final class PayloadDecompressor {
 
     deinit { inflateEnd(&stream) }
 
+    /// The payload inflated. An error carries the first bytes of the compressed payload.
     public func decompress(_ payload: ByteBuffer, allocator: ByteBufferAllocator) throws(WireError) -> ByteBuffer {
+        do throws(WireError) {
+            return try inflatePayload(payload, allocator: allocator)
+        } catch {
+            throw error.about(bytesOf: payload)
+        }
+    }
+
+    private func inflatePayload(_ payload: ByteBuffer, allocator: ByteBufferAllocator) throws(WireError) -> ByteBuffer {
         var reader = WireReader(payload)
         let declared = try reader.varint("compressed.uncompressedLength")
         guard declared <= UInt64(maxDecompressedLength) else {
-            throw WireError(
+            throw reader.error(
                 .decompressedTooLarge,
                 "the payload claims \(declared) bytes inflated, over the limit \(maxDecompressedLength)")
         }

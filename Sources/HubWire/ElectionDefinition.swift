@@ -184,7 +184,9 @@ public struct ElectionDefinition: Hashable, Sendable {
             let code = try reader.string("party.code", maxBytes: WireLimits.maxPartyCodeBytes)
             let name = try reader.string("party.name", maxBytes: WireLimits.maxElectionNameBytes)
             let flags = try reader.u8("party.flags")
-            guard flags & ~PartyEntry.groupFlag == 0 else { throw .malformed("party.flags has reserved bits set") }
+            guard flags & ~PartyEntry.groupFlag == 0 else {
+                throw reader.malformed("party.flags has reserved bits set")
+            }
             parties.append(PartyEntry(code: code, name: name, flags: flags))
         }
         var regions: [RegionEntry] = []
@@ -204,13 +206,10 @@ public struct ElectionDefinition: Hashable, Sendable {
             let slug = try reader.string("contest.slug", maxBytes: WireLimits.maxNameBytes)
             let name = try reader.string("contest.name", maxBytes: WireLimits.maxElectionNameBytes)
             let region = try reader.varint("contest.regionIndex", max: WireLimits.maxIndex)
-            let rawKind = try reader.u8("contest.kind")
-            guard let kind = ContestKind(rawValue: rawKind) else {
-                throw .malformed("contest.kind \(rawKind) is unknown")
-            }
-            let totalSeats = try reader.varint("contest.totalSeats", max: UInt64(UInt32.max))
-            let seatsUp = try reader.varint("contest.seatsUp", max: UInt64(UInt32.max))
-            let previous = try reader.varint("contest.previousControl", max: WireLimits.maxIndex + 2)
+            let kind = try reader.enumeration("contest.kind", as: ContestKind.self)
+            let totalSeats = try reader.varint("contest.totalSeats", max: WireLimits.maxCountValue)
+            let seatsUp = try reader.varint("contest.seatsUp", max: WireLimits.maxCountValue)
+            let previous = try reader.varint("contest.previousControl", max: WireLimits.maxPreviousControl)
             let candidateCount = try reader.count("contest.candidates", max: WireLimits.maxCandidates)
             var candidates: [CandidateEntry] = []
             candidates.reserveCapacity(candidateCount)
@@ -218,7 +217,7 @@ public struct ElectionDefinition: Hashable, Sendable {
                 candidates.append(
                     CandidateEntry(
                         name: try reader.string("candidate.name", maxBytes: WireLimits.maxElectionNameBytes),
-                        party: try reader.varint("candidate.party", max: WireLimits.maxIndex + 1)))
+                        party: try reader.varint("candidate.party", max: WireLimits.maxCandidateParty)))
             }
             contests.append(
                 ContestEntry(
@@ -232,33 +231,37 @@ public struct ElectionDefinition: Hashable, Sendable {
     /// Reads the 1.1 details section (spec 7.3.1) that follows the core (`decode(from:)`).
     public mutating func decodeDetails(from reader: inout WireReader) throws(WireError) {
         let note = try reader.string("election.seatsBeforeNote", maxBytes: WireLimits.maxSeatsBeforeNoteBytes)
+        let countStart = reader.position
         let count = try reader.count("election.contestDetails", max: WireLimits.maxDefinitionContests)
         guard count == 0 || count == contests.count else {
-            throw .malformed("election.contestDetails has \(count) entries for \(contests.count) contests")
+            throw reader.malformed("election.contestDetails has \(count) entries for \(contests.count) contests")
         }
         var any = false
         for position in 0..<count {
             let fields = try reader.u8("contestDetail.fields")
             guard fields & ~(Self.gssCodeBit | Self.seatsBeforeBit) == 0 else {
-                throw .malformed("contestDetail.fields has reserved bits set")
+                throw reader.malformed("contestDetail.fields has reserved bits set")
             }
             if fields & Self.gssCodeBit != 0 {
                 let code = try reader.string("contestDetail.gssCode", maxBytes: WireLimits.maxGSSCodeBytes)
-                guard !code.isEmpty else { throw .malformed("contestDetail.gssCode is empty") }
+                guard !code.isEmpty else { throw reader.malformed("contestDetail.gssCode is empty") }
                 contests[position].gssCode = code
             }
             if fields & Self.seatsBeforeBit != 0 {
+                let beforeStart = reader.position
                 let before = try RecordCodec.readCounts(&reader, "contestDetail.seatsBefore", canonical: true)
                 guard !before.isEmpty, before.allSatisfy({ $0.count > 0 && $0.party.rawValue < parties.count }) else {
-                    throw .malformed(
-                        "contestDetail.seatsBefore is empty, lists a party with 0 seats or an unknown party")
+                    throw reader.malformed(
+                        "contestDetail.seatsBefore is empty, lists a party with 0 seats or an unknown party",
+                        from: beforeStart)
                 }
                 contests[position].seatsBefore = before
             }
             any = any || fields != 0
         }
         guard count == 0 || any else {
-            throw .malformed("election.contestDetails lists contests but none has a detail; the count must be 0")
+            throw reader.malformed(
+                "election.contestDetails lists contests but none has a detail; the count must be 0", from: countStart)
         }
         seatsBeforeNote = note
     }
@@ -286,7 +289,8 @@ public struct ElectionDefinition: Hashable, Sendable {
         for party in parties { buffer.writeWireString(party.code) }
         buffer.writeWireString("national")
         let bytes = Array(buffer.readableBytesView)
-        return bytes.count > 32_768 ? Array(bytes.suffix(32_768)) : bytes
+        return bytes.count > WireLimits.maxDictionaryBytes
+            ? Array(bytes.suffix(WireLimits.maxDictionaryBytes)) : bytes
     }
 }
 

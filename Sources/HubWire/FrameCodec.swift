@@ -58,14 +58,22 @@ public final class FrameCodec {
     /// Decodes a frame's message, inflating it first if it is compressed.
     public func decode(_ frame: Frame) throws(WireError) -> HubMessage {
         guard let type = MessageType(rawValue: frame.type) else {
-            throw WireError(.unknownMessageType, "message type 0x\(String(frame.type, radix: 16)) is unknown")
+            throw WireError(
+                .unknownMessageType, "message type 0x\(String(frame.type, radix: 16)) is unknown",
+                offendingBytes: frame.offendingBytes)
         }
         var payload = frame.payload
         if frame.isCompressed {
             guard let decompressor else {
-                throw .malformed("a compressed frame arrived but no compression was negotiated")
+                throw WireError(
+                    .malformedFrame, "a compressed frame arrived but no compression was negotiated",
+                    offendingBytes: frame.offendingBytes)
             }
-            payload = try decompressor.decompress(payload, allocator: allocator)
+            do throws(WireError) {
+                payload = try decompressor.decompress(payload, allocator: allocator)
+            } catch {
+                throw frame.type == MessageType.hello.rawValue ? error.redacted() : error
+            }
         }
         return try MessageCodec.decodePayload(type: type, payload: payload)
     }

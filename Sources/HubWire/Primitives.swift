@@ -37,51 +37,76 @@ extension ByteBuffer {
 }
 
 /// Reads the fields of one payload in order. Every read checks bounds and limits and throws a `WireError`
-/// naming the field; nothing is allocated for a count before it is checked.
+/// naming the field, with the field's bytes; nothing is allocated for a count before it is checked.
 public struct WireReader {
     public private(set) var buffer: ByteBuffer
+    /// Where the field read last (or being read) starts: an error about its value carries the bytes from here.
+    private(set) var fieldStart: Int
 
-    public init(_ buffer: ByteBuffer) { self.buffer = buffer }
+    public init(_ buffer: ByteBuffer) {
+        self.buffer = buffer
+        self.fieldStart = buffer.readerIndex
+    }
 
     public var remaining: Int { buffer.readableBytes }
 
+    /// Where the next field starts, for an error about a value that spans several fields (`malformed(_:from:)`).
+    var position: Int { buffer.readerIndex }
+
+    /// The error for a value the spec does not allow, with the bytes of the field just read (or from `start`).
+    func error(_ kind: WireError.Kind, _ message: String, from start: Int? = nil) -> WireError {
+        WireError(kind, message, bytesOf: buffer, from: start ?? fieldStart)
+    }
+
+    /// A `malformedFrame` error, with the bytes of the field just read (or from `start`).
+    func malformed(_ message: String, from start: Int? = nil) -> WireError {
+        error(.malformedFrame, message, from: start)
+    }
+
+    func limit(_ message: String) -> WireError { error(.limitExceeded, message) }
+
     public mutating func u8(_ field: StaticString) throws(WireError) -> UInt8 {
-        guard let value = buffer.readInteger(as: UInt8.self) else { throw .malformed("truncated at \(field)") }
+        fieldStart = buffer.readerIndex
+        guard let value = buffer.readInteger(as: UInt8.self) else { throw malformed("truncated at \(field)") }
         return value
     }
 
     public mutating func u16(_ field: StaticString) throws(WireError) -> UInt16 {
+        fieldStart = buffer.readerIndex
         guard let value = buffer.readInteger(endianness: .big, as: UInt16.self) else {
-            throw .malformed("truncated at \(field)")
+            throw malformed("truncated at \(field)")
         }
         return value
     }
 
     public mutating func u64(_ field: StaticString) throws(WireError) -> UInt64 {
+        fieldStart = buffer.readerIndex
         guard let value = buffer.readInteger(endianness: .big, as: UInt64.self) else {
-            throw .malformed("truncated at \(field)")
+            throw malformed("truncated at \(field)")
         }
         return value
     }
 
     public mutating func bytes(_ count: Int, _ field: StaticString) throws(WireError) -> ByteBuffer {
-        guard let slice = buffer.readSlice(length: count) else { throw .malformed("truncated at \(field)") }
+        fieldStart = buffer.readerIndex
+        guard let slice = buffer.readSlice(length: count) else { throw malformed("truncated at \(field)") }
         return slice
     }
 
     public mutating func varint(_ field: StaticString) throws(WireError) -> UInt64 {
+        fieldStart = buffer.readerIndex
         switch VarintParser.parse(&buffer) {
         case .value(let value): return value
-        case .truncated: throw .malformed("truncated at \(field)")
-        case .nonMinimal: throw .malformed("\(field): varint is not minimally encoded")
-        case .overflow: throw .malformed("\(field): varint is longer than 10 bytes or exceeds 2^64-1")
+        case .truncated: throw malformed("truncated at \(field)")
+        case .nonMinimal: throw malformed("\(field): varint is not minimally encoded")
+        case .overflow: throw malformed("\(field): varint is longer than 10 bytes or exceeds 2^64-1")
         }
     }
 
     /// A varint that must be at most `maximum` (limits of spec 9).
     public mutating func varint(_ field: StaticString, max maximum: UInt64) throws(WireError) -> UInt64 {
         let value = try varint(field)
-        guard value <= maximum else { throw .limit("\(field) is \(value), over the limit \(maximum)") }
+        guard value <= maximum else { throw limit("\(field) is \(value), over the limit \(maximum)") }
         return value
     }
 
@@ -92,7 +117,7 @@ public struct WireReader {
     /// Contest ids and revisions: 1 ... 2^32-1 (0 is never valid).
     public mutating func nonZeroVarint32(_ field: StaticString) throws(WireError) -> UInt32 {
         let value = try varint32(field)
-        guard value != 0 else { throw .malformed("\(field) is 0; it starts at 1") }
+        guard value != 0 else { throw malformed("\(field) is 0; it starts at 1") }
         return value
     }
 
@@ -105,7 +130,7 @@ public struct WireReader {
     public mutating func signedVarint(_ field: StaticString, max maximum: Int64) throws(WireError) -> Int64 {
         let value = try signedVarint(field)
         guard value.magnitude <= UInt64(maximum) else {
-            throw .limit("\(field) is \(value), beyond the limit ±\(maximum)")
+            throw limit("\(field) is \(value), beyond the limit ±\(maximum)")
         }
         return value
     }
@@ -114,17 +139,27 @@ public struct WireReader {
         switch try u8(field) {
         case 0: return false
         case 1: return true
-        case let other: throw .malformed("\(field): \(other) is not a bool")
+        case let other: throw malformed("\(field): \(other) is not a bool")
         }
+    }
+
+    /// A `u8` that must be one of `Value`'s raw values (spec 2: an enumeration value outside its table is
+    /// `malformedFrame`).
+    mutating func enumeration<Value: RawRepresentable<UInt8>>(
+        _ field: StaticString, as: Value.Type = Value.self
+    ) throws(WireError) -> Value {
+        let raw = try u8(field)
+        guard let value = Value(rawValue: raw) else { throw malformed("\(field) \(raw) is unknown") }
+        return value
     }
 
     /// A list's element count, checked against its limit and against the bytes left (every element takes at
     /// least one byte), so that a lying count cannot make the reader reserve memory.
     public mutating func count(_ field: StaticString, max maximum: Int) throws(WireError) -> Int {
         let value = try varint(field)
-        guard value <= UInt64(maximum) else { throw .limit("\(field) has \(value) entries, over the limit \(maximum)") }
+        guard value <= UInt64(maximum) else { throw limit("\(field) has \(value) entries, over the limit \(maximum)") }
         guard value <= UInt64(buffer.readableBytes) else {
-            throw .malformed("\(field) claims \(value) entries but only \(buffer.readableBytes) bytes follow")
+            throw malformed("\(field) claims \(value) entries but only \(buffer.readableBytes) bytes follow")
         }
         return Int(value)
     }
@@ -132,11 +167,11 @@ public struct WireReader {
     public mutating func string(_ field: StaticString, maxBytes: Int) throws(WireError) -> String {
         let length = try varint(field)
         guard length <= UInt64(maxBytes) else {
-            throw .limit("\(field) is \(length) bytes, over the limit \(maxBytes)")
+            throw limit("\(field) is \(length) bytes, over the limit \(maxBytes)")
         }
-        guard let bytes = buffer.readSlice(length: Int(length)) else { throw .malformed("truncated at \(field)") }
+        guard let bytes = buffer.readSlice(length: Int(length)) else { throw malformed("truncated at \(field)") }
         guard let value = String(validating: bytes.readableBytesView, as: UTF8.self) else {
-            throw .malformed("\(field) is not valid UTF-8")
+            throw malformed("\(field) is not valid UTF-8")
         }
         return value
     }

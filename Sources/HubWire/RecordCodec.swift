@@ -20,9 +20,15 @@ struct OptionalFields: OptionSet {
 
     static func read(_ reader: inout WireReader, _ field: StaticString) throws(WireError) -> OptionalFields {
         let fields = OptionalFields(rawValue: try reader.varint(field))
-        guard known.isSuperset(of: fields) else { throw .malformed("\(field) has reserved bits set") }
+        guard known.isSuperset(of: fields) else { throw reader.malformed("\(field) has reserved bits set") }
         return fields
     }
+}
+
+/// A contest record's `status` (spec 4.2), and an ACK's.
+public enum RecordStatus: UInt8, Hashable, Sendable {
+    case declared = 1
+    case withdrawn = 2
 }
 
 /// The contest record (spec 4.2), used by snapshots, deltas, contest answers and the checksum.
@@ -59,22 +65,20 @@ public enum RecordCodec {
         let rawStatus = try reader.u8("record.status")
         switch RecordStatus(rawValue: rawStatus) {
         case .declared:
-            let control = WireControl.decode(try reader.varint("record.control", max: WireLimits.maxIndex + 1))
-            let rawOutcome = try reader.u8("record.outcome")
-            guard let outcome = Outcome(rawValue: rawOutcome) else {
-                throw .malformed("record.outcome \(rawOutcome) is unknown")
-            }
+            let control = WireControl.decode(try reader.varint("record.control", max: WireLimits.maxControl))
+            let outcome = try reader.enumeration("record.outcome", as: Outcome.self)
             let fields = try OptionalFields.read(&reader, "record.fields")
+            let seatsStart = reader.position
             let seats = try readCounts(&reader, "record.seats", canonical: true)
             guard seats.allSatisfy({ $0.count > 0 }) else {
-                throw .malformed("record.seats lists a party with 0 seats")
+                throw reader.malformed("record.seats lists a party with 0 seats", from: seatsStart)
             }
             let votes = fields.contains(.votes) ? try readCounts(&reader, "record.votes", canonical: true) : nil
             var turnout: UInt16?
             if fields.contains(.turnout) {
-                let value = try reader.varint("record.turnout", max: UInt64(UInt16.max))
+                let value = try reader.varint("record.turnout", max: WireLimits.maxWireTurnout)
                 guard value <= UInt64(maximumTurnoutBasisPoints) else {
-                    throw .malformed("record.turnout \(value) is over 10000 basis points")
+                    throw reader.malformed("record.turnout \(value) is over 10000 basis points")
                 }
                 turnout = UInt16(value)
             }
@@ -93,7 +97,7 @@ public enum RecordCodec {
             let result = WithdrawnResult(withdrawnAt: withdrawnAt, deskID: deskID, reason: reason)
             return ContestRecord(contestID: contestID, revision: revision, state: .withdrawn(result))
         case nil:
-            throw .malformed("record.status \(rawStatus) is unknown")
+            throw reader.malformed("record.status \(rawStatus) is unknown")
         }
     }
 
@@ -114,9 +118,9 @@ public enum RecordCodec {
         counts.reserveCapacity(count)
         for _ in 0..<count {
             let party = PartyIndex(Int(try reader.varint(field, max: WireLimits.maxIndex)))
-            let value = UInt32(try reader.varint(field, max: UInt64(UInt32.max)))
+            let value = UInt32(try reader.varint(field, max: WireLimits.maxCountValue))
             if canonical, let previous = counts.last, previous.party >= party {
-                throw .malformed("\(field) is not in strictly ascending party order")
+                throw reader.malformed("\(field) is not in strictly ascending party order")
             }
             counts.append(PartyCount(party: party, count: value))
         }

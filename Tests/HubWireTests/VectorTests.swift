@@ -155,7 +155,7 @@ struct VectorTests {
                 }
             } catch {
                 #expect(VectorMessage.errorName(error.kind) == expected, "\(name): \(error)")
-                if case .notThisProtocol(let detected) = error.kind {
+                if let detected = error.foreignProtocol {
                     #expect(detected.rawValue == vector["detail"] as? String, "\(name)")
                 }
             }
