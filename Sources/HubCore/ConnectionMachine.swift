@@ -58,7 +58,7 @@ public struct ConnectionMachine: Sendable {
         case fail(ErrorCode, String)
         /// Someone speaks another protocol on this port: answer in that protocol so that its user reads why, then
         /// close.
-        case refuseForeign(DetectedProtocol)
+        case refuseForeign(ForeignProtocol)
     }
 
     public let peer: PeerID
@@ -122,7 +122,7 @@ public struct ConnectionMachine: Sendable {
                 break
             }
         }
-        if case .notThisProtocol(let foreign) = error.kind, foreign != .unknown {
+        if let foreign = error.foreignProtocol, foreign != .unknown {
             guard !isClosing else { return .none }
             state = .closing
             return .refuseForeign(foreign)
@@ -162,7 +162,7 @@ public struct ConnectionMachine: Sendable {
         _ hello: Hello, attempts: Int, latestSequence: UInt64, authenticate: (Hello) -> Access
     ) -> Action {
         guard let version = ProtocolVersion.negotiate(clientMin: hello.minVersion, clientMax: hello.maxVersion) else {
-            guard attempts < HubLimits.maxHelloAttempts else {
+            guard attempts < WireLimits.maxHelloAttempts else {
                 return fail(.unsupportedVersion, ProtocolVersion.rangeAnswer.message)
             }
             state = .awaitingHello(attempts: attempts + 1)

@@ -141,7 +141,7 @@ public enum DeltaBatching {
     /// through the events, subtracting each record's hash and adding back the one it replaced.
     public static func batches<Events: Collection>(
         _ events: Events, filter: SubscriptionFilter, election: Election, checksumAfter: UInt64,
-        maxEvents: Int = HubLimits.maxBatchEvents
+        maxEvents: Int = WireLimits.maxBatchSequenceSpan
     ) -> [DeltaBatch] where Events.Element: ChecksummedEvent {
         // Read once: the log's events are decoded as they are read.
         let all = Array(events)

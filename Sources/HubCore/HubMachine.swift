@@ -40,7 +40,7 @@ public struct HubMachine {
         public init(
             election: Election, retainedEvents: Int = 200_000, retainedRevisions: Int = 1_000_000,
             subscriberByteLimit: Int = 1 << 20, stallTimeoutNanos: UInt64 = 30_000_000_000,
-            maxResumeEvents: Int = HubLimits.maxResumeEvents
+            maxResumeEvents: Int = WireLimits.maxResumeReplayEvents
         ) {
             self.election = election
             self.retainedEvents = retainedEvents

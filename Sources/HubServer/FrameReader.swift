@@ -74,11 +74,11 @@ final class FrameReader: ChannelInboundHandler {
             return
         }
         // A buffer grown by appending is at most twice its contents; four times means a large read's leftovers.
-        if pending.capacity > 4 * pending.readableBytes, pending.capacity > 4096 {
+        if pending.capacity > 4 * pending.readableBytes, pending.capacity > WireLimits.partialFrameCompactionCapacity {
             var compact = allocator.buffer(capacity: pending.readableBytes)
             compact.writeBuffer(&pending)
             buffer = compact
-        } else if pending.readerIndex > 65_536 {
+        } else if pending.readerIndex > WireLimits.partialFrameDiscardReadBytes {
             pending.discardReadBytes()
             buffer = pending
         }

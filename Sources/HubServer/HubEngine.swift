@@ -21,10 +21,10 @@ final class PeerConnection: Sendable {
     }
 
     /// Hands a frame to the socket. A peer that stops reading while it keeps asking (queries, pipelined
-    /// submissions) is closed at `HubLimits.maxUnwrittenBytesPerConnection` instead of growing the hub's memory.
+    /// submissions) is closed at `WireLimits.maxPeerPendingOutboundBytes` instead of growing the hub's memory.
     func write(_ frame: ByteBuffer) -> EventLoopFuture<Void> {
         let bytes = frame.readableBytes
-        let limit = HubLimits.maxUnwrittenBytesPerConnection
+        let limit = WireLimits.maxPeerPendingOutboundBytes
         guard unwrittenBytes.add(bytes, ordering: .relaxed).newValue <= limit else {
             unwrittenBytes.subtract(bytes, ordering: .relaxed)
             logger.warning(

@@ -92,15 +92,21 @@ public enum WireLimits {
 
     // MARK: Hub-side bounds (not on the wire)
 
-    /// Bytes handed to a peer's socket and not yet written before the hub closes a peer that keeps asking without
-    /// reading (HubServer's `Peer.outboundLimit` today).
+    /// Bytes the hub may hand a connection's socket that it has not written yet, answers included: a peer that
+    /// stops reading while it keeps asking (queries, pipelined submissions) is closed here rather than growing the
+    /// hub's memory. Subscribers are held to a much smaller flow bound before this (`subscriberByteLimit`).
     public static let maxPeerPendingOutboundBytes = 8 << 20
     /// A resume that missed more events than this gets a snapshot instead (reason resumeUnavailable): replaying
-    /// more costs more than a snapshot of a typical election (HubServer's `HubEngine.maxResumeEvents` today).
+    /// more costs more than a snapshot of a typical election.
     public static let maxResumeReplayEvents = 8192
     /// A connection's buffered partial frame is copied into a right-sized buffer when its buffer is over four times
-    /// its contents and over this capacity (HubServer's `FrameReader` today).
+    /// its contents and over this capacity.
     public static let partialFrameCompactionCapacity = 4096
-    /// A connection's buffer drops its read bytes once this many have been read (HubServer's `FrameReader` today).
+    /// A connection's buffer drops its read bytes once this many have been read.
     public static let partialFrameDiscardReadBytes = 65_536
+    /// Sequence numbers one delta batch the hub cuts may cover (a replayed resume is cut into several), so that a
+    /// batch stays well under the frame limit and under `maxBatchEvents`.
+    public static let maxBatchSequenceSpan = 4096
+    /// HELLOs with no common protocol version a connection may send before it is closed.
+    public static let maxHelloAttempts = 3
 }

@@ -49,7 +49,7 @@ struct ConnectionMachineTests {
 
     @Test func aHelloWithNoCommonVersionGetsTheRangeThreeTimesThenAGoodbye() {
         var machine = ConnectionMachine(peer: PeerID(3), context: context)
-        for _ in 0..<HubLimits.maxHelloAttempts {
+        for _ in 0..<WireLimits.maxHelloAttempts {
             #expect(
                 machine.received(hello(.desk, min: 90, max: 99), latestSequence: 0) { _ in .denied }
                     == .answer(.versionRange(ProtocolVersion.rangeAnswer)))

@@ -14,7 +14,7 @@ struct HubMachineTests {
     let secondWatcher = PeerID(11)
 
     func machine(
-        retainedEvents: Int = 1000, subscriberByteLimit: Int = 1 << 20, maxResumeEvents: Int = HubLimits.maxResumeEvents
+        retainedEvents: Int = 1000, subscriberByteLimit: Int = 1 << 20, maxResumeEvents: Int = WireLimits.maxResumeReplayEvents
     ) throws -> HubMachine {
         HubMachine(
             configuration: .init(
