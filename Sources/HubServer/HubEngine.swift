@@ -64,7 +64,8 @@ final class HubEngine: @unchecked Sendable {
     private var state: HubState
     private var log: EventLog
     private let store: any EventStore
-    private let storeThread: NIOThreadPool
+    /// Where a commit's task runs: this engine's loop, not the cooperative pool.
+    private let storeCallExecutor: EventLoopTaskExecutor
     private let logger: Logger
     private let definition: ElectionDefinition
     private let digest: UInt64
@@ -120,14 +121,14 @@ final class HubEngine: @unchecked Sendable {
 
     init(
         loop: any EventLoop, configuration: HubConfiguration, state: HubState, log: EventLog, store: any EventStore,
-        storeThread: NIOThreadPool, logger: Logger
+        logger: Logger
     ) {
         self.loop = loop
         self.configuration = configuration
         self.state = state
         self.log = log
         self.store = store
-        self.storeThread = storeThread
+        self.storeCallExecutor = EventLoopTaskExecutor(loop)
         self.logger = logger
         self.definition = ElectionDefinition(configuration.election)
         self.digest = definition.digest
@@ -289,10 +290,17 @@ final class HubEngine: @unchecked Sendable {
         guard !events.isEmpty else { return }
         commitInFlight = true
         let entries = events.map { JournalEntry(sequence: $0.sequence, record: $0.record) }
-        let store = StoreHandle(store: self.store)
-        storeThread.runIfActive(eventLoop: loop) { () throws -> Void in
-            try store.store.append(entries)
-        }.whenComplete { [events, acks, heldRejects] result in
+        let store = self.store
+        let appended = loop.makePromise(of: Void.self)
+        Task(executorPreference: storeCallExecutor) {
+            do {
+                try await store.append(entries)
+                appended.succeed()
+            } catch {
+                appended.fail(error)
+            }
+        }
+        appended.futureResult.whenComplete { [events, acks, heldRejects] result in
             self.finishCommit(events: events, acks: acks, heldRejects: heldRejects, result: result)
         }
     }
@@ -529,9 +537,3 @@ final class HubEngine: @unchecked Sendable {
 }
 
 private let configurationMinimum: Int64 = 10_000_000
-
-/// The store crosses to the store thread inside this. Safe because calls never overlap: the engine starts a commit
-/// only when the previous one has completed, and recovery and closing happen before and after the engine runs.
-struct StoreHandle: @unchecked Sendable {
-    let store: any EventStore
-}

@@ -15,7 +15,7 @@ public final class HubServer: Service, Sendable {
     public let configuration: HubConfiguration
     private let logger: Logger
     private let onServerRunning: @Sendable (SocketAddress) async throws -> Void
-    private let storeFactory: @Sendable (HubConfiguration, Logger) throws -> any EventStore
+    private let storeFactory: @Sendable (HubConfiguration, Logger) async throws -> any EventStore
     private let runningEngine = Mutex<HubEngine?>(nil)
     /// TCP connections open now, authenticated or not.
     private let openConnections = Atomic<Int>(0)
@@ -28,7 +28,7 @@ public final class HubServer: Service, Sendable {
     public init(
         configuration: HubConfiguration, logger: Logger,
         onServerRunning: @escaping @Sendable (SocketAddress) async throws -> Void = { _ in },
-        storeFactory: (@Sendable (HubConfiguration, Logger) throws -> any EventStore)? = nil
+        storeFactory: (@Sendable (HubConfiguration, Logger) async throws -> any EventStore)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -36,7 +36,7 @@ public final class HubServer: Service, Sendable {
         self.partialFrames = PartialFrameBudget(limit: configuration.maxPartialFrameBytes)
         self.storeFactory =
             storeFactory ?? { configuration, logger in
-                try FileJournal(
+                try await FileJournal.open(
                     directory: configuration.dataDirectory,
                     electionDigest: ElectionDefinition(configuration.election).digest,
                     logger: logger, options: .init(repair: configuration.repairJournal))
@@ -45,29 +45,38 @@ public final class HubServer: Service, Sendable {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let storeThread = NIOThreadPool(numberOfThreads: 1)
-        storeThread.start()
         do {
-            try await serve(group: group, storeThread: storeThread)
+            try await serve(group: group)
         } catch {
-            try? await storeThread.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
-        try await storeThread.shutdownGracefully()
         try await group.shutdownGracefully()
     }
 
-    private func serve(group: MultiThreadedEventLoopGroup, storeThread: NIOThreadPool) async throws {
+    private func serve(group: MultiThreadedEventLoopGroup) async throws {
         let configuration = self.configuration
         let logger = self.logger
         let started = ContinuousClock.now
-        let store = try storeFactory(configuration, logger)
-        var state = HubState(election: configuration.election, retainedRevisions: configuration.retainedRevisions)
-        var log = EventLog(capacity: configuration.retainedEvents)
-        let recovery = try store.recover { entry throws(ReplayError) in
-            log.append(try state.replay(sequence: entry.sequence, record: entry.record))
+        let store = try await storeFactory(configuration, logger)
+        // Replayed where the store does its work (the journal's thread); the state goes there and comes back.
+        let recovered: (state: HubState, log: EventLog)
+        let recovery: JournalRecovery
+        do {
+            (recovered, recovery) = try await store.recover(
+                into: (
+                    state: HubState(
+                        election: configuration.election, retainedRevisions: configuration.retainedRevisions),
+                    log: EventLog(capacity: configuration.retainedEvents)
+                )
+            ) { recovered, entry in
+                recovered.log.append(try recovered.state.replay(sequence: entry.sequence, record: entry.record))
+            }
+        } catch {
+            try? await store.close()
+            throw error
         }
+        let (state, log) = recovered
         logger.info(
             "journal replayed",
             metadata: [
@@ -76,8 +85,7 @@ public final class HubServer: Service, Sendable {
             ])
 
         let engine = HubEngine(
-            loop: group.next(), configuration: configuration, state: state, log: log, store: store,
-            storeThread: storeThread, logger: logger)
+            loop: group.next(), configuration: configuration, state: state, log: log, store: store, logger: logger)
         engine.start()
         runningEngine.withLock { $0 = engine }
         defer { runningEngine.withLock { $0 = nil } }
@@ -118,7 +126,7 @@ public final class HubServer: Service, Sendable {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
             try? await engine.shutdown().get()
-            try? await storeThread.runIfActive { [handle = StoreHandle(store: store)] in try handle.store.close() }
+            try? await store.close()
             throw HubServerError.cannotListen(host: configuration.host, port: configuration.port, error)
         }
 
@@ -146,8 +154,7 @@ public final class HubServer: Service, Sendable {
             channel.close(promise: nil)
         }
         try await engine.shutdown().get()
-        let handle = StoreHandle(store: store)
-        try await storeThread.runIfActive { try handle.store.close() }
+        try await store.close()
         if let startFailure { throw startFailure }
         logger.info("stopped", metadata: ["hub.sequence": "\(engine.latestDurableSequence)"])
     }
