@@ -66,7 +66,8 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strictSettings
         ),
-        // The durable journal: an append-only file of checksummed records behind the `EventStore` protocol.
+        // The durable journal: an append-only file of checksummed records behind the `EventStore` protocol, written on
+        // a thread of its own.
         .target(
             name: "HubJournal",
             dependencies: [
@@ -74,6 +75,8 @@ let package = Package(
                 "HubWire",
                 "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
+                // NIOThreadPool: the journal's own thread.
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["FORMAT.md"],

@@ -15,7 +15,7 @@ public struct PeerID: Hashable, Comparable, Sendable, CustomStringConvertible {
 /// carries out (writes, closes, appends to the store) and reports back (`commitSucceeded`, `written`). It does no
 /// I/O and reads no clock, so the same inputs always give the same actions, and every rule is tested with plain
 /// values (`Tests/HubCoreTests/HubMachineTests.swift`). Not `Sendable`: it holds the compressors' zlib streams,
-/// so it has one owner (the server's engine), and crosses threads only as a `sending` value during recovery.
+/// so it has one owner (the server's engine). Recovery builds a `Recovery` value, which is.
 ///
 /// Commit cycle: submissions are decided at once against the state, and the events they create are handed out in
 /// one `append`; submissions that arrive while it is in flight queue up and form the next commit the moment it is
@@ -169,22 +169,40 @@ public struct HubMachine {
     }
 
     public init(configuration: Configuration) {
-        self.configuration = configuration
-        self.state = HubState(election: configuration.election, retainedRevisions: configuration.retainedRevisions)
-        self.log = EventLog(capacity: configuration.retainedEvents)
-        self.durableSequence = 0
+        self.init(recovered: Recovery(configuration: configuration))
+    }
+
+    /// Starts from what recovery rebuilt: everything in it is durable.
+    public init(recovered: Recovery) {
+        self.configuration = recovered.configuration
+        self.state = recovered.state
+        self.log = recovered.log
+        self.durableSequence = recovered.state.latestSequence
         self.definition = ElectionDefinition(configuration.election)
         self.codecs = Codecs(dictionary: definition.presetDictionary)
     }
 
-    // MARK: Inputs
+    /// The events read back from the store on start, applied to a state and a resume log before the machine
+    /// exists. A plain `Sendable` value, so that the store can rebuild it where it reads (the journal's thread).
+    public struct Recovery: Sendable {
+        public let configuration: Configuration
+        public private(set) var state: HubState
+        public private(set) var log: EventLog
 
-    /// An event read back from the store on start, before any other input.
-    public mutating func recover(sequence: UInt64, record: ContestRecord) throws(ReplayError) {
-        precondition(commitInFlight == nil && peers.isEmpty, "recovery comes before everything else")
-        log.append(try state.replay(sequence: sequence, record: record))
-        durableSequence = state.latestSequence
+        public init(configuration: Configuration) {
+            self.configuration = configuration
+            self.state = HubState(
+                election: configuration.election, retainedRevisions: configuration.retainedRevisions)
+            self.log = EventLog(capacity: configuration.retainedEvents)
+        }
+
+        /// The next stored event; its sequence number must follow the last one's.
+        public mutating func apply(sequence: UInt64, record: ContestRecord) throws(ReplayError) {
+            log.append(try state.replay(sequence: sequence, record: record))
+        }
     }
+
+    // MARK: Inputs
 
     /// A client finished its handshake.
     public mutating func connected(_ peer: PeerID, compression: CompressionFormat) -> [Action] {

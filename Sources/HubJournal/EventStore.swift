@@ -29,18 +29,26 @@ public struct JournalRecovery: Hashable, Sendable {
     public var lastSequence: UInt64 { UInt64(entryCount) }
 }
 
-/// Durable storage for the hub's events. The hub calls it from one serial owner, off the event loops (the calls
-/// block on disk I/O). Another store (a replicated database) can implement the same protocol.
-public protocol EventStore: AnyObject {
+/// Durable storage for the hub's events. `Sendable`, and asynchronous: a store does its blocking work (disk I/O,
+/// or a database's round trips) on threads of its own, never on the caller's event loop or the cooperative pool.
+/// Another store (a replicated database) can implement the same protocol.
+///
+/// The hub calls it from one serial owner: `recover` once, then one `append` at a time, then `close`. Calls that
+/// overlap anyway are carried out one after the other, in no promised order.
+public protocol EventStore: Sendable {
     /// Reads back what is stored, hands every entry to `apply` in sequence order (ascending and gapless from 1), and
     /// repairs a torn tail; call once, before the first append. Memory stays bounded whatever the store's size.
     ///
+    /// `apply` runs wherever the store does its work (for `FileJournal`, the journal's own thread), one entry at a
+    /// time, never concurrently. It works on `state`, which is handed over and handed back, so that it needs no
+    /// shared mutable state: recovery returns the state after the last entry, with what it found.
+    ///
     /// If `apply` throws, recovery stops there and throws `JournalError.replayFailed` naming the entry's sequence
-    /// (and `apply`'s error), leaving the store unchanged. If recovery throws anything, the entries already applied
-    /// are not a consistent state: discard them.
-    func recover<ApplyFailure: Error>(
-        _ apply: (JournalEntry) throws(ApplyFailure) -> Void
-    ) throws(JournalError) -> JournalRecovery
+    /// (and `apply`'s error), leaving the store unchanged. If recovery throws anything, the state is not returned:
+    /// the entries already applied were not a consistent state.
+    func recover<State: Sendable>(
+        into state: State, _ apply: @escaping @Sendable (inout State, JournalEntry) throws -> Void
+    ) async throws(JournalError) -> (State, JournalRecovery)
     /// Appends the entries (ascending, continuing the stored sequence) and returns only once they are durable
     /// (written and fsynced). One call is one group commit: all entries share one fsync.
     ///
@@ -48,7 +56,7 @@ public protocol EventStore: AnyObject {
     /// the caller may retry the same entries later (e.g. once the disk has space again). As with any failed write,
     /// a crash before the retry may still bring some of them back on recovery: they were never acknowledged, and a
     /// desk's resubmission of them is then an idempotent duplicate.
-    func append(_ entries: [JournalEntry]) throws(JournalError)
-    /// Flushes and closes. Further calls fail.
-    func close() throws(JournalError)
+    func append(_ entries: [JournalEntry]) async throws(JournalError)
+    /// Flushes and closes, and stops the store's threads. Further calls fail.
+    func close() async throws(JournalError)
 }

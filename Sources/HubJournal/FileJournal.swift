@@ -1,5 +1,7 @@
 import Logging
 import NIOCore
+import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -16,8 +18,12 @@ import NIOCore
 /// mid-append, and refuses any other damage unless `Options.repair` is set. A new journal appears at its path with
 /// its header already in it. The file is locked (`flock`) while open, so two hubs cannot share a journal.
 ///
-/// Not `Sendable`: it holds a file descriptor and the durable length, and is driven by one serial owner (the calls
-/// block on disk I/O, so the owner runs them off the event loops).
+/// All of its blocking work (open, lock, header check or creation, recovery with the caller's `apply`, writes,
+/// fsyncs, close) runs on the journal's own thread (a one-thread `NIOThreadPool`), one call at a time, never on the
+/// caller's event loop or the cooperative pool: `open` starts the thread and `close` stops it. A call runs to
+/// completion even if its task is cancelled (a write is never left half done). The open file (`JournalFile`) is
+/// confined to that thread; it sits behind a lock that only that thread takes during a call, so that the compiler
+/// checks that the journal is `Sendable` (no `@unchecked`).
 public final class FileJournal: EventStore {
     public struct Options: Sendable {
         /// When `recover` finds a damaged record: keep a backup of the file (`journal.rhj.corrupt-<unix time>.bak`),
@@ -42,8 +48,150 @@ public final class FileJournal: EventStore {
     public let path: String
     public let directory: String
     public let electionDigest: UInt64
+    /// The journal's own thread: one thread, so calls run one after the other, in the order they reach it.
+    private let thread: NIOThreadPool
+    /// Only the journal's thread uses the file, inside a call; the lock is never contended (tests' seams aside).
+    private let file: Mutex<JournalFile>
+    /// `lastSequence` as of the last call, readable without waiting for a call in flight.
+    private let sequence = Atomic<UInt64>(0)
+
+    /// Runs on the journal's thread.
+    private init(thread: NIOThreadPool, file: consuming sending JournalFile) {
+        self.path = file.path
+        self.directory = file.directory
+        self.electionDigest = file.electionDigest
+        self.thread = thread
+        self.file = Mutex(file)
+    }
+
+    /// Opens `<directory>/journal.rhj` on a new thread of the journal's own, creating the directory (0700) and a new
+    /// journal (0600, with its header) if missing, and locks it. Nothing is read until `recover`.
+    public static func open(
+        directory: String, electionDigest: UInt64, logger: Logger, options: Options = .init()
+    ) async throws(JournalError) -> FileJournal {
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        do {
+            return try await run(on: thread) { () throws(JournalError) -> FileJournal in
+                let file = try JournalFile(
+                    directory: directory, electionDigest: electionDigest, logger: logger, options: options)
+                return FileJournal(thread: thread, file: file)
+            }
+        } catch {
+            try? await thread.shutdownGracefully()
+            throw error
+        }
+    }
+
+    deinit {
+        // Not closed (a caller's mistake, or a failed start): stop the thread. The file's own deinit releases the
+        // lock and closes the descriptor; every append was synced before it returned.
+        thread.shutdownGracefully { _ in }
+    }
+
+    /// Runs `body` on `thread` and returns its result; `.closed` once the thread is stopped.
+    private static func run<T: Sendable>(
+        on thread: NIOThreadPool, _ body: @escaping @Sendable () throws(JournalError) -> T
+    ) async throws(JournalError) -> T {
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<T, JournalError>, Never>) in
+            thread.submit { state in
+                guard case .active = state else {
+                    continuation.resume(returning: .failure(.closed))
+                    return
+                }
+                continuation.resume(returning: Result(catching: body))
+            }
+        }
+        return try result.get()
+    }
+
+    /// Runs `body` with the file on the journal's thread.
+    private func withFile<T: Sendable>(
+        _ body: @escaping @Sendable (JournalFile) throws(JournalError) -> T
+    ) async throws(JournalError) -> T {
+        try await Self.run(on: thread) { () throws(JournalError) -> T in
+            try self.file.withLock { (file: inout JournalFile) throws(JournalError) -> T in
+                defer { self.sequence.store(file.lastSequence, ordering: .relaxed) }
+                return try body(file)
+            }
+        }
+    }
+
+    /// The sequence number of the last durable entry (0 when none); valid after `recover`, as of the last call that
+    /// completed.
+    public var lastSequence: UInt64 { sequence.load(ordering: .relaxed) }
+
+    /// The state goes to the journal's thread and comes back from it; `apply` runs there, entry by entry, as
+    /// recovery reads them.
+    public func recover<State: Sendable>(
+        into state: State, _ apply: @escaping @Sendable (inout State, JournalEntry) throws -> Void
+    ) async throws(JournalError) -> (State, JournalRecovery) {
+        try await withFile { file throws(JournalError) in
+            var state = state
+            let recovery = try file.recover { entry in try apply(&state, entry) }
+            return (state, recovery)
+        }
+    }
+
+    public func append(_ entries: [JournalEntry]) async throws(JournalError) {
+        try await withFile { file throws(JournalError) in try file.append(entries) }
+    }
+
+    /// Syncs and closes the file, then stops the journal's thread (also when closing fails: the file is closed
+    /// either way).
+    public func close() async throws(JournalError) {
+        let result: Result<Void, JournalError>
+        do {
+            try await withFile { file throws(JournalError) in try file.close() }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        // Stopping a stopped thread does nothing, so a second `close` (which throws `.closed`) is harmless.
+        try? await thread.shutdownGracefully()
+        try result.get()
+    }
+
+    // MARK: - Test seams (internal; tests reach them with `@testable import`)
+
+    /// Makes the next write or sync fail.
+    var injectedFault: JournalFile.InjectedFault? {
+        get { file.withLock { $0.injectedFault } }
+        set { file.withLock { $0.injectedFault = newValue } }
+    }
+    /// The cut after the next failed append fails too, leaving the failed batch's bytes in the file.
+    var failNextCut: Bool {
+        get { file.withLock { $0.failNextCut } }
+        set { file.withLock { $0.failNextCut = newValue } }
+    }
+    /// At most this many bytes per `pwrite` call, to exercise the partial-write loop.
+    var maxBytesPerWrite: Int {
+        get { file.withLock { $0.maxBytesPerWrite } }
+        set { file.withLock { $0.maxBytesPerWrite = newValue } }
+    }
+    /// How much `recover` reads at a time (tests make it small to split records across reads).
+    var recoveryChunkBytes: Int {
+        get { file.withLock { $0.recoveryChunkBytes } }
+        set { file.withLock { $0.recoveryChunkBytes = newValue } }
+    }
+    /// What the last `recover` did (`JournalFile.RecoveryWork`).
+    var lastRecoveryWork: JournalFile.RecoveryWork { file.withLock { $0.lastRecoveryWork } }
+    /// Bytes of the file that are written and synced; valid after `recover`.
+    var durableLength: Int { file.withLock { $0.durableLength } }
+    /// The thread that opened the file (`currentThreadID()`): the journal's.
+    var fileThread: UInt { file.withLock { $0.ownerThread } }
+}
+
+/// The open journal file, and the blocking work on it. Not `Sendable`: it holds a file descriptor and the durable
+/// length, and only the journal's thread uses it (`FileJournal`).
+final class JournalFile {
+    /// `<directory>/journal.rhj`.
+    let path: String
+    let directory: String
+    let electionDigest: UInt64
     private let logger: Logger
-    private let options: Options
+    private let options: FileJournal.Options
 
     private enum State {
         /// Opened, not yet recovered: the file's contents are unknown.
@@ -59,10 +207,12 @@ public final class FileJournal: EventStore {
 
     private var state: State = .opened
     private let fd: Int32
+    /// The thread that opened the file: the journal's. Every call must come from it (checked in debug builds).
+    let ownerThread = currentThreadID()
     /// Reused by every append, so that a batch costs no allocation once the buffer has grown.
     private var scratch = ByteBufferAllocator().buffer(capacity: 4096)
 
-    /// Test seam: makes the next write or sync fail. Internal; tests reach it with `@testable import`.
+    /// Test seam: makes the next write or sync fail (`FileJournal.injectedFault`).
     enum InjectedFault {
         /// Write `afterBytes` of the batch, then fail the write with `errno`.
         case write(afterBytes: Int, errno: Int32)
@@ -89,16 +239,16 @@ public final class FileJournal: EventStore {
 
     /// Opens `<directory>/journal.rhj`, creating the directory (0700) and a new journal (0600, with its header) if
     /// missing. Nothing is read until `recover()`.
-    public init(
-        directory: String, electionDigest: UInt64, logger: Logger, options: Options = .init()
+    init(
+        directory: String, electionDigest: UInt64, logger: Logger, options: FileJournal.Options
     ) throws(JournalError) {
         self.directory = directory
-        let path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
+        let path = directory.hasSuffix("/") ? directory + FileJournal.fileName : directory + "/" + FileJournal.fileName
         self.path = path
         self.electionDigest = electionDigest
         self.logger = logger
         self.options = options
-        if case .failure(let failure) = Posix.makeDirectories(directory, mode: Self.directoryMode) {
+        if case .failure(let failure) = Posix.makeDirectories(directory, mode: FileJournal.directoryMode) {
             throw .openFailed(path: path, reason: failure.description)
         }
         // The descriptor stays local until every check has passed: a throwing init must close it itself.
@@ -139,7 +289,9 @@ public final class FileJournal: EventStore {
         path: String, directory: String, electionDigest: UInt64
     ) throws(JournalError) -> (Int32, created: Bool) {
         let header = JournalFormat.header(electionDigest: electionDigest)
-        let created = header.withUnsafeReadableBytes { Posix.createFileAtomically(path, contents: $0, mode: fileMode) }
+        let created = header.withUnsafeReadableBytes {
+            Posix.createFileAtomically(path, contents: $0, mode: FileJournal.fileMode)
+        }
         switch created {
         case .success(let fd):
             return (fd, true)
@@ -161,6 +313,10 @@ public final class FileJournal: EventStore {
         _ = Posix.closeFile(fd)
     }
 
+    private func assertOnOwnThread() {
+        assert(currentThreadID() == ownerThread, "the journal's file is used off the journal's thread")
+    }
+
     /// Unlocks before closing: a child process being spawned at that moment briefly shares the open file (until
     /// its exec closes it), and the lock would otherwise outlive our close and refuse the next open.
     private func releaseLock() {
@@ -168,7 +324,7 @@ public final class FileJournal: EventStore {
     }
 
     /// The sequence number of the last durable entry (0 when none); valid after `recover()`.
-    public var lastSequence: UInt64 {
+    var lastSequence: UInt64 {
         if case .ready(_, let lastSequence, _) = state { return lastSequence }
         return 0
     }
@@ -181,9 +337,10 @@ public final class FileJournal: EventStore {
 
     // MARK: - Recovery
 
-    public func recover<ApplyFailure: Error>(
+    func recover<ApplyFailure: Error>(
         _ apply: (JournalEntry) throws(ApplyFailure) -> Void
     ) throws(JournalError) -> JournalRecovery {
+        assertOnOwnThread()
         if case .closed = state { throw .closed }
         if case .unusable(let error) = state { throw error }
         state = .opened
@@ -284,7 +441,7 @@ public final class FileJournal: EventStore {
         while true {
             let backup = path + ".corrupt-\(stamp)" + (attempt == 0 ? "" : ".\(attempt)") + ".bak"
             let backupFD: Int32
-            switch Posix.openFile(backup, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: Self.fileMode) {
+            switch Posix.openFile(backup, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: FileJournal.fileMode) {
             case .success(let opened): backupFD = opened
             case .failure(let failure) where failure.code == EEXIST:
                 attempt += 1
@@ -292,7 +449,7 @@ public final class FileJournal: EventStore {
             case .failure(let failure):
                 throw .writeFailed("creating the backup \(backup): \(failure.description)")
             }
-            let copied = Posix.setMode(backupFD, Self.fileMode)
+            let copied = Posix.setMode(backupFD, FileJournal.fileMode)
                 .flatMap { Posix.copyFile(from: fd, to: backupFD).map { _ in () } }
                 .flatMap { Posix.syncFile(backupFD) }
             let closed = Posix.closeFile(backupFD)
@@ -305,7 +462,8 @@ public final class FileJournal: EventStore {
 
     // MARK: - Appending
 
-    public func append(_ entries: [JournalEntry]) throws(JournalError) {
+    func append(_ entries: [JournalEntry]) throws(JournalError) {
+        assertOnOwnThread()
         guard case .ready(let durableLength, let lastSequence, let dirtyTail) = state else {
             if case .closed = state { throw .closed }
             if case .unusable(let error) = state { throw error }
@@ -420,7 +578,8 @@ public final class FileJournal: EventStore {
 
     // MARK: - Closing
 
-    public func close() throws(JournalError) {
+    func close() throws(JournalError) {
+        assertOnOwnThread()
         if case .closed = state { throw .closed }
         let dirty: Bool
         if case .ready(_, _, let dirtyTail) = state { dirty = dirtyTail } else { dirty = false }
@@ -433,4 +592,13 @@ public final class FileJournal: EventStore {
         if case .failure(let closeFailure) = Posix.closeFile(fd), failure == nil { failure = closeFailure }
         if let failure { throw .writeFailed(failure.description) }
     }
+}
+
+/// The calling thread's identity, comparable across threads (`pthread_self`).
+func currentThreadID() -> UInt {
+    #if canImport(Darwin)
+        return UInt(bitPattern: pthread_self())
+    #else
+        return UInt(pthread_self())
+    #endif
 }

@@ -66,6 +66,7 @@ actor HubEngine {
     private var connections: [PeerID: PeerConnection] = [:]
     private let store: any EventStore
     private let stallCheckInterval: TimeAmount
+    private let storeCallExecutor: EventLoopTaskExecutor
     private var stallCheck: RepeatedTask?
     private let logger: Logger
 
@@ -85,6 +86,7 @@ actor HubEngine {
         self.stallCheckInterval = .nanoseconds(max(10_000_000, Int64(machine.configuration.stallTimeoutNanos / 4)))
         self.machine = machine
         self.store = store
+        self.storeCallExecutor = EventLoopTaskExecutor(loop)
         self.logger = logger
     }
 
@@ -185,7 +187,15 @@ actor HubEngine {
         let entries = events.map { JournalEntry(sequence: $0.sequence, record: $0.record) }
         let store = self.store
         let appended = loop.makePromise(of: Void.self)
-        appended.completeWithTask { try await store.append(entries) }
+        // On this loop, not the cooperative pool: a pool kept busy by other work must not hold up a commit.
+        Task(executorPreference: storeCallExecutor) {
+            do {
+                try await store.append(entries)
+                appended.succeed()
+            } catch {
+                appended.fail(error)
+            }
+        }
         appended.futureResult.whenComplete { result in
             self.assumeIsolated { engine in
                 let now = NIODeadline.now().uptimeNanoseconds

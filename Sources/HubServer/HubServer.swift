@@ -36,7 +36,7 @@ public final class HubServer: Service, Sendable {
         self.partialFrames = PartialFrameBudget(limit: configuration.maxPartialFrameBytes)
         self.storeFactory =
             storeFactory ?? { configuration, logger in
-                try FileJournal(
+                try await FileJournal.open(
                     directory: configuration.dataDirectory,
                     electionDigest: ElectionDefinition(configuration.election).digest,
                     logger: logger, options: .init(repair: configuration.repairJournal))
@@ -59,8 +59,16 @@ public final class HubServer: Service, Sendable {
         let logger = self.logger
         let started = ContinuousClock.now
         let store = try await storeFactory(configuration, logger)
-        let (machine, recovery) = try await store.recover(into: HubMachine(configuration: configuration.machine)) {
-            machine, entry in try machine.recover(sequence: entry.sequence, record: entry.record)
+        // Replayed where the store does its work (the journal's thread); the value goes there and comes back.
+        let recovered: HubMachine.Recovery
+        let recovery: JournalRecovery
+        do {
+            (recovered, recovery) = try await store.recover(into: HubMachine.Recovery(configuration: configuration.machine)) {
+                recovered, entry in try recovered.apply(sequence: entry.sequence, record: entry.record)
+            }
+        } catch {
+            try? await store.close()
+            throw error
         }
         logger.info(
             "journal replayed",
@@ -68,9 +76,9 @@ public final class HubServer: Service, Sendable {
                 "journal.events": "\(recovery.entryCount)", "journal.truncatedBytes": "\(recovery.truncatedBytes)",
                 "journal.seconds": "\(ContinuousClock.now - started)",
             ])
-        let latestSequence = machine.durableSequence
+        let latestSequence = recovered.state.latestSequence
         let engine = HubEngine(
-            loop: group.next(), machine: machine, store: store, hubName: configuration.hubName,
+            loop: group.next(), machine: HubMachine(recovered: recovered), store: store, hubName: configuration.hubName,
             heartbeatInterval: configuration.heartbeatInterval, logger: logger)
         engine.start()
         runningEngine.withLock { $0 = engine }

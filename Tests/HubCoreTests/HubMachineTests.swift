@@ -282,14 +282,18 @@ struct HubMachineTests {
         #expect(try run() == first)
     }
 
-    @Test func recoveryRebuildsTheStateAndTheResumeLog() throws {
-        var hub = try machine()
-        try hub.recover(sequence: 1, record: try F.election().validate(alphaCon, from: F.national))
-        try hub.recover(sequence: 2, record: try F.election().validate(betaLD, from: F.national))
-        #expect(hub.durableSequence == 2 && hub.log.oldestResumePoint == 0)
+    @Test func recoveryRebuildsTheStateAndTheResumeLogAndAllOfItIsDurable() throws {
+        var recovery = HubMachine.Recovery(configuration: try machine().configuration)
+        try recovery.apply(sequence: 1, record: try F.election().validate(alphaCon, from: F.national))
+        try recovery.apply(sequence: 2, record: try F.election().validate(betaLD, from: F.national))
         #expect(throws: ReplayError.self) {
-            try hub.recover(sequence: 4, record: try F.election().validate(alphaLab, from: F.national))
+            try recovery.apply(sequence: 4, record: try F.election().validate(alphaLab, from: F.national))
         }
+        var hub = HubMachine(recovered: recovery)
+        #expect(hub.durableSequence == 2 && hub.log.oldestResumePoint == 0)
+        _ = hub.connected(watcher, compression: .none)
+        let resumed = hub.subscribe(watcher, Subscribe(filter: .all, resumeFrom: 1)).messages(to: watcher)
+        #expect(resumed.count == 1)
     }
 }
 

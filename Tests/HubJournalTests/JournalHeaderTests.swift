@@ -12,33 +12,33 @@ import Testing
 struct JournalHeaderTests {
     let header = Array(JournalFormat.header(electionDigest: testDigest).readableBytesView)
 
-    @Test func aNewJournalHasItsHeaderBeforeItAppearsAtItsPath() throws {
-        try withTemporaryDirectory { directory in
-            let journal = try openJournal(directory)
+    @Test func aNewJournalHasItsHeaderBeforeItAppearsAtItsPath() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try await openJournal(directory)
             // Before any recover(): the file is complete, and no temporary file is left behind.
             #expect(try readFile(journalPath(directory)) == header)
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == [FileJournal.fileName])
-            try journal.close()
+            try await journal.close()
             // A journal opened and closed without ever being recovered is still a valid, empty journal.
-            #expect(try recoverJournal(directory).entries.isEmpty)
+            #expect(try await recoverJournal(directory).entries.isEmpty)
         }
     }
 
     /// A crash while creating a journal with an older build could leave part of a header; it is never taken for a
     /// new journal now. With repair: backed up, and an empty journal started.
-    @Test func partialHeaderIsRefusedUnlessRepairing() throws {
-        try withTemporaryDirectory { root in
+    @Test func partialHeaderIsRefusedUnlessRepairing() async throws {
+        try await withTemporaryDirectory { root in
             for length in 1..<18 {
                 let directory = try makeSubdirectory(root, "cut-\(length)")
                 let partial = Array(header[0..<length])
                 try writeFile(journalPath(directory), partial)
-                #expect(
+                await #expect(
                     throws: JournalError.missingHeader(path: journalPath(directory), problem: .partial(bytes: length))
-                ) { try recoverJournal(directory) }
+                ) { try await recoverJournal(directory) }
                 #expect(try readFile(journalPath(directory)) == partial)
 
                 let capture = LogCapture()
-                let recovery = try recoverJournal(directory, repair: true, capture: capture)
+                let recovery = try await recoverJournal(directory, repair: true, capture: capture)
                 #expect(recovery.entries.isEmpty)
                 #expect(recovery.truncatedBytes == length)
                 #expect(try readFile(journalPath(directory)) == header)
@@ -54,8 +54,8 @@ struct JournalHeaderTests {
             let otherHeader = Array(JournalFormat.header(electionDigest: 42).readableBytesView)
             try writeFile(journalPath(other), Array(otherHeader[0..<15]))
             for repair in [false, true] {
-                #expect(throws: JournalError.electionMismatch(expected: testDigest, found: 42)) {
-                    try recoverJournal(other, repair: repair)
+                await #expect(throws: JournalError.electionMismatch(expected: testDigest, found: 42)) {
+                    try await recoverJournal(other, repair: repair)
                 }
             }
             #expect(try readFile(journalPath(other)) == Array(otherHeader[0..<15]))
@@ -63,8 +63,8 @@ struct JournalHeaderTests {
         }
     }
 
-    @Test func emptyOrZeroedJournalIsRefusedUnlessRepairing() throws {
-        try withTemporaryDirectory { root in
+    @Test func emptyOrZeroedJournalIsRefusedUnlessRepairing() async throws {
+        try await withTemporaryDirectory { root in
             let cases: [([UInt8], JournalError.MissingHeader)] = [
                 ([], .empty),
                 ([UInt8](repeating: 0, count: 7), .zeroed(fileBytes: 7)),
@@ -75,12 +75,12 @@ struct JournalHeaderTests {
             for (index, (bytes, problem)) in cases.enumerated() {
                 let directory = try makeSubdirectory(root, "case-\(index)")
                 try writeFile(journalPath(directory), bytes)
-                #expect(throws: JournalError.missingHeader(path: journalPath(directory), problem: problem)) {
-                    try recoverJournal(directory)
+                await #expect(throws: JournalError.missingHeader(path: journalPath(directory), problem: problem)) {
+                    try await recoverJournal(directory)
                 }
                 #expect(try readFile(journalPath(directory)) == bytes)
 
-                let recovery = try recoverJournal(directory, repair: true)
+                let recovery = try await recoverJournal(directory, repair: true)
                 #expect(recovery.entries.isEmpty)
                 #expect(recovery.truncatedBytes == bytes.count)
                 #expect(try readFile(journalPath(directory)) == header)
@@ -89,17 +89,17 @@ struct JournalHeaderTests {
         }
     }
 
-    @Test func corruptHeaderIsRefusedAndRepairedOnlyWithABackup() throws {
-        try withTemporaryDirectory { directory in
+    @Test func corruptHeaderIsRefusedAndRepairedOnlyWithABackup() async throws {
+        try await withTemporaryDirectory { directory in
             var factory = RecordFactory(seed: 18)
-            let journal = try openJournal(directory)
-            _ = try journal.recoverEntries()
-            try journal.append(factory.entries(1...4))
-            try journal.close()
+            let journal = try await openJournal(directory)
+            _ = try await journal.recoverEntries()
+            try await journal.append(factory.entries(1...4))
+            try await journal.close()
             var damaged = try readFile(journalPath(directory))
             damaged[16] ^= 0x20  // in the header's crc
             try writeFile(journalPath(directory), damaged)
-            let error = #expect(throws: JournalError.self) { try recoverJournal(directory) }
+            let error = await #expect(throws: JournalError.self) { try await recoverJournal(directory) }
             guard case .corruptHeader = error else {
                 Issue.record("\(String(describing: error))")
                 return
@@ -107,7 +107,7 @@ struct JournalHeaderTests {
             #expect(error?.description.contains("--repair-journal") == true)
             #expect(try readFile(journalPath(directory)) == damaged)
 
-            let recovery = try recoverJournal(directory, repair: true)
+            let recovery = try await recoverJournal(directory, repair: true)
             #expect(recovery.entries.isEmpty)
             #expect(recovery.truncatedBytes == damaged.count)
             #expect(try readFile(journalPath(directory)) == header)
@@ -115,8 +115,8 @@ struct JournalHeaderTests {
         }
     }
 
-    @Test func anotherElectionVersionOrFileIsNeverRepaired() throws {
-        try withTemporaryDirectory { directory in
+    @Test func anotherElectionVersionOrFileIsNeverRepaired() async throws {
+        try await withTemporaryDirectory { directory in
             var factory = RecordFactory(seed: 19)
             var otherElection = JournalFormat.header(electionDigest: 42)
             try JournalFormat.encode(factory.entries(1...2), firstSequence: 1, into: &otherElection)
@@ -129,7 +129,7 @@ struct JournalHeaderTests {
             ]
             for (bytes, expected) in refusals {
                 try writeFile(journalPath(directory), bytes)
-                #expect(throws: expected) { try recoverJournal(directory, repair: true) }
+                await #expect(throws: expected) { try await recoverJournal(directory, repair: true) }
                 #expect(try readFile(journalPath(directory)) == bytes)
                 #expect(try backups(in: directory).isEmpty)
             }
@@ -138,17 +138,17 @@ struct JournalHeaderTests {
 
     /// Journals hold what the desks submitted: owner-only files (journal, temporary, backups) and data directory,
     /// whatever the process's umask. Directories above the data directory that it creates are 0755.
-    @Test func createdFilesAndDirectoryAreOwnerOnlyWhateverTheUmask() throws {
-        try withTemporaryDirectory { root in
+    @Test func createdFilesAndDirectoryAreOwnerOnlyWhateverTheUmask() async throws {
+        try await withTemporaryDirectory { root in
             let directory = root + "/parent/data"
             let previous = umask(0)
             let journal: FileJournal
             do {
                 defer { umask(previous) }
-                journal = try openJournal(directory)
+                journal = try await openJournal(directory)
             }
-            _ = try journal.recoverEntries()
-            try journal.close()
+            _ = try await journal.recoverEntries()
+            try await journal.close()
             #expect(try permissions(journalPath(directory)) == 0o600)
             #expect(try permissions(directory) == 0o700)
             #expect(try permissions(root + "/parent") == 0o755)
@@ -158,7 +158,7 @@ struct JournalHeaderTests {
             let backupPrevious = umask(0)
             do {
                 defer { umask(backupPrevious) }
-                _ = try recoverJournal(directory, repair: true)
+                _ = try await recoverJournal(directory, repair: true)
             }
             let saved = try backups(in: directory)
             #expect(saved.count == 1)

@@ -7,12 +7,12 @@ import Testing
 @testable import HubJournal
 
 /// A directory of its own under the system's temporary directory, removed when the test ends.
-func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let url = FileManager.default.temporaryDirectory
         .appendingPathComponent("HubJournalTests-\(UUID().uuidString)", isDirectory: true)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: url) }
-    return try body(url.path)
+    return try await body(url.path)
 }
 
 /// A fresh directory inside `parent` (for tests that open many journals).
@@ -91,10 +91,27 @@ struct CapturingLogHandler: LogHandler {
 
 func openJournal(
     _ directory: String, digest: UInt64 = testDigest, repair: Bool = false, capture: LogCapture = LogCapture()
-) throws -> FileJournal {
-    try FileJournal(
+) async throws -> FileJournal {
+    try await FileJournal.open(
         directory: directory, electionDigest: digest, logger: capture.logger,
         options: FileJournal.Options(repair: repair))
+}
+
+/// Opens, runs `body`, and closes the journal, also when `body` throws (what `defer { try? journal.close() }`
+/// did when closing was synchronous; a close error is ignored, as there).
+func withOpenJournal<T>(
+    _ directory: String, repair: Bool = false, capture: LogCapture = LogCapture(),
+    _ body: (FileJournal) async throws -> T
+) async throws -> T {
+    let journal = try await openJournal(directory, repair: repair, capture: capture)
+    let result: Result<T, any Error>
+    do {
+        result = .success(try await body(journal))
+    } catch {
+        result = .failure(error)
+    }
+    try? await journal.close()
+    return try result.get()
 }
 
 /// A recovery's entries, collected (fine for the tests' small journals; the hub applies them one at a time).
@@ -105,9 +122,8 @@ struct CollectedRecovery: Equatable {
 
 extension FileJournal {
     /// `recover`, collecting the entries it hands over, and checking that its counts agree with them.
-    func recoverEntries() throws(JournalError) -> CollectedRecovery {
-        var entries: [JournalEntry] = []
-        let recovery = try recover { entry in entries.append(entry) }
+    func recoverEntries() async throws(JournalError) -> CollectedRecovery {
+        let (entries, recovery) = try await recover(into: [JournalEntry]()) { entries, entry in entries.append(entry) }
         #expect(recovery.entryCount == entries.count)
         #expect(recovery.lastSequence == lastSequence)
         return CollectedRecovery(entries: entries, truncatedBytes: recovery.truncatedBytes)
@@ -117,10 +133,10 @@ extension FileJournal {
 /// Opens, recovers and closes: what a restart would see.
 func recoverJournal(
     _ directory: String, repair: Bool = false, capture: LogCapture = LogCapture()
-) throws -> CollectedRecovery {
-    let journal = try openJournal(directory, repair: repair, capture: capture)
-    defer { try? journal.close() }
-    return try journal.recoverEntries()
+) async throws -> CollectedRecovery {
+    try await withOpenJournal(directory, repair: repair, capture: capture) { journal in
+        try await journal.recoverEntries()
+    }
 }
 
 /// Deterministic contest records of every shape: declared with and without the optional fields, mayoralties with

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import HubJournal
@@ -9,15 +10,17 @@ import Testing
 @Suite("FileJournal: streaming recovery")
 struct StreamingRecoveryTests {
     /// A journal of `count` entries, returned with its bytes.
-    private func writeJournal(_ directory: String, count: UInt64, seed: UInt64) throws -> ([JournalEntry], [UInt8]) {
+    private func writeJournal(_ directory: String, count: UInt64, seed: UInt64) async throws -> (
+        [JournalEntry], [UInt8]
+    ) {
         var factory = RecordFactory(seed: seed)
         let entries = factory.entries(1...count)
-        let journal = try openJournal(directory)
-        _ = try journal.recoverEntries()
+        let journal = try await openJournal(directory)
+        _ = try await journal.recoverEntries()
         for start in stride(from: 0, to: entries.count, by: 1000) {
-            try journal.append(Array(entries[start..<min(start + 1000, entries.count)]))
+            try await journal.append(Array(entries[start..<min(start + 1000, entries.count)]))
         }
-        try journal.close()
+        try await journal.close()
         return (entries, try readFile(journalPath(directory)))
     }
 
@@ -36,30 +39,30 @@ struct StreamingRecoveryTests {
         return Array(bytes[0..<count])
     }
 
-    @Test func recoveryWorkIsLinearInTheFileSizeWhateverTheTail() throws {
-        try withTemporaryDirectory { directory in
-            let (entries, clean) = try writeJournal(directory, count: 200, seed: 40)
+    @Test func recoveryWorkIsLinearInTheFileSizeWhateverTheTail() async throws {
+        try await withTemporaryDirectory { directory in
+            let (entries, clean) = try await writeJournal(directory, count: 200, seed: 40)
             for (name, tail) in Self.craftedTails {
                 let file = clean + tail
                 for repair in [false, true] {
                     try writeFile(journalPath(directory), file)
-                    let journal = try openJournal(directory, repair: repair)
-                    defer { try? journal.close() }
-                    if repair {
-                        let recovery = try journal.recoverEntries()
-                        #expect(recovery.entries == entries, "\(name)")
-                        #expect(recovery.truncatedBytes == tail.count, "\(name)")
-                    } else {
-                        let error = #expect(throws: JournalError.self) { try journal.recoverEntries() }
-                        guard case .corruptRecord(clean.count, _) = error else {
-                            Issue.record("\(name): \(String(describing: error))")
-                            continue
+                    try await withOpenJournal(directory, repair: repair) { journal in
+                        if repair {
+                            let recovery = try await journal.recoverEntries()
+                            #expect(recovery.entries == entries, "\(name)")
+                            #expect(recovery.truncatedBytes == tail.count, "\(name)")
+                        } else {
+                            let error = await #expect(throws: JournalError.self) { try await journal.recoverEntries() }
+                            guard case .corruptRecord(clean.count, _) = error else {
+                                Issue.record("\(name): \(String(describing: error))")
+                                return
+                            }
                         }
+                        let work = journal.lastRecoveryWork
+                        #expect(work.bytesRead <= file.count, "\(name), repair \(repair): \(work)")
+                        #expect(work.bytesChecksummed <= file.count, "\(name), repair \(repair): \(work)")
+                        #expect(work.bytesRead + work.bytesChecksummed <= 2 * file.count, "\(name), repair \(repair)")
                     }
-                    let work = journal.lastRecoveryWork
-                    #expect(work.bytesRead <= file.count, "\(name), repair \(repair): \(work)")
-                    #expect(work.bytesChecksummed <= file.count, "\(name), repair \(repair): \(work)")
-                    #expect(work.bytesRead + work.bytesChecksummed <= 2 * file.count, "\(name), repair \(repair)")
                 }
             }
         }
@@ -67,21 +70,21 @@ struct StreamingRecoveryTests {
 
     /// A large clean journal, then the same with a torn last record: every byte read once, every payload
     /// checksummed once.
-    @Test func cleanAndTornJournalsAreReadAndCheckedOnce() throws {
-        try withTemporaryDirectory { directory in
-            let (entries, clean) = try writeJournal(directory, count: 2000, seed: 41)
-            let journal = try openJournal(directory)
-            #expect(try journal.recoverEntries().entries == entries)
-            try journal.close()
+    @Test func cleanAndTornJournalsAreReadAndCheckedOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let (entries, clean) = try await writeJournal(directory, count: 2000, seed: 41)
+            let journal = try await openJournal(directory)
+            #expect(try await journal.recoverEntries().entries == entries)
+            try await journal.close()
             let work = journal.lastRecoveryWork
             #expect(work.bytesRead == clean.count)
             #expect(work.bytesChecksummed < clean.count)
 
             let torn = Array(clean[0..<clean.count - 3])
             try writeFile(journalPath(directory), torn)
-            let reopened = try openJournal(directory)
-            #expect(try reopened.recoverEntries().entries == Array(entries.dropLast()))
-            try reopened.close()
+            let reopened = try await openJournal(directory)
+            #expect(try await reopened.recoverEntries().entries == Array(entries.dropLast()))
+            try await reopened.close()
             #expect(reopened.lastRecoveryWork.bytesRead == torn.count)
             #expect(reopened.lastRecoveryWork.bytesChecksummed <= torn.count)
         }
@@ -90,13 +93,13 @@ struct StreamingRecoveryTests {
     /// Records split across reads at every possible place read back the same, and a file several times the buffer's
     /// size is read through that buffer, never held whole.
     @Test(arguments: [1, 7, 8, 9, 100, 4096, 64 * 1024])
-    func recordsSplitAcrossReadsReadBackTheSame(chunkBytes: Int) throws {
-        try withTemporaryDirectory { directory in
-            let (entries, clean) = try writeJournal(directory, count: 2000, seed: 42)
-            let journal = try openJournal(directory)
+    func recordsSplitAcrossReadsReadBackTheSame(chunkBytes: Int) async throws {
+        try await withTemporaryDirectory { directory in
+            let (entries, clean) = try await writeJournal(directory, count: 2000, seed: 42)
+            let journal = try await openJournal(directory)
             journal.recoveryChunkBytes = chunkBytes
-            #expect(try journal.recoverEntries().entries == entries)
-            try journal.close()
+            #expect(try await journal.recoverEntries().entries == entries)
+            try await journal.close()
             let work = journal.lastRecoveryWork
             #expect(work.bytesRead == clean.count)
             let largestRecord = JournalFormat.recordHeaderBytes + JournalFormat.maxPayloadBytes
@@ -106,24 +109,24 @@ struct StreamingRecoveryTests {
 
             // A torn tail and a corrupt record are found wherever the reads split them.
             try writeFile(journalPath(directory), clean + [0, 0, 1, 0, 9, 9, 9, 9, 1, 2, 3])
-            let torn = try openJournal(directory)
+            let torn = try await openJournal(directory)
             torn.recoveryChunkBytes = chunkBytes
-            let recovery = try torn.recoverEntries()
+            let recovery = try await torn.recoverEntries()
             #expect(recovery.entries == entries)
             #expect(recovery.truncatedBytes == 11)
-            try torn.close()
+            try await torn.close()
 
             var damaged = clean
             damaged[clean.count - 5] ^= 0x10
             try writeFile(journalPath(directory), damaged)
-            let corrupt = try openJournal(directory)
+            let corrupt = try await openJournal(directory)
             corrupt.recoveryChunkBytes = chunkBytes
-            let error = #expect(throws: JournalError.self) { try corrupt.recoverEntries() }
+            let error = await #expect(throws: JournalError.self) { try await corrupt.recoverEntries() }
             guard case .corruptRecord = error else {
                 Issue.record("\(String(describing: error))")
                 return
             }
-            try corrupt.close()
+            try await corrupt.close()
         }
     }
 
@@ -133,20 +136,23 @@ struct StreamingRecoveryTests {
 
     /// The caller's replay error stops recovery, naming the entry's sequence; the journal is not changed and takes no
     /// appends.
-    @Test func aFailureToApplyAnEntryStopsRecoveryNamingItsSequence() throws {
-        try withTemporaryDirectory { directory in
-            let (entries, bytes) = try writeJournal(directory, count: 5, seed: 43)
-            let journal = try openJournal(directory)
-            var applied: [UInt64] = []
-            #expect(throws: JournalError.replayFailed(sequence: 3, reason: "contest 77 is not in this election")) {
-                try journal.recover { (entry: JournalEntry) throws(Refused) in
+    @Test func aFailureToApplyAnEntryStopsRecoveryNamingItsSequence() async throws {
+        try await withTemporaryDirectory { directory in
+            let (entries, bytes) = try await writeJournal(directory, count: 5, seed: 43)
+            let journal = try await openJournal(directory)
+            // Collected outside the state: a failed recovery hands no state back.
+            let applied = Mutex<[UInt64]>([])
+            await #expect(
+                throws: JournalError.replayFailed(sequence: 3, reason: "contest 77 is not in this election")
+            ) {
+                try await journal.recover(into: ()) { _, entry in
                     if entry.sequence == 3 { throw Refused() }
-                    applied.append(entry.sequence)
+                    applied.withLock { $0.append(entry.sequence) }
                 }
             }
-            #expect(applied == [1, 2])
-            #expect(throws: JournalError.notRecovered) { try journal.append([entries[3]]) }
-            try journal.close()
+            #expect(applied.withLock { $0 } == [1, 2])
+            await #expect(throws: JournalError.notRecovered) { try await journal.append([entries[3]]) }
+            try await journal.close()
             #expect(try readFile(journalPath(directory)) == bytes)
             let message = JournalError.replayFailed(sequence: 3, reason: "contest 77 is not in this election")
                 .description

@@ -499,7 +499,7 @@ struct HardeningTests {
         let hub = try await TestHub.start(
             store: { configuration, logger in
                 let flaky = HostileInputTests.FlakyStore(
-                    inner: try FileJournal(for: configuration, logger: logger), failing: true)
+                    inner: try await FileJournal.open(for: configuration, logger: logger), failing: true)
                 store.withLock { $0 = flaky }
                 return flaky
             }, logger: logger)

@@ -112,27 +112,28 @@ struct HostileInputTests {
     }
 
     /// A store that fails while `failing` is set, as a full disk would.
-    final class FlakyStore: EventStore, @unchecked Sendable {
+    final class FlakyStore: EventStore {
         let inner: any EventStore
         let failing: Atomic<Bool>
         init(inner: any EventStore, failing: Bool) {
             self.inner = inner
             self.failing = Atomic(failing)
         }
-        func recover<ApplyFailure: Error>(
-            _ apply: (JournalEntry) throws(ApplyFailure) -> Void
-        ) throws(JournalError) -> JournalRecovery { try inner.recover(apply) }
-        func append(_ entries: [JournalEntry]) throws(JournalError) {
+        func recover<State: Sendable>(
+            into state: State, _ apply: @escaping @Sendable (inout State, JournalEntry) throws -> Void
+        ) async throws(JournalError) -> (State, JournalRecovery) { try await inner.recover(into: state, apply) }
+        func append(_ entries: [JournalEntry]) async throws(JournalError) {
             if failing.load(ordering: .relaxed) { throw JournalError.writeFailed("No space left on device (injected)") }
-            try inner.append(entries)
+            try await inner.append(entries)
         }
-        func close() throws(JournalError) { try inner.close() }
+        func close() async throws(JournalError) { try await inner.close() }
     }
 
     @Test func aFailingDiskRejectsAsStoreUnavailableAndRecovers() async throws {
         let store = Mutex<FlakyStore?>(nil)
         let hub = try await TestHub.start(store: { configuration, logger in
-            let flaky = FlakyStore(inner: try FileJournal(for: configuration, logger: logger), failing: false)
+            let flaky = FlakyStore(
+                inner: try await FileJournal.open(for: configuration, logger: logger), failing: false)
             store.withLock { $0 = flaky }
             return flaky
         })

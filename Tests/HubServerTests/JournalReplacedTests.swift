@@ -37,7 +37,7 @@ struct JournalReplacedTests {
 
     private func startHub(log: JournalLog) async throws -> TestHub {
         try await TestHub.start(store: { configuration, _ in
-            try FileJournal(
+            try await FileJournal.open(
                 directory: configuration.dataDirectory,
                 electionDigest: ElectionDefinition(configuration.election).digest, logger: log.logger)
         })

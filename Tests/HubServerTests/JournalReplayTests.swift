@@ -19,15 +19,15 @@ struct JournalReplayTests {
         let unknown = ContestID(4_000_000_001)
         #expect(TestHub.election.contest(unknown) == nil)
         let withdrawn = ContestRecord.State.withdrawn(WithdrawnResult(withdrawnAt: 1, deskID: "national", reason: ""))
-        let journal = try FileJournal(
+        let journal = try await FileJournal.open(
             directory: directory, electionDigest: ElectionDefinition(TestHub.election).digest,
             logger: Logger(label: "test"))
-        _ = try journal.recover { _ in }
-        try journal.append([
+        _ = try await journal.recover(into: ()) { _, _ in }
+        try await journal.append([
             JournalEntry(sequence: 1, record: ContestRecord(contestID: known.id, revision: 1, state: withdrawn)),
             JournalEntry(sequence: 2, record: ContestRecord(contestID: unknown, revision: 1, state: withdrawn)),
         ])
-        try journal.close()
+        try await journal.close()
 
         var logger = Logger(label: "test-hub")
         logger.logLevel = .critical

@@ -43,7 +43,7 @@ final class TestHub: Sendable {
     /// Starts a hub; `directory` reuses an earlier hub's journal (a restart).
     static func start(
         directory: String? = nil, port: Int = 0, configure: (inout HubConfiguration) -> Void = { _ in },
-        store: (@Sendable (HubConfiguration, Logger) throws -> any EventStore)? = nil, logger: Logger? = nil
+        store: (@Sendable (HubConfiguration, Logger) async throws -> any EventStore)? = nil, logger: Logger? = nil
     ) async throws -> TestHub {
         let directory =
             directory
@@ -186,8 +186,8 @@ enum Declarations {
 
 extension FileJournal {
     /// The journal a hub with this configuration opens.
-    convenience init(for configuration: HubConfiguration, logger: Logger) throws {
-        try self.init(
+    static func open(for configuration: HubConfiguration, logger: Logger) async throws -> FileJournal {
+        try await open(
             directory: configuration.dataDirectory,
             electionDigest: ElectionDefinition(configuration.election).digest, logger: logger)
     }
