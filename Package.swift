@@ -1,9 +1,11 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+// Warnings are errors in this package's own targets (not in dependencies), so that CI's build fails on any.
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
