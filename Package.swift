@@ -190,7 +190,8 @@ let package = Package(
         .testTarget(
             name: "HubCoreTests",
             dependencies: [
-                "HubCore", "HubWire", "ElectionModel", "HubTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                "HubCore", "HubWire", "ElectionModel", "HubTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -239,6 +240,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
                 "WireFuzzHarness",
+                "HubTestSupport",
             ],
             swiftSettings: strictSettings
         ),

@@ -63,7 +63,9 @@ public final class HubServer: Service, Sendable {
         let recovered: HubMachine.Recovery
         let recovery: JournalRecovery
         do {
-            (recovered, recovery) = try await store.recover(into: HubMachine.Recovery(configuration: configuration.machine)) {
+            (recovered, recovery) = try await store.recover(
+                into: HubMachine.Recovery(configuration: configuration.machine)
+            ) {
                 recovered, entry in try recovered.apply(sequence: entry.sequence, record: entry.record)
             }
         } catch {

@@ -14,7 +14,8 @@ struct HubMachineTests {
     let secondWatcher = PeerID(11)
 
     func machine(
-        retainedEvents: Int = 1000, subscriberByteLimit: Int = 1 << 20, maxResumeEvents: Int = WireLimits.maxResumeReplayEvents
+        retainedEvents: Int = 1000, subscriberByteLimit: Int = 1 << 20,
+        maxResumeEvents: Int = WireLimits.maxResumeReplayEvents
     ) throws -> HubMachine {
         HubMachine(
             configuration: .init(

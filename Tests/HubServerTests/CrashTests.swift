@@ -88,11 +88,7 @@ struct CrashTests {
                 #expect(Set(events.values).isDisjoint(with: rejected), "nothing rejected was stored")
                 // The replayed copy equals the restarted hub's state.
                 try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { fresh in
-                    fresh.useElectionCompression()
-                    try await fresh.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                    guard case .snapshot(let snapshot) = try await fresh.next() else {
-                        throw TestFailure("no snapshot")
-                    }
+                    let snapshot = try await fresh.subscribeForSnapshot()
                     #expect(snapshot.checksum == replica.checksum.value)
                 }
             }

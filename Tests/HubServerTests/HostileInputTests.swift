@@ -142,11 +142,7 @@ struct HostileInputTests {
         let flaky = try #require(store.withLock { $0 })
         try await withTimeout {
             try await HubSession.connect(host: "127.0.0.1", port: port, hello: .subscriber) { subscriber in
-                subscriber.useElectionCompression()
-                try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else {
-                    throw TestFailure("no snapshot")
-                }
+                let snapshot = try await subscriber.subscribeForSnapshot()
                 var replica = Replica()
                 try replica.apply(snapshot)
                 try await HubSession.connect(host: "127.0.0.1", port: port, hello: .desk()) { desk in

@@ -90,11 +90,7 @@ struct HubBehaviourTests {
         let northWest = try #require(TestHub.election.region(id: "north-west"))
         try await withTimeout {
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
-                subscriber.useElectionCompression()
-                try await subscriber.send(.subscribe(Subscribe(filter: .regions([northWest]), resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else {
-                    throw TestFailure("no snapshot")
-                }
+                let snapshot = try await subscriber.subscribeForSnapshot(.regions([northWest]))
                 var replica = Replica()
                 try replica.apply(snapshot)
                 let slugs = Array(Declarations.councils.prefix(60))
@@ -260,11 +256,7 @@ struct CatchUpTests {
             #expect(conflatedBatches >= 1)
             #expect(replica.sequence == latest)
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
-                subscriber.useElectionCompression()
-                try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else {
-                    throw TestFailure("no snapshot")
-                }
+                let snapshot = try await subscriber.subscribeForSnapshot()
                 #expect(snapshot.checksum == replica.checksum.value)
             }
         }

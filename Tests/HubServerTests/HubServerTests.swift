@@ -14,11 +14,7 @@ struct HubServerTests {
         defer { hub.removeFiles() }
         try await withTimeout {
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
-                subscriber.useElectionCompression()
-                try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else {
-                    throw TestFailure("no snapshot")
-                }
+                let snapshot = try await subscriber.subscribeForSnapshot()
                 #expect(snapshot.sequence == 0)
                 #expect(snapshot.records.isEmpty)
                 var replica = Replica()
@@ -209,11 +205,7 @@ struct HubServerTests {
             var replica = Replica()
             replica = try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) {
                 subscriber in
-                subscriber.useElectionCompression()
-                try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else {
-                    throw TestFailure("no snapshot")
-                }
+                let snapshot = try await subscriber.subscribeForSnapshot()
                 var replica = Replica()
                 try replica.apply(snapshot)
                 return replica
@@ -255,11 +247,7 @@ struct HubServerTests {
             }
             // The copy's checksum equals the hub's, as a fresh snapshot says.
             try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
-                subscriber.useElectionCompression()
-                try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else {
-                    throw TestFailure("no snapshot")
-                }
+                let snapshot = try await subscriber.subscribeForSnapshot()
                 #expect(snapshot.sequence == 42)
                 #expect(snapshot.checksum == final.checksum.value)
             }
@@ -290,11 +278,7 @@ struct HubServerTests {
         try await withTimeout {
             try await HubSession.connect(host: "127.0.0.1", port: restarted.port, hello: .subscriber) { subscriber in
                 #expect(subscriber.welcome.latestSequence == UInt64(councils.count))
-                subscriber.useElectionCompression()
-                try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: nil)))
-                guard case .snapshot(let snapshot) = try await subscriber.next() else {
-                    throw TestFailure("no snapshot")
-                }
+                let snapshot = try await subscriber.subscribeForSnapshot()
                 #expect(Set(snapshot.records.map(\.contestID)) == Set(acked.keys))
                 var replica = Replica()
                 try replica.apply(snapshot)

@@ -152,6 +152,15 @@ extension HubSession {
     mutating func useElectionCompression() {
         useCompression(dictionary: ElectionDefinition(TestHub.election).presetDictionary)
     }
+
+    /// The preamble of most subscriber tests: inflate with the test election's dictionary, subscribe afresh, and
+    /// read the snapshot, which must come first.
+    mutating func subscribeForSnapshot(_ filter: SubscriptionFilter = .all) async throws -> Snapshot {
+        useElectionCompression()
+        try await send(.subscribe(Subscribe(filter: filter, resumeFrom: nil)))
+        guard case .snapshot(let snapshot) = try await next() else { throw TestFailure("no snapshot") }
+        return snapshot
+    }
 }
 
 enum Declarations {

@@ -116,7 +116,7 @@ struct ChecksumTests {
         var state: [ContestID: ContestRecord] = [:]
         for _ in 0..<500 {
             var record = random.record()
-            record.contestID = ContestID(UInt32(1 + random.rng.next() % 20))
+            record.contestID = ContestID(UInt32(1 + (random.rng.next() as UInt64) % 20))
             checksum.replace(state[record.contestID], with: record)
             state[record.contestID] = record
             #expect(checksum == StateChecksum(records: state.values))
