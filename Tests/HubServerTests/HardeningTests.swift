@@ -533,3 +533,24 @@ extension FrameChannel {
         try await connect(to: HubAddress(host: "127.0.0.1", port: port), group: MultiThreadedEventLoopGroup.singleton)
     }
 }
+
+@Suite("Engine logs")
+struct EngineLogTests {
+    /// The engine's lines about a peer carry who it is: its connection was made after the handshake named it
+    /// (before, the engine's copy of the logger was taken before the desk id or subscriber name was added).
+    @Test func theEnginesLinesAboutAPeerNameIt() async throws {
+        let handler = InMemoryLogHandler()
+        let logger = Logger(label: "engine-logs") { _ in handler }
+        let hub = try await TestHub.start(logger: logger)
+        defer { hub.removeFiles() }
+        try await withTimeout {
+            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
+                _ = try await subscriber.subscribeForSnapshot()
+            }
+        }
+        try await hub.stop()
+        let subscribed = handler.entries.filter { "\($0.message)" == "subscribed" }
+        #expect(subscribed.count == 1)
+        #expect(subscribed.allSatisfy { "\($0.metadata["subscriber.name"] ?? "")" == "graphics" })
+    }
+}
