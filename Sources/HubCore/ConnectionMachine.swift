@@ -200,6 +200,16 @@ public struct ConnectionMachine: Sendable {
             return .submit(
                 HubMachine.Submission(
                     peer: peer, desk: desk, requestID: request.requestID, kind: .withdrawal(request.withdrawal)))
+        case .subscribe:
+            return fail(.unexpectedMessage, "a desk cannot subscribe; connect as a subscriber")
+        default:
+            return eitherRoleSent(message, role: "a desk")
+        }
+    }
+
+    /// What desks and subscribers alike may send.
+    private mutating func eitherRoleSent(_ message: HubMessage, role: String) -> Action {
+        switch message {
         case .query(let query):
             return .query(query)
         case .heartbeat:
@@ -207,10 +217,8 @@ public struct ConnectionMachine: Sendable {
         case .goodbye:
             state = .closing
             return .close
-        case .subscribe:
-            return fail(.unexpectedMessage, "a desk cannot subscribe; connect as a subscriber")
         default:
-            return fail(.unexpectedMessage, "a desk does not send \(message.type.specName)")
+            return fail(.unexpectedMessage, "\(role) does not send \(message.type.specName)")
         }
     }
 
@@ -227,13 +235,6 @@ public struct ConnectionMachine: Sendable {
             }
             state = .subscriber(compression, subscribed: true)
             return .subscribe(subscribe)
-        case .query(let query):
-            return .query(query)
-        case .heartbeat:
-            return .none
-        case .goodbye:
-            state = .closing
-            return .close
         case .submit(let submit):
             return .answer(
                 .reject(
@@ -246,7 +247,7 @@ public struct ConnectionMachine: Sendable {
                         requestID: request.requestID, code: .unexpectedMessage, message: Self.subscriberCannotWithdraw))
             )
         default:
-            return fail(.unexpectedMessage, "a subscriber does not send \(message.type.specName)")
+            return eitherRoleSent(message, role: "a subscriber")
         }
     }
 }
