@@ -77,7 +77,7 @@ final class ClientHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        lastHeard = .now()
+        lastHeard = context.eventLoop.now
         lastHeardDate = Date()
         if silent {
             silent = false
@@ -258,7 +258,7 @@ final class ClientHandler: ChannelDuplexHandler {
         } else {
             return
         }
-        lastHeard = .now()
+        lastHeard = context.eventLoop.now
         lastHeardDate = Date()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleRepeatedTask(
@@ -277,7 +277,9 @@ final class ClientHandler: ChannelDuplexHandler {
             logger.trace("heartbeat sent", metadata: ["heartbeat.sequence": "\(sequence)"])
         }
         guard let giveUp = configuration.giveUpAfterSilence else { return }
-        let quiet = NIODeadline.now() - lastHeard
+        // The loop's clock, so that silence is measured on the same clock as the timer (and an
+        // `EmbeddedEventLoop`'s virtual time drives it in tests).
+        let quiet = context.eventLoop.now - lastHeard
         if quiet >= giveUp.timeAmount {
             logger.info("nothing from the hub; closing the connection", metadata: ["silence": "\(giveUp.spoken)"])
             closeBecause(
