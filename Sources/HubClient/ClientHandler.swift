@@ -104,7 +104,11 @@ final class ClientHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
             }
             return
-        case .connected, .closed:
+        case .connected:
+            // A hub at its connection limit says GOODBYE before it reads our HELLO: that is the answer to it.
+            if case .goodbye(let goodbye) = message { fail(HubClientError.closedByHub(goodbye)) }
+            return
+        case .closed:
             return
         case .open:
             break
@@ -189,8 +193,10 @@ final class ClientHandler: ChannelDuplexHandler {
         switch unwrapOutboundIn(data) {
         case .hello(let hello, let greeted):
             guard case .connected = phase else {
-                greeted.fail(HubClientError.connectionLost)
-                promise?.fail(HubClientError.connectionLost)
+                let error: any Error
+                if case .closed(let reason) = phase { error = reason } else { error = HubClientError.connectionLost }
+                greeted.fail(error)
+                promise?.fail(error)
                 return
             }
             phase = .greeting(greeted, timeout: schedule(after: configuration.connectTimeout, "its answer to HELLO"))

@@ -97,6 +97,7 @@ public struct HubConnection: Sendable {
             let greeted = channel.eventLoop.makePromise(of: Welcome.self)
             do {
                 try await outbound.write(.hello(hello, greeted))
+                Self.failIfClosedMeanwhile(greeted, channel: channel)
             } catch {
                 greeted.fail(HubClientError.connectionLost)
             }
@@ -151,6 +152,7 @@ public struct HubConnection: Sendable {
         let answer = channel.eventLoop.makePromise(of: HubMessage.self)
         do {
             try await outbound.write(.request(make, answer))
+            Self.failIfClosedMeanwhile(answer, channel: channel)
         } catch {
             answer.fail(HubClientError.connectionLost)
         }
@@ -159,6 +161,15 @@ public struct HubConnection: Sendable {
             try await answer.futureResult.get()
         } onCancel: {
             answer.fail(CancellationError())
+        }
+    }
+
+    /// A frame the writer handed on just as the connection closed is dropped before `ClientHandler` sees it, so
+    /// nothing would ever complete its promise. This runs on the loop after that hand-over: if the connection is
+    /// closed by then, the promise fails (a no-op when the handler already completed it).
+    static func failIfClosedMeanwhile<Value>(_ promise: EventLoopPromise<Value>, channel: any Channel) {
+        channel.eventLoop.execute {
+            if !channel.isActive { promise.fail(HubClientError.connectionLost) }
         }
     }
 

@@ -311,6 +311,7 @@ public struct HubMachine {
     /// Stops taking submissions; once the commit in flight is reported, rejects what is queued, says goodbye to
     /// every peer and reports `stopped`.
     public mutating func shutdown() -> [Action] {
+        guard !shuttingDown else { return [] }
         shuttingDown = true
         var actions: [Action] = []
         whenDurable(.shutdown, into: &actions)
@@ -518,6 +519,8 @@ public struct HubMachine {
         } else {
             frames = [codec.encode(.snapshot(state.snapshot(for: filter, reason: .newSubscription)))]
         }
+        // One subscription per peer (`ConnectionMachine` refuses a second SUBSCRIBE); a second replaces the first.
+        removeSubscriber(peer)
         var flow = SubscriberFlow(byteLimit: configuration.subscriberByteLimit, delivered: latest)
         for frame in frames {
             flow.wrote(bytes: frame.readableBytes)
@@ -556,6 +559,7 @@ public struct HubMachine {
                 var receivers: [PeerID] = []
                 receivers.reserveCapacity(group.members.count)
                 for id in group.members {
+                    guard subscribers[id] != nil else { continue }
                     switch subscribers[id]!.flow.offer(batch, bytes: frame.readableBytes, nowNanos: now) {
                     case .write: receivers.append(id)
                     case .skip: break

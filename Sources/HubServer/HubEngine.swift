@@ -56,7 +56,8 @@ actor HubEngine {
             engine.stallCheck = engine.loop.scheduleRepeatedTask(
                 initialDelay: engine.stallCheckInterval, delay: engine.stallCheckInterval
             ) { _ in
-                engine.onLoop { $0.perform($0.machine.tick(now: NIODeadline.now().uptimeNanoseconds)) }
+                // Already on the loop: no hop, so that a tick cannot run after shutdown has begun.
+                engine.assumeIsolated { $0.perform($0.machine.tick(now: NIODeadline.now().uptimeNanoseconds)) }
             }
         }
     }
@@ -108,6 +109,8 @@ actor HubEngine {
     // MARK: Carrying out actions (on loop)
 
     private func perform(_ actions: [HubMachine.Action]) {
+        // Before anything is written: a heartbeat or goodbye must never report less than an ack already sent.
+        durable.store(machine.durableSequence, ordering: .relaxed)
         var closing: [EventLoopFuture<Void>] = []
         for action in actions {
             switch action {
@@ -127,7 +130,6 @@ actor HubEngine {
                 EventLoopFuture.andAllComplete(closing, on: loop).cascade(to: stopped)
             }
         }
-        durable.store(machine.durableSequence, ordering: .relaxed)
     }
 
     /// Writes to a subscriber and reports the bytes once the socket has taken them (a failed write means the

@@ -127,6 +127,9 @@ public final class HubServer: Service, Sendable {
         }
 
         guard let address = channel.localAddress else {
+            channel.close(promise: nil)
+            try? await engine.shutdown().get()
+            try? await store.close()
             throw HubServerError(message: "the listening socket has no address")
         }
         logger.info(

@@ -254,6 +254,25 @@ struct HubMachineTests {
             ])
     }
 
+    @Test func aSecondShutdownDoesNothingAndASecondSubscriptionReplacesTheFirst() throws {
+        var hub = try machine()
+        _ = hub.connected(desk, compression: .none)
+        _ = hub.connected(watcher, compression: .none)
+        _ = hub.subscribe(watcher, Subscribe(filter: .all, resumeFrom: nil))
+        _ = hub.subscribe(watcher, Subscribe(filter: .regions([F.north]), resumeFrom: nil))
+        #expect(hub.statistics.subscribers == 1)
+        _ = hub.submit([submission(alphaCon, requestID: 1)])
+        let deliveries = hub.commitSucceeded(now: 0).filter { if case .deliver = $0 { true } else { false } }
+        #expect(deliveries.count == 1, "one batch, not one per subscription")
+        hub.disconnected(watcher)
+        _ = hub.submit([submission(betaLD, requestID: 2)])
+        #expect(hub.commitSucceeded(now: 0).deliveredBytes(to: watcher) == 0)
+
+        let first = hub.shutdown()
+        #expect(first.goodbyeCode(for: desk) == .shuttingDown)
+        #expect(hub.shutdown().isEmpty, "a second shutdown reports nothing, and no second stopped")
+    }
+
     @Test func theSameInputsGiveTheSameActions() throws {
         func run() throws -> [String] {
             var hub = try machine(subscriberByteLimit: 200)

@@ -174,6 +174,26 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    /// A hub at its connection limit says GOODBYE as soon as the connection is up, before it reads the HELLO: the
+    /// HELLO then fails with that goodbye, not with a lost connection.
+    @Test func aGoodbyeBeforeTheHelloIsTheAnswerToIt() throws {
+        let channel = EmbeddedChannel()
+        let handler = ClientHandler(
+            address: Self.address, configuration: .init(), shared: ClientHandler.Shared(),
+            logger: Logger(label: "ClientHandlerTests"))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7400)).wait()
+        let goodbye = Goodbye(code: .tooManyConnections, message: "the hub is at its connection limit", lastSequence: 0)
+        var frame = FrameCodec().encode(.goodbye(goodbye))
+        var decoder = FrameDecoder(detectingProtocol: false)
+        try channel.writeInbound(try #require(try decoder.decode(buffer: &frame)))
+        let greeted = channel.eventLoop.makePromise(of: Welcome.self)
+        let greeting = Outcome(greeted.futureResult)
+        _ = try? channel.writeOutbound(
+            ClientOutbound.hello(Hello(role: .desk, principal: "p", secret: "s", clientName: "c"), greeted))
+        #expect(greeting.error as? HubClientError == .closedByHub(goodbye))
+    }
+
     // MARK: Requests
 
     @Test func answersCompleteTheRequestWithTheirID() throws {
