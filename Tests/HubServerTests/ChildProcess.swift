@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -54,9 +55,19 @@ struct CommandRun: Sendable {
     var output: String
     var errors: String
 
-    /// Runs a command to completion, optionally as an ordinary user (see `OrdinaryUser`).
+    /// Runs a command to completion, optionally as an ordinary user (see `OrdinaryUser`). The waiting happens on
+    /// a thread of NIO's blocking pool, never on the cooperative pool: tests that block its few threads (2 on a
+    /// 2-core machine) for the seconds a child runs stall every other test's awaits, the hubs' journals included.
     static func run(
         _ binary: String, _ arguments: [String], environment: [String: String]? = nil, asOrdinaryUser: Bool = false
+    ) async throws -> CommandRun {
+        try await NIOThreadPool.singleton.runIfActive {
+            try runBlocking(binary, arguments, environment: environment, asOrdinaryUser: asOrdinaryUser)
+        }
+    }
+
+    private static func runBlocking(
+        _ binary: String, _ arguments: [String], environment: [String: String]?, asOrdinaryUser: Bool
     ) throws -> CommandRun {
         let process = Process()
         let (executable, fullArguments) =
@@ -127,6 +138,16 @@ final class HubProcess: Sendable {
             }
         }
         self.port = port!
+    }
+
+    /// Starts the hub and waits until it listens, on NIO's blocking pool rather than the cooperative pool (see
+    /// `CommandRun.run`).
+    static func start(
+        directory: String, arguments: [String] = [], asOrdinaryUser: Bool = false, umask: Int? = nil
+    ) async throws -> HubProcess {
+        try await NIOThreadPool.singleton.runIfActive {
+            try HubProcess(directory: directory, arguments: arguments, asOrdinaryUser: asOrdinaryUser, umask: umask)
+        }
     }
 
     /// What the hub logged to standard error so far (all of it, once the process has exited).

@@ -165,11 +165,12 @@ struct ClientTimerTests {
         let hub = try await QuietHub.start(.welcome(heartbeatMillis: 5000, answerElection: false))
         let desk = DeskClient(
             address: HubAddress(host: "127.0.0.1", port: hub.port), observerName: "graphics", logger: logger,
-            timeout: .milliseconds(300))
+            // 1 s, not 300 ms: the same timeout bounds the handshake, which took longer on a busy machine.
+            timeout: .seconds(1))
         let started = ContinuousClock.now
         await #expect(
             throws: HubClientError.timedOut(
-                address: "127.0.0.1:\(hub.port)", waitingFor: "the ELECTION definition", after: .milliseconds(300))
+                address: "127.0.0.1:\(hub.port)", waitingFor: "the ELECTION definition", after: .seconds(1))
         ) {
             try await withTimeout { try await desk.election() }
         }

@@ -23,7 +23,8 @@ struct CrashTests {
         var generator = SystemRandomNumberGenerator()
 
         for round in 1...4 {
-            let hub = try HubProcess(directory: directory, arguments: ["--desks", desks, "--log-level", "error"])
+            let hub = try await HubProcess.start(
+                directory: directory, arguments: ["--desks", desks, "--log-level", "error"])
             let port = hub.port
             // Two desks submit corrections of this round's revision as fast as acks come back.
             let desks = (0..<2).map { deskNumber in
@@ -57,7 +58,8 @@ struct CrashTests {
             for desk in desks { _ = await desk.value }
         }
 
-        let hub = try HubProcess(directory: directory, arguments: ["--desks", desks, "--log-level", "error"])
+        let hub = try await HubProcess.start(
+            directory: directory, arguments: ["--desks", desks, "--log-level", "error"])
         defer { hub.terminate() }
         let ackedNow = ledger.acked.withLock { $0 }
         #expect(!ackedNow.isEmpty)

@@ -26,17 +26,18 @@ struct HardeningTests {
         let directory = try OrdinaryUser.makeDirectory("results-hub-unprivileged")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let data = directory + "/data"
-        let hub = try HubProcess(directory: data, arguments: ["--log-level", "warning"], asOrdinaryUser: true)
+        let hub = try await HubProcess.start(
+            directory: data, arguments: ["--log-level", "warning"], asOrdinaryUser: true)
         defer { hub.terminate() }
         let token = try Self.generatedToken(in: data, desk: "national")
         let environment = ["RESULTS_HUB_DESK": "national", "RESULTS_HUB_TOKEN": token]
-        let submit = try CommandRun.run(
+        let submit = try await CommandRun.run(
             Executables.reporter,
             ["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4", "--hub", "127.0.0.1:\(hub.port)"],
             environment: environment, asOrdinaryUser: true)
         #expect(submit.status == 0, "\(submit.errors)")
         #expect(submit.output == "swindon: accepted as sequence 1, revision 1 — LAB gain from CON\n")
-        let board = try CommandRun.run(
+        let board = try await CommandRun.run(
             Executables.reporter, ["scoreboard", "--hub", "127.0.0.1:\(hub.port)"], asOrdinaryUser: true)
         #expect(board.status == 0, "\(board.errors)")
         #expect(board.output.contains("1 of 234 contests declared (sequence 1)"))
@@ -83,7 +84,7 @@ struct HardeningTests {
             }
         }
         watcher.start()
-        let hub = try HubProcess(
+        let hub = try await HubProcess.start(
             directory: data, arguments: ["--log-level", "warning"], asOrdinaryUser: true, umask: 0)
         watching.store(false, ordering: .relaxed)
         hub.terminate()
@@ -111,13 +112,13 @@ struct HardeningTests {
         #expect(try StartupChecks.prepareDataDirectory(directory)?.contains("chmod 700") == true)
     }
 
-    @Test func aDesksFileReadableByOthersIsWarnedAbout() throws {
+    @Test func aDesksFileReadableByOthersIsWarnedAbout() async throws {
         let directory = try OrdinaryUser.makeDirectory("results-hub-desks-mode")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let desks = directory + "/desks.json"
         try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
         chmod(desks, 0o644)
-        let hub = try HubProcess(
+        let hub = try await HubProcess.start(
             directory: directory + "/data", arguments: ["--desks", desks, "--log-level", "warning"],
             asOrdinaryUser: true)
         hub.terminate()
@@ -356,26 +357,26 @@ struct HardeningTests {
 
     // MARK: Operator papercuts
 
-    @Test func outOfRangePortsAreRejectedByEveryCommand() throws {
-        let hub = try CommandRun.run(Executables.resultsHub, ["--port", "70000"])
+    @Test func outOfRangePortsAreRejectedByEveryCommand() async throws {
+        let hub = try await CommandRun.run(Executables.resultsHub, ["--port", "70000"])
         #expect(hub.status == 64)
         #expect(hub.errors.contains("--port 70000 is out of range"))
         for address in ["127.0.0.1:70000", "[::1]:99999", "127.0.0.1:0", "[::1]:0"] {
-            let reporter = try CommandRun.run(Executables.reporter, ["scoreboard", "--hub", address])
+            let reporter = try await CommandRun.run(Executables.reporter, ["scoreboard", "--hub", address])
             #expect(reporter.status == 64, "\(address)")
             #expect(reporter.errors.contains("is not HOST:PORT"), "\(address): \(reporter.errors)")
-            let load = try CommandRun.run(
+            let load = try await CommandRun.run(
                 Executables.directory.appendingPathComponent("hub-load").path, ["night", "--hub", address])
             #expect(load.status == 64, "\(address): \(load.errors)")
         }
     }
 
-    @Test func aPortInUseIsOneSentenceAndWritesNothing() throws {
+    @Test func aPortInUseIsOneSentenceAndWritesNothing() async throws {
         let directory = try OrdinaryUser.makeDirectory("results-hub-port")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try HubProcess(directory: directory + "/first", arguments: ["--log-level", "warning"])
+        let first = try await HubProcess.start(directory: directory + "/first", arguments: ["--log-level", "warning"])
         defer { first.terminate() }
-        let second = try CommandRun.run(
+        let second = try await CommandRun.run(
             Executables.resultsHub, ["--port", "\(first.port)", "--data", directory + "/second"])
         #expect(second.status == 1)
         #expect(
@@ -385,11 +386,11 @@ struct HardeningTests {
         #expect(!FileManager.default.fileExists(atPath: directory + "/second"))
     }
 
-    @Test func anUnwritableDataDirectoryIsOneSentence() throws {
+    @Test func anUnwritableDataDirectoryIsOneSentence() async throws {
         let directory = try OrdinaryUser.makeDirectory("results-hub-readonly")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         chmod(directory, 0o555)
-        let run = try CommandRun.run(
+        let run = try await CommandRun.run(
             Executables.resultsHub, ["--port", "0", "--data", directory + "/data"], asOrdinaryUser: true)
         #expect(run.status == 1)
         #expect(run.errors.hasPrefix("results-hub: cannot create the data directory \(directory)/data: "))
@@ -400,17 +401,17 @@ struct HardeningTests {
 
     /// The desks file was written before the journal's election was checked: a hub refused for another
     /// election's journal left fresh tokens behind.
-    @Test func nothingIsWrittenWhenTheJournalBelongsToAnotherElection() throws {
+    @Test func nothingIsWrittenWhenTheJournalBelongsToAnotherElection() async throws {
         let directory = try OrdinaryUser.makeDirectory("results-hub-other-election")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let election = directory + "/town.json"
         try Data(Self.townElection.utf8).write(to: URL(fileURLWithPath: election))
         let data = directory + "/data"
-        let town = try HubProcess(
+        let town = try await HubProcess.start(
             directory: data, arguments: ["--election", election, "--log-level", "warning"], asOrdinaryUser: true)
         town.terminate()
         try FileManager.default.removeItem(atPath: data + "/desks.json")
-        let run = try CommandRun.run(
+        let run = try await CommandRun.run(
             Executables.resultsHub, ["--port", "0", "--data", data, "--log-level", "critical"], asOrdinaryUser: true)
         #expect(run.status == 1)
         #expect(run.errors.contains("results-hub: "))
@@ -430,7 +431,7 @@ struct HardeningTests {
     @Test func sighupIsIgnoredAndTheHubServesOn() async throws {
         let directory = try OrdinaryUser.makeDirectory("results-hub-sighup")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let hub = try HubProcess(directory: directory + "/data", arguments: ["--log-level", "notice"])
+        let hub = try await HubProcess.start(directory: directory + "/data", arguments: ["--log-level", "notice"])
         let port = hub.port
         try await withTimeout {
             try await HubSession.connect(host: "127.0.0.1", port: port, hello: .subscriber) { subscriber in

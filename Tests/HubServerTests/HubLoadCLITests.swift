@@ -19,7 +19,7 @@ struct HubLoadCLITests {
                 throw TestFailure("no ack")
             }
         }
-        let run = try CommandRun.run(
+        let run = try await CommandRun.run(
             Self.binary,
             ["night", "--speed", "3600", "--hub", "127.0.0.1:\(hub.port)", "--token", TestHub.nationalToken])
         #expect(run.status != 0)
@@ -33,7 +33,7 @@ struct HubLoadCLITests {
     @Test func anEmptyHubIsLoadedWithPlainProgressLines() async throws {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
-        let run = try CommandRun.run(
+        let run = try await CommandRun.run(
             Self.binary,
             [
                 "saturate", "--duration", "6s", "--desks", "1", "--subscribers", "1", "--pipeline", "4",

@@ -18,7 +18,12 @@ struct ReporterCLITests {
         var errors: String
     }
 
-    static func reporter(_ arguments: [String], port: Int, desk: Bool = true) throws -> Run {
+    /// Runs `reporter` to completion on NIO's blocking pool (see `CommandRun.run`).
+    static func reporter(_ arguments: [String], port: Int, desk: Bool = true) async throws -> Run {
+        try await NIOThreadPool.singleton.runIfActive { try reporterBlocking(arguments, port: port, desk: desk) }
+    }
+
+    private static func reporterBlocking(_ arguments: [String], port: Int, desk: Bool) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments + ["--hub", "127.0.0.1:\(port)"]
@@ -48,53 +53,54 @@ struct ReporterCLITests {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
         let port = hub.port
-        var run = try Self.reporter(
+        var run = try await Self.reporter(
             ["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4", "--turnout", "31.2"], port: port)
         #expect(run.status == 0)
         #expect(run.output == "swindon: accepted as sequence 1, revision 1 — LAB gain from CON\n")
 
-        run = try Self.reporter(
+        run = try await Self.reporter(
             ["submit", "--contest", "swindon", "--seats", "CON=22,LD=4,LAB=31", "--turnout", "31.2"], port: port)
         #expect(run.status == 0)
         #expect(run.output.contains("already accepted as sequence 1"))
         #expect(run.output.contains("duplicate"))
 
-        run = try Self.reporter(
+        run = try await Self.reporter(
             ["submit", "--contest", "swindon", "--seats", "LAB=30,CON=23,LD=4", "--revision", "2"], port: port)
         #expect(run.output == "swindon: accepted as sequence 2, revision 2 — LAB gain from CON\n")
 
-        run = try Self.reporter(["withdraw", "--contest", "swindon", "--reason", "recount"], port: port)
+        run = try await Self.reporter(["withdraw", "--contest", "swindon", "--reason", "recount"], port: port)
         #expect(run.status == 0)
         #expect(run.output.contains("accepted as sequence 3, revision 3 — result withdrawn"))
 
-        run = try Self.reporter(
+        run = try await Self.reporter(
             ["submit", "--contest", "swindon", "--seats", "LAB=30,CON=23,LD=3", "--revision", "4"], port: port)
         #expect(run.status == 1)
         #expect(run.errors.contains("seatsDoNotAddUp"))
         #expect(run.errors.contains("seats add up to 56, but the council has 57 seats"))
 
-        run = try Self.reporter(["submit", "--contest", "swindon", "--seats", "LAB=57", "--revision", "2"], port: port)
+        run = try await Self.reporter(
+            ["submit", "--contest", "swindon", "--seats", "LAB=57", "--revision", "2"], port: port)
         #expect(run.status == 1)
         #expect(run.errors.contains("staleRevision"))
 
-        run = try Self.reporter(["submit", "--contest", "swindn", "--seats", "LAB=57"], port: port)
+        run = try await Self.reporter(["submit", "--contest", "swindn", "--seats", "LAB=57"], port: port)
         #expect(run.status != 0)
         #expect(run.errors.contains("unknown contest \"swindn\"; did you mean: swindon?"))
 
-        run = try Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=-3"], port: port)
+        run = try await Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=-3"], port: port)
         #expect(run.status != 0)
         #expect(run.errors.contains("count -3 is negative"))
 
-        run = try Self.reporter(["submit", "--contest", "arun", "--seats", "XYZ=3"], port: port)
+        run = try await Self.reporter(["submit", "--contest", "arun", "--seats", "XYZ=3"], port: port)
         #expect(run.errors.contains("unknown party \"XYZ\""))
 
-        var wrongToken = try Self.reporter(
+        var wrongToken = try await Self.reporter(
             ["submit", "--contest", "arun", "--seats", "LAB=54", "--token", "not-the-token-at-all"], port: port)
         #expect(wrongToken.status != 0)
         #expect(wrongToken.errors.contains("authentication failed"))
         #expect(!wrongToken.errors.contains("not-the-token-at-all"))
 
-        wrongToken = try Self.reporter(["scoreboard"], port: 1)
+        wrongToken = try await Self.reporter(["scoreboard"], port: 1)
         #expect(wrongToken.errors.contains("cannot reach the hub at 127.0.0.1:1"))
         try await hub.stop()
     }
@@ -110,26 +116,26 @@ struct ReporterCLITests {
         arun,1,LAB=54,,
         nowhere,1,LAB=1,,
         """.write(toFile: file, atomically: true, encoding: .utf8)
-        let run = try Self.reporter(["submit", "--file", file], port: hub.port)
+        let run = try await Self.reporter(["submit", "--file", file], port: hub.port)
         #expect(run.status != 0, "one line fails")
         let accepted = run.output.split(separator: "\n")
         #expect(accepted.count == 3 || run.errors.contains("nowhere"))
 
-        let table = try Self.reporter(["scoreboard"], port: hub.port, desk: false)
+        let table = try await Self.reporter(["scoreboard"], port: hub.port, desk: false)
         #expect(table.status == 0)
         #expect(table.output.contains("of 234 contests declared"))
         #expect(table.output.contains("LAB"))
 
-        let json = try Self.reporter(["scoreboard", "--json"], port: hub.port, desk: false)
+        let json = try await Self.reporter(["scoreboard", "--json"], port: hub.port, desk: false)
         let board = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as! [String: Any]
         #expect(board["contestsTotal"] as? Int == 234)
         let parties = board["parties"] as! [[String: Any]]
         let lab = parties.first { $0["party"] as? String == "LAB" }
         #expect(lab?["councillors"] as? Int == 31 + 7 + 54)
 
-        let contest = try Self.reporter(["contest", "swindon"], port: hub.port, desk: false)
+        let contest = try await Self.reporter(["contest", "swindon"], port: hub.port, desk: false)
         #expect(contest.output.hasPrefix("Swindon: LAB gain from CON"))
-        let contestJSON = try Self.reporter(["contest", "swindon", "--json"], port: hub.port, desk: false)
+        let contestJSON = try await Self.reporter(["contest", "swindon", "--json"], port: hub.port, desk: false)
         let record = try JSONSerialization.jsonObject(with: Data(contestJSON.output.utf8)) as! [String: Any]
         #expect(record["control"] as? String == "LAB")
         #expect((record["seats"] as? [String: Int])?["CON"] == 22)
@@ -144,7 +150,11 @@ struct ReporterCLITests {
         let watcher = try LineReader(
             binary: Self.binary, arguments: ["watch", "--json", "--hub", "127.0.0.1:\(port)", "--verbose"])
         defer { watcher.stop() }
-        try await Task.sleep(for: .milliseconds(500))
+        // Subscribed before the first submission, or those arrive in its snapshot and are never printed as changes
+        // (a fixed 500 ms wait was not enough on a busy machine).
+        try await withTimeout(60) {
+            while try await hub.server.statistics().subscribers == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
         let slugs = Array(Declarations.councils.prefix(10))
         try await HubSession.connect(host: "127.0.0.1", port: port, hello: .desk()) { desk in
             _ = try await desk.submitPipelined(slugs.prefix(5).map { Declarations.real($0) })
@@ -154,7 +164,13 @@ struct ReporterCLITests {
         try await HubSession.connect(host: "127.0.0.1", port: port, hello: .desk()) { desk in
             _ = try await desk.submitPipelined(slugs.dropFirst(5).map { Declarations.real($0) })
         }
-        let lines = try await withTimeout(60) { try await watcher.lines(count: 10) }
+        let lines: [String]
+        do {
+            lines = try await withTimeout(60) { try await watcher.lines(count: 10) }
+        } catch {
+            Issue.record("watcher's lines: \(watcher.all)\nits standard error:\n\(watcher.standardError)")
+            throw error
+        }
         let sequences = lines.compactMap { line -> Int? in
             (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["sequence"] as? Int
         }
@@ -180,6 +196,10 @@ final class LineReader: Sendable {
 
     private let process: Process
     private let collected = Lines()
+    private let errors = CollectedText()
+
+    /// What the process wrote to standard error so far: for the message of a failure.
+    var standardError: String { errors.text }
 
     init(binary: String, arguments: [String], environment: [String: String]? = nil) throws {
         process = Process()
@@ -188,7 +208,9 @@ final class LineReader: Sendable {
         if let environment { process.environment = environment }
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
+        errors.collect(from: errorPipe)
         let collected = self.collected
         output.fileHandleForReading.readabilityHandler = { handle in
             let text = String(decoding: handle.availableData, as: UTF8.self)

@@ -13,7 +13,7 @@ struct ReporterCouncillorChangeTests {
         try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .desk()) { desk in
             _ = try await desk.submitPipelined(["swindon", "ashfield"].map { Declarations.real($0) })
         }
-        let table = try ReporterCLITests.reporter(["scoreboard"], port: hub.port, desk: false)
+        let table = try await ReporterCLITests.reporter(["scoreboard"], port: hub.port, desk: false)
         #expect(table.status == 0)
         let lines = table.output.split(separator: "\n").map(String.init)
         #expect(
@@ -28,7 +28,7 @@ struct ReporterCouncillorChangeTests {
         #expect(table.output.contains("Open Council Data UK"))
         #expect(table.output.contains("BBC"))
 
-        let json = try ReporterCLITests.reporter(["scoreboard", "--json"], port: hub.port, desk: false)
+        let json = try await ReporterCLITests.reporter(["scoreboard", "--json"], port: hub.port, desk: false)
         let board = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as! [String: Any]
         #expect(board["councilsCompared"] as? Int == 1)
         #expect(board["councilsNotCompared"] as? Int == 1)
@@ -38,13 +38,14 @@ struct ReporterCouncillorChangeTests {
         #expect(lab["councillorsChange"] as? Int == 10)
         #expect(lab["councillorsCompared"] as? Int == 33)
 
-        let contest = try ReporterCLITests.reporter(["contest", "swindon"], port: hub.port, desk: false)
+        let contest = try await ReporterCLITests.reporter(["contest", "swindon"], port: hub.port, desk: false)
         #expect(contest.output.contains("seat changes: LAB +10, LD +1, IND +1, CON -12"))
         #expect(contest.output.contains("May 2022"))
-        let contestJSON = try ReporterCLITests.reporter(["contest", "swindon", "--json"], port: hub.port, desk: false)
+        let contestJSON = try await ReporterCLITests.reporter(
+            ["contest", "swindon", "--json"], port: hub.port, desk: false)
         let record = try JSONSerialization.jsonObject(with: Data(contestJSON.output.utf8)) as! [String: Any]
         #expect(record["seatChanges"] as? [String: Int] == ["LAB": 10, "LD": 1, "IND": 1, "CON": -12])
-        let ashfield = try ReporterCLITests.reporter(["contest", "ashfield"], port: hub.port, desk: false)
+        let ashfield = try await ReporterCLITests.reporter(["contest", "ashfield"], port: hub.port, desk: false)
         #expect(!ashfield.output.contains("seat changes"), "no composition before")
         try await hub.stop()
     }

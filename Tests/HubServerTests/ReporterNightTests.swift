@@ -27,8 +27,8 @@ struct ReporterNightTests {
 
     static func reporter(
         _ arguments: [String], port: Int, desk: Bool = true, environment extra: [String: String] = [:]
-    ) throws -> CommandRun {
-        try CommandRun.run(
+    ) async throws -> CommandRun {
+        try await CommandRun.run(
             binary, arguments + ["--hub", "127.0.0.1:\(port)"], environment: environment(desk: desk, extra))
     }
 
@@ -52,10 +52,11 @@ struct ReporterNightTests {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
         let port = hub.port
-        var run = try Self.reporter(["submit", "--contest", "Swindon", "--seats", "LAB=31,CON=22,LD=4"], port: port)
+        var run = try await Self.reporter(
+            ["submit", "--contest", "Swindon", "--seats", "LAB=31,CON=22,LD=4"], port: port)
         #expect(run.output == "swindon: accepted as sequence 1, revision 1 — LAB gain from CON\n", "any case")
 
-        run = try Self.reporter(["contests"], port: port, desk: false)
+        run = try await Self.reporter(["contests"], port: port, desk: false)
         #expect(run.status == 0)
         var lines = Self.lines(run.output)
         #expect(lines.first == "English local elections, 4 May 2023: 234 contests, 1 declared (sequence 1)")
@@ -72,21 +73,21 @@ struct ReporterNightTests {
         #expect(swindon.contains("LAB gain from CON"))
         #expect(swindon.hasSuffix(" 1"))
 
-        run = try Self.reporter(
+        run = try await Self.reporter(
             ["contests", "--region", "North West", "--undeclared", "--csv"], port: port, desk: false)
         lines = Self.lines(run.output)
         #expect(lines.first == "slug,name,region,kind,seats,control_before,result,sequence")
         #expect(lines.count == 1 + 31)
         #expect(lines.dropFirst().allSatisfy { $0.contains(",north-west,") })
 
-        run = try Self.reporter(["contests", "--region", "south-west", "--csv"], port: port, desk: false)
+        run = try await Self.reporter(["contests", "--region", "south-west", "--csv"], port: port, desk: false)
         #expect(
             run.output.contains(
                 "bournemouth-christchurch-and-poole,\"Bournemouth, Christchurch and Poole\",south-west,council,76,NOC,,"
             ),
             "a name with a comma is quoted")
 
-        run = try Self.reporter(["contests", "--declared", "--json"], port: port, desk: false)
+        run = try await Self.reporter(["contests", "--declared", "--json"], port: port, desk: false)
         let list = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[String: Any]])
         #expect(list.count == 1)
         #expect(list.first?["contest"] as? String == "swindon")
@@ -95,16 +96,16 @@ struct ReporterNightTests {
         #expect(list.first?["totalSeats"] as? Int == 57)
         #expect(list.first?["controlBefore"] as? String == "CON")
 
-        run = try Self.reporter(["contests", "--declared", "--undeclared"], port: port, desk: false)
+        run = try await Self.reporter(["contests", "--declared", "--undeclared"], port: port, desk: false)
         #expect(run.status != 0)
         #expect(run.errors.contains("Usage: reporter contests"))
 
         // Slugs in any case; an unknown one points to the listing.
-        run = try Self.reporter(["contest", "SWINDON"], port: port, desk: false)
+        run = try await Self.reporter(["contest", "SWINDON"], port: port, desk: false)
         #expect(run.output.hasPrefix("Swindon: LAB gain from CON"))
-        run = try Self.reporter(["contest", "Leicester"], port: port, desk: false)
+        run = try await Self.reporter(["contest", "Leicester"], port: port, desk: false)
         #expect(run.output == "Leicester: not declared yet (sequence 1)\n")
-        run = try Self.reporter(["contest", "leicestr"], port: port, desk: false)
+        run = try await Self.reporter(["contest", "leicestr"], port: port, desk: false)
         #expect(run.status != 0)
         #expect(run.errors.contains("unknown contest \"leicestr\"; did you mean: leicester?"))
         #expect(run.errors.contains("`reporter contests` lists every contest"))
@@ -116,13 +117,14 @@ struct ReporterNightTests {
     @Test func contestsFromASnapshotSaysWhatItCannotKnow() async throws {
         let hub = try await TestHub.start { $0.retainedEvents = 1 }
         defer { hub.removeFiles() }
-        _ = try Self.reporter(["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: hub.port)
-        _ = try Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=54"], port: hub.port)
-        var run = try Self.reporter(["contests", "--declared", "--json"], port: hub.port, desk: false)
+        _ = try await Self.reporter(
+            ["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: hub.port)
+        _ = try await Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=54"], port: hub.port)
+        var run = try await Self.reporter(["contests", "--declared", "--json"], port: hub.port, desk: false)
         let list = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[String: Any]])
         #expect(list.map { $0["contest"] as? String } == ["arun", "swindon"])
         #expect(list.allSatisfy { $0["sequence"] is NSNull && $0["asOf"] as? Int == 2 })
-        run = try Self.reporter(["contests", "--declared"], port: hub.port, desk: false)
+        run = try await Self.reporter(["contests", "--declared"], port: hub.port, desk: false)
         #expect(run.output.contains("2 declared (sequence 2)"))
         #expect(run.output.contains("sequence numbers of earlier results are not shown"))
         try await hub.stop()
@@ -145,7 +147,7 @@ struct ReporterNightTests {
             + "swindon,1,LAB=30;CON=23;LD=4,,\r\n"
         try (Data([0xEF, 0xBB, 0xBF]) + Data(text.utf8)).write(to: URL(fileURLWithPath: file))
 
-        var run = try Self.reporter(["submit", "--file", file], port: hub.port)
+        var run = try await Self.reporter(["submit", "--file", file], port: hub.port)
         #expect(run.status == 1, "a line was rejected")
         #expect(
             Self.lines(run.output) == [
@@ -159,7 +161,7 @@ struct ReporterNightTests {
         #expect(errors.first?.hasPrefix("line 3: rejected before sending: unknown contest \"nowhere\"") == true)
         #expect(errors.last?.hasPrefix("line 8: swindon: rejected (revisionConflict)") == true)
 
-        run = try Self.reporter(["submit", "--file", file], port: hub.port)
+        run = try await Self.reporter(["submit", "--file", file], port: hub.port)
         #expect(run.output.contains("line 2: swindon: already accepted as sequence 1"))
         #expect(run.output.hasSuffix("0 accepted, 3 duplicates, 2 rejected\n"))
 
@@ -170,7 +172,7 @@ struct ReporterNightTests {
          {"contest": 5},
          {"contest": "ipswich", "seats": {"LAB": 33, "CON": 10, "LD": 3, "IND": 2}, "turnout": 30.5}]
         """.write(toFile: json, atomically: true, encoding: .utf8)
-        run = try Self.reporter(["submit", "--file", json], port: hub.port)
+        run = try await Self.reporter(["submit", "--file", json], port: hub.port)
         #expect(run.status == 1)
         #expect(run.output.contains("entry 1: swindon: already accepted as sequence 1"))
         #expect(run.output.contains("entry 3: ipswich: accepted as sequence 4"))
@@ -180,14 +182,14 @@ struct ReporterNightTests {
         // All accepted: exit 0.
         let good = hub.directory + "/good.csv"
         try "contest,seats\nleicester,LAB=31;CON=17;LD=3;GRN=3\n".write(toFile: good, atomically: true, encoding: .utf8)
-        run = try Self.reporter(["submit", "--file", good], port: hub.port)
+        run = try await Self.reporter(["submit", "--file", good], port: hub.port)
         #expect(run.status == 0)
         #expect(run.output.hasSuffix("1 accepted, 0 duplicates, 0 rejected\n"))
 
         // A header without the columns stops before anything is sent.
         let bad = hub.directory + "/bad.csv"
         try "council,result\nswindon,LAB=57\n".write(toFile: bad, atomically: true, encoding: .utf8)
-        run = try Self.reporter(["submit", "--file", bad], port: hub.port)
+        run = try await Self.reporter(["submit", "--file", bad], port: hub.port)
         #expect(run.status != 0)
         #expect(run.errors.contains("line 1: the header needs contest and seats columns"))
         try await hub.stop()
@@ -196,7 +198,7 @@ struct ReporterNightTests {
     @Test func dryRunChecksAFileAndSubmitsNothing() async throws {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
-        _ = try Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=54"], port: hub.port)
+        _ = try await Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=54"], port: hub.port)
         let file = hub.directory + "/check.csv"
         try """
         contest,revision,seats
@@ -206,7 +208,7 @@ struct ReporterNightTests {
         ipswich,1,LAB=40
         Mayor-of-Bedford,1,CON=1
         """.write(toFile: file, atomically: true, encoding: .utf8)
-        let run = try Self.reporter(["submit", "--file", file, "--dry-run"], port: hub.port, desk: false)
+        let run = try await Self.reporter(["submit", "--file", file, "--dry-run"], port: hub.port, desk: false)
         #expect(run.status == 1)
         #expect(run.output.contains("line 2: swindon: would be accepted as revision 1 — LAB gain from CON"))
         #expect(run.output.contains("line 3: arun: the hub already has revision 1 (a duplicate; nothing would change)"))
@@ -215,7 +217,7 @@ struct ReporterNightTests {
         #expect(run.errors.contains("line 5: ipswich: would be rejected (seatsDoNotAddUp)"))
         #expect(run.output.hasSuffix("dry run: 2 would be accepted, 1 duplicate, 2 rejected; nothing was submitted\n"))
         let board = try Self.object(
-            try Self.reporter(["scoreboard", "--json"], port: hub.port, desk: false).output)
+            try await Self.reporter(["scoreboard", "--json"], port: hub.port, desk: false).output)
         #expect(board["sequence"] as? Int == 1, "nothing was submitted")
         try await hub.stop()
     }
@@ -236,7 +238,7 @@ struct ReporterNightTests {
         ]
         for command in commands {
             let started = ContinuousClock.now
-            let run = try Self.reporter(command + ["--timeout", "0.5"], port: silent.port)
+            let run = try await Self.reporter(command + ["--timeout", "0.5"], port: silent.port)
             #expect(ContinuousClock.now - started < .seconds(8), "\(command)")
             #expect(run.status != 0, "\(command)")
             #expect(
@@ -249,7 +251,7 @@ struct ReporterNightTests {
 
         // A peer that completes the handshake and then never answers: bounded too.
         let stuck = try await QuietHub.start(.welcome(heartbeatMillis: 5000, answerElection: false))
-        let run = try Self.reporter(["scoreboard", "--timeout", "0.5"], port: stuck.port, desk: false)
+        let run = try await Self.reporter(["scoreboard", "--timeout", "0.5"], port: stuck.port, desk: false)
         #expect(run.status != 0)
         #expect(run.errors.contains("within 500 ms (waiting for the ELECTION definition)"))
         try await stuck.stop()
@@ -259,7 +261,7 @@ struct ReporterNightTests {
     @Test func submitAgainstAPausedHubFailsWithinItsTimeout() async throws {
         let directory = try OrdinaryUser.makeDirectory("paused-hub")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let hub = try HubProcess(directory: directory)
+        let hub = try await HubProcess.start(directory: directory)
         defer { hub.kill9() }
         let desks = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/desks.json")))
@@ -270,7 +272,7 @@ struct ReporterNightTests {
 
         hub.signal(SIGSTOP)
         let started = ContinuousClock.now
-        var run = try Self.reporter(submit, port: hub.port, environment: credentials)
+        var run = try await Self.reporter(submit, port: hub.port, environment: credentials)
         #expect(ContinuousClock.now - started < .seconds(8))
         #expect(run.status != 0)
         #expect(
@@ -278,7 +280,7 @@ struct ReporterNightTests {
                 "no answer from the hub at 127.0.0.1:\(hub.port) within 1 s (waiting for its answer to HELLO); is results-hub running there, and not paused?"
             ))
         hub.signal(SIGCONT)
-        run = try Self.reporter(submit, port: hub.port, environment: credentials)
+        run = try await Self.reporter(submit, port: hub.port, environment: credentials)
         #expect(run.status == 0, "the hub answers again once it runs: \(run.errors)")
         #expect(run.output.contains("swindon: accepted as sequence 1"))
     }
@@ -308,7 +310,7 @@ struct ReporterNightTests {
             ["submit", "--contest", "swindon", "--seats", "LAB=30,CON=23,LD=4", "--revision", "2"],
             ["withdraw", "--contest", "swindon", "--reason", "recount"],
         ] {
-            #expect(try Self.reporter(arguments, port: port).status == 0)
+            #expect(try await Self.reporter(arguments, port: port).status == 0)
         }
         try await withTimeout {
             // A declaration's line ends with its seat changes against the council's composition before.
@@ -357,8 +359,9 @@ struct ReporterNightTests {
                 $0 == "English local elections, 4 May 2023, North West: 0 of 31 contests declared (sequence 0)"
             }
         }
-        _ = try Self.reporter(["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: hub.port)
-        _ = try Self.reporter(
+        _ = try await Self.reporter(
+            ["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: hub.port)
+        _ = try await Self.reporter(
             ["submit", "--contest", "bolton", "--seats", "CON=17,LAB=26,LD=6,IND=11"], port: hub.port)
         try await withTimeout {
             _ = try await watcher.line { $0.hasPrefix("Bolton: no overall control (no change) (sequence 2)") }
@@ -376,7 +379,7 @@ struct ReporterNightTests {
         let port = try freePort()
         let hub = try await TestHub.start(port: port)
         defer { hub.removeFiles() }
-        _ = try Self.reporter(["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: port)
+        _ = try await Self.reporter(["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: port)
         let watcher = try Self.watcher(["watch", "--json", "--initial"], port: port)
         defer { watcher.stop() }
         try await withTimeout {
@@ -392,7 +395,7 @@ struct ReporterNightTests {
                 states.filter { $0["status"] as? String == "declared" }.map { $0["contest"] as? String } == ["swindon"])
             #expect(states.filter { $0["status"] as? String == "undeclared" }.count == 233)
         }
-        _ = try Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=54"], port: port)
+        _ = try await Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=54"], port: port)
         try await withTimeout {
             let change = try Self.object(try await watcher.line(after: 235) { _ in true }.line)
             #expect(change["type"] as? String == "change")
@@ -436,7 +439,7 @@ struct ReporterNightTests {
         defer { watcher.stop() }
         try await withTimeout { _ = try await watcher.line { $0.contains("0 of 234 contests declared") } }
 
-        var run = try Self.reporter(
+        var run = try await Self.reporter(
             [
                 "submit", "--contest", "mayor-of-leicester", "--candidate-votes",
                 "Peter Soulsby=35002,modhwadia=26422,LD=9674,Rita Patel=7966,Lewis=7808,TUSC=2173", "--turnout", "36.5",
@@ -445,11 +448,11 @@ struct ReporterNightTests {
         #expect(
             run.output == "mayor-of-leicester: accepted as sequence 1, revision 1 — LAB hold; Peter Soulsby elected\n")
 
-        run = try Self.reporter(["contest", "mayor-of-leicester"], port: port, desk: false)
+        run = try await Self.reporter(["contest", "mayor-of-leicester"], port: port, desk: false)
         #expect(run.output.hasPrefix("Mayor of Leicester: LAB hold; Peter Soulsby elected (revision 1"))
         #expect(run.output.contains("Peter Soulsby      LAB   35002"))
         let json = try Self.object(
-            try Self.reporter(["contest", "mayor-of-leicester", "--json"], port: port, desk: false).output)
+            try await Self.reporter(["contest", "mayor-of-leicester", "--json"], port: port, desk: false).output)
         #expect(json["winner"] as? String == "Peter Soulsby")
         let candidates = try #require(json["candidateVotes"] as? [[String: Any]])
         #expect(candidates.count == 6)
@@ -459,31 +462,32 @@ struct ReporterNightTests {
         }
 
         // A one-candidate party names the winner without votes.
-        run = try Self.reporter(["submit", "--contest", "mayor-of-bedford", "--seats", "CON=1"], port: port)
+        run = try await Self.reporter(["submit", "--contest", "mayor-of-bedford", "--seats", "CON=1"], port: port)
         #expect(run.output.hasSuffix("CON gain from LD; Tom Wootton elected\n"))
 
         // Mayoral messages, never "the council has 1 seats".
-        run = try Self.reporter(["submit", "--contest", "mayor-of-mansfield", "--seats", "LAB=2"], port: port)
+        run = try await Self.reporter(["submit", "--contest", "mayor-of-mansfield", "--seats", "LAB=2"], port: port)
         #expect(run.status != 0)
         #expect(run.errors.contains("Mayor of Mansfield is a mayoralty with one winner"))
         #expect(!run.errors.contains("council"))
-        run = try Self.reporter(["submit", "--contest", "mayor-of-mansfield", "--seats", "LAB=1,CON=1"], port: port)
+        run = try await Self.reporter(
+            ["submit", "--contest", "mayor-of-mansfield", "--seats", "LAB=1,CON=1"], port: port)
         #expect(run.errors.contains("is a mayoralty with one winner"))
-        run = try Self.reporter(
+        run = try await Self.reporter(
             ["submit", "--contest", "mayor-of-middlesbrough", "--candidate-votes", "IND=10"], port: port)
         #expect(run.errors.contains("\"IND\" could be Andy Preston or Jon Rathmell; give the full name"))
-        run = try Self.reporter(
+        run = try await Self.reporter(
             ["submit", "--contest", "mayor-of-middlesbrough", "--candidate-votes", "Cooke=10956,Preston=10196"],
             port: port)
         #expect(run.errors.contains("give every candidate's votes; missing: Jon Rathmell, John Cooper"))
-        run = try Self.reporter(
+        run = try await Self.reporter(
             [
                 "submit", "--contest", "mayor-of-middlesbrough", "--seats", "IND=1", "--candidate-votes",
                 "Cooke=10956,Preston=10196,Rathmell=3102,Cooper=2997",
             ], port: port)
         #expect(run.status == 1)
         #expect(run.errors.contains("the seat is given to IND, but the most votes went to LAB"))
-        run = try Self.reporter(
+        run = try await Self.reporter(
             ["submit", "--contest", "swindon", "--seats", "LAB=57", "--candidate-votes", "x=1"], port: port)
         #expect(run.errors.contains("swindon is a council: candidate votes are for mayoralties"))
         try await hub.stop()
@@ -494,21 +498,23 @@ struct ReporterNightTests {
     @Test func withdrawTwiceChangesNothingAndSaysSo() async throws {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
-        _ = try Self.reporter(["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: hub.port)
-        var run = try Self.reporter(["withdraw", "--contest", "swindon", "--reason", "recount"], port: hub.port)
+        _ = try await Self.reporter(
+            ["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: hub.port)
+        var run = try await Self.reporter(["withdraw", "--contest", "swindon", "--reason", "recount"], port: hub.port)
         #expect(run.output == "swindon: accepted as sequence 2, revision 2 — result withdrawn\n")
-        run = try Self.reporter(["withdraw", "--contest", "Swindon"], port: hub.port)
+        run = try await Self.reporter(["withdraw", "--contest", "Swindon"], port: hub.port)
         #expect(run.status == 0)
         #expect(
             run.output == "swindon: already withdrawn as sequence 2, revision 2 (reason: recount); nothing changed\n")
-        run = try Self.reporter(
+        run = try await Self.reporter(
             ["withdraw", "--contest", "swindon", "--reason", "recount", "--revision", "2"], port: hub.port)
         #expect(run.status == 0)
         #expect(run.output.contains("already withdrawn as sequence 2"))
-        let board = try Self.object(try Self.reporter(["scoreboard", "--json"], port: hub.port, desk: false).output)
+        let board = try Self.object(
+            try await Self.reporter(["scoreboard", "--json"], port: hub.port, desk: false).output)
         #expect(board["sequence"] as? Int == 2)
         // Nothing declared: still a rejection.
-        run = try Self.reporter(["withdraw", "--contest", "arun"], port: hub.port)
+        run = try await Self.reporter(["withdraw", "--contest", "arun"], port: hub.port)
         #expect(run.status == 1)
         #expect(run.errors.contains("nothingToWithdraw"))
         try await hub.stop()
@@ -524,28 +530,28 @@ struct ReporterNightTests {
         let wrongKey = ["--subscriber", "graphics", "--key", "not-the-key-0123456789"]
         let wrongToken = ["RESULTS_HUB_TOKEN": "not-the-token-0123456789"]
         let runs = [
-            try Self.reporter(["scoreboard"] + wrongKey, port: hub.port, desk: false),
-            try Self.reporter(["contest", "swindon"] + wrongKey, port: hub.port, desk: false),
-            try Self.reporter(["contests"] + wrongKey, port: hub.port, desk: false),
-            try Self.reporter(["watch"] + wrongKey, port: hub.port, desk: false),
-            try Self.reporter(["watch", "--region", "north-west"] + wrongKey, port: hub.port, desk: false),
-            try Self.reporter(
+            try await Self.reporter(["scoreboard"] + wrongKey, port: hub.port, desk: false),
+            try await Self.reporter(["contest", "swindon"] + wrongKey, port: hub.port, desk: false),
+            try await Self.reporter(["contests"] + wrongKey, port: hub.port, desk: false),
+            try await Self.reporter(["watch"] + wrongKey, port: hub.port, desk: false),
+            try await Self.reporter(["watch", "--region", "north-west"] + wrongKey, port: hub.port, desk: false),
+            try await Self.reporter(
                 ["submit", "--contest", "swindon", "--seats", "LAB=57"], port: hub.port, environment: wrongToken),
-            try Self.reporter(["withdraw", "--contest", "swindon"], port: hub.port, environment: wrongToken),
-            try Self.reporter(["scoreboard"], port: hub.port, environment: wrongToken),
+            try await Self.reporter(["withdraw", "--contest", "swindon"], port: hub.port, environment: wrongToken),
+            try await Self.reporter(["scoreboard"], port: hub.port, environment: wrongToken),
         ]
         for run in runs {
             #expect(run.status != 0)
             #expect(run.errors == expected)
         }
         // The right key works.
-        let good = try Self.reporter(
+        let good = try await Self.reporter(
             ["scoreboard", "--subscriber", "graphics", "--key", Self.subscriberKey], port: hub.port, desk: false)
         #expect(good.status == 0)
         try await hub.stop()
     }
 
-    @Test func aUsageErrorPrintsTheSubcommandsUsage() throws {
+    @Test func aUsageErrorPrintsTheSubcommandsUsage() async throws {
         let cases: [([String], String)] = [
             (["submit"], "reporter submit"),
             (["submit", "--contest", "swindon", "--seats", "LAB=57", "--hub", "[::1]:99999"], "reporter submit"),
@@ -557,14 +563,14 @@ struct ReporterNightTests {
             (["watch", "--hub", "nowhere:"], "reporter watch"),
         ]
         for (arguments, usage) in cases {
-            let run = try CommandRun.run(Self.binary, arguments, environment: Self.environment(desk: false))
+            let run = try await CommandRun.run(Self.binary, arguments, environment: Self.environment(desk: false))
             #expect(run.status == 64, "\(arguments)")
             #expect(run.errors.contains("Usage: \(usage)"), "\(arguments): \(run.errors)")
             #expect(!run.errors.contains("<subcommand>"), "\(arguments)")
         }
-        let ipv6 = try CommandRun.run(
+        let ipv6 = try await CommandRun.run(
             Self.binary, ["scoreboard", "--hub", "[::1]:99999"], environment: Self.environment(desk: false))
-        let ipv4 = try CommandRun.run(
+        let ipv4 = try await CommandRun.run(
             Self.binary, ["scoreboard", "--hub", "127.0.0.1:99999"], environment: Self.environment(desk: false))
         #expect(ipv6.errors.contains("is not HOST:PORT or [IPv6]:PORT with a port from 1 to 65535"))
         #expect(ipv4.errors.contains("is not HOST:PORT or [IPv6]:PORT with a port from 1 to 65535"))
@@ -576,12 +582,12 @@ struct ReporterNightTests {
         let hub = try await TestHub.start()
         defer { hub.removeFiles() }
         let port = hub.port
-        _ = try Self.reporter(["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: port)
-        _ = try Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=54"], port: port)
-        _ = try Self.reporter(["withdraw", "--contest", "arun", "--reason", "recount"], port: port)
-        let declared = try Self.object(try Self.reporter(["contest", "swindon", "--json"], port: port).output)
-        let undeclared = try Self.object(try Self.reporter(["contest", "ipswich", "--json"], port: port).output)
-        let withdrawn = try Self.object(try Self.reporter(["contest", "arun", "--json"], port: port).output)
+        _ = try await Self.reporter(["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4"], port: port)
+        _ = try await Self.reporter(["submit", "--contest", "arun", "--seats", "LAB=54"], port: port)
+        _ = try await Self.reporter(["withdraw", "--contest", "arun", "--reason", "recount"], port: port)
+        let declared = try Self.object(try await Self.reporter(["contest", "swindon", "--json"], port: port).output)
+        let undeclared = try Self.object(try await Self.reporter(["contest", "ipswich", "--json"], port: port).output)
+        let withdrawn = try Self.object(try await Self.reporter(["contest", "arun", "--json"], port: port).output)
         #expect(Set(declared.keys) == Set(undeclared.keys))
         #expect(Set(declared.keys) == Set(withdrawn.keys))
         #expect(declared["status"] as? String == "declared")
