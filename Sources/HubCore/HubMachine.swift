@@ -10,6 +10,30 @@ public struct PeerID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { "\(rawValue)" }
 }
 
+/// The desk an authenticated desk connection belongs to, and a number that changes whenever that desk's token (or
+/// regions) change in the desk directory, so that a rotation closes the connections let in with the old one.
+public struct DeskCredentialStamp: Hashable, Sendable {
+    public var deskID: String
+    public var credential: UInt64
+    public init(deskID: String, credential: UInt64) {
+        self.deskID = deskID
+        self.credential = credential
+    }
+}
+
+/// A desk whose connections must close: revoked (`keeping` nil), or given a new credential (`keeping` it: only
+/// connections let in with another one close).
+public struct DeskRevocation: Hashable, Sendable {
+    public var deskID: String
+    public var reason: String
+    public var keeping: UInt64?
+    public init(deskID: String, reason: String, keeping: UInt64?) {
+        self.deskID = deskID
+        self.reason = reason
+        self.keeping = keeping
+    }
+}
+
 /// The hub as a state machine: the state, the event log, every subscriber's flow, and the commit phase with its
 /// queues. Inputs go in as method calls; what the hub must do comes out as `HubMachine.Action`s, which the server
 /// carries out (writes, closes, appends to the store) and reports back (`commitSucceeded`, `written`). It does no
@@ -112,7 +136,7 @@ public struct HubMachine {
     /// One codec per compression format, so that each batch is compressed once per format.
     private let codecs: Codecs
 
-    private var peers: [PeerID: CompressionFormat] = [:]
+    private var peers: [PeerID: Peer] = [:]
     private var subscribers: [PeerID: Subscriber] = [:]
     /// Subscribers grouped by what they receive, in the order the groups formed, so that fan-out encodes each batch
     /// once per group and the order of actions does not depend on hashing.
@@ -123,6 +147,12 @@ public struct HubMachine {
     private var deferred: [Deferred] = []
     private var shuttingDown = false
     private var storeFailures = RepeatedFailureLog(intervalNanos: 10_000_000_000)
+
+    private struct Peer: Sendable {
+        var compression: CompressionFormat
+        /// For a desk: which desk, and the credential it was let in with.
+        var desk: DeskCredentialStamp?
+    }
 
     private struct Subscriber: Sendable {
         var filter: SubscriptionFilter
@@ -204,11 +234,32 @@ public struct HubMachine {
 
     // MARK: Inputs
 
-    /// A client finished its handshake.
-    public mutating func connected(_ peer: PeerID, compression: CompressionFormat) -> [Action] {
+    /// A client finished its handshake; a desk says which desk and credential it authenticated with.
+    public mutating func connected(
+        _ peer: PeerID, compression: CompressionFormat, desk: DeskCredentialStamp? = nil
+    ) -> [Action] {
         guard !shuttingDown else { return [goodbye(peer, code: .shuttingDown, "the hub is shutting down")] }
-        peers[peer] = compression
+        peers[peer] = Peer(compression: compression, desk: desk)
         return []
+    }
+
+    /// Desks were revoked, or their tokens rotated, in the desk directory: each of their connections that holds a
+    /// credential other than the one kept is closed with GOODBYE authenticationFailed and the reason. Acks still
+    /// owed to them are dropped with the connection (the events stay; a retry is a duplicate).
+    public mutating func desksRevoked(_ revocations: [DeskRevocation]) -> [Action] {
+        guard !revocations.isEmpty else { return [] }
+        var byDesk: [String: DeskRevocation] = [:]
+        for revocation in revocations { byDesk[revocation.deskID] = revocation }
+        var actions: [Action] = []
+        for (id, peer) in peers.sorted(by: { $0.key < $1.key }) {
+            guard let desk = peer.desk, let revocation = byDesk[desk.deskID],
+                revocation.keeping != desk.credential
+            else { continue }
+            peers[id] = nil
+            removeSubscriber(id)
+            actions.append(goodbye(id, code: .authenticationFailed, revocation.reason))
+        }
+        return actions
     }
 
     /// A client's connection closed, for whatever reason.
@@ -482,7 +533,7 @@ public struct HubMachine {
         case .election:
             // The definition is large: compressed when the peer chose compression.
             let answer = ElectionAnswer(requestID: query.requestID, digest: definition.digest, definition: definition)
-            actions.append(.send(codecs[peers[peer] ?? .none].encode(.election(answer)), to: peer))
+            actions.append(.send(codecs[peers[peer]?.compression ?? .none].encode(.election(answer)), to: peer))
             return
         }
         actions.append(.send(codecs.plain.encode(message), to: peer))
@@ -491,7 +542,7 @@ public struct HubMachine {
     // MARK: Subscribers
 
     private mutating func startSubscription(_ peer: PeerID, _ subscription: Subscribe, into actions: inout [Action]) {
-        guard let compression = peers[peer] else { return }
+        guard let compression = peers[peer]?.compression else { return }
         let filter = subscription.filter
         let latest = state.latestSequence
         let codec = codecs[compression]

@@ -22,6 +22,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Submissions decoded from the current read, handed to the engine together when the read completes.
     private var submissions: [HubMachine.Submission] = []
     private var clientName = ""
+    /// The desk and credential this connection authenticated with, for the engine (revocations close it).
+    private var deskStamp: DeskCredentialStamp?
 
     init(id: PeerID, configuration: HubConfiguration, engine: HubEngine, reader: FrameReader, logger: Logger) {
         self.machine = ConnectionMachine(peer: id, context: engine.context)
@@ -89,14 +91,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         clientName = PeerText.loggable(hello.clientName)
         switch hello.role {
         case .desk:
-            guard let desk = configuration.desks.authenticate(deskID: hello.principal, token: hello.secret) else {
+            // The directory in force now: a reload (SIGHUP) may have replaced the one the hub started with.
+            let desks = engine.desks.directoryInForce
+            guard let (desk, credential) = desks.authenticate(deskID: hello.principal, token: hello.secret) else {
                 let offered =
-                    configuration.desks.deskIDs.contains(hello.principal)
+                    desks.deskIDs.contains(hello.principal)
                     ? hello.principal : PeerText.unknown(hello.principal, "desk id")
                 logger.warning("authentication failed", metadata: ["desk.id": "\(offered)"])
                 return .denied
             }
             logger[metadataKey: "desk.id"] = "\(desk.id)"
+            deskStamp = DeskCredentialStamp(deskID: desk.id, credential: credential)
             return .desk(desk)
         case .subscriber:
             if let keys = configuration.subscriberKeys, !keys.authenticate(name: hello.principal, key: hello.secret) {
@@ -123,7 +128,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             codec = FrameCodec(format: welcome.compression, dictionary: engine.presetDictionary)
             // Made after `authenticate` named the desk or subscriber, so that the engine's logs about it say which.
             let connection = PeerConnection(id: machine.peer, channel: context.channel, logger: logger)
-            engine.connected(connection, compression: welcome.compression)
+            engine.connected(connection, compression: welcome.compression, desk: deskStamp)
             context.writeAndFlush(wrapOutboundOut(plain.encode(.welcome(welcome))), promise: nil)
             logger.info(
                 "handshake complete",

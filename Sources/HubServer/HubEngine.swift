@@ -17,6 +17,8 @@ actor HubEngine {
     private nonisolated let durable: Atomic<UInt64>
     nonisolated let context: ConnectionMachine.Context
     nonisolated let presetDictionary: [UInt8]
+    /// The desk directory in force (swapped on reload); connection handlers authenticate against it.
+    nonisolated let desks: CurrentDesks
     private nonisolated let stopped: EventLoopPromise<Void>
 
     private var machine: HubMachine
@@ -29,9 +31,10 @@ actor HubEngine {
 
     init(
         loop: any EventLoop, machine: sending HubMachine, store: any EventStore, hubName: String,
-        heartbeatInterval: TimeAmount, logger: Logger
+        heartbeatInterval: TimeAmount, desks: CurrentDesks, logger: Logger
     ) {
         self.loop = loop
+        self.desks = desks
         self.durable = Atomic(machine.durableSequence)
         self.context = ConnectionMachine.Context(
             hubName: hubName, electionID: machine.configuration.election.id,
@@ -62,11 +65,26 @@ actor HubEngine {
         }
     }
 
-    nonisolated func connected(_ connection: PeerConnection, compression: CompressionFormat) {
+    nonisolated func connected(
+        _ connection: PeerConnection, compression: CompressionFormat, desk: DeskCredentialStamp? = nil
+    ) {
         onLoop { engine in
             engine.connections[connection.id] = connection
-            engine.perform(engine.machine.connected(connection.id, compression: compression))
+            engine.perform(engine.machine.connected(connection.id, compression: compression, desk: desk))
+            // Authenticated just before a reload revoked or rotated it, and arrived after that reload's revocations:
+            // closed the same way.
+            if let desk,
+                let revocation = engine.desks.directoryInForce.revocation(of: desk.deskID, credential: desk.credential)
+            {
+                engine.perform(engine.machine.desksRevoked([revocation]))
+            }
         }
+    }
+
+    /// The desk directory changed: these desks' connections close (`HubMachine.desksRevoked`).
+    nonisolated func desksRevoked(_ revocations: [DeskRevocation]) {
+        guard !revocations.isEmpty else { return }
+        onLoop { $0.perform($0.machine.desksRevoked(revocations)) }
     }
 
     nonisolated func disconnected(_ id: PeerID) {

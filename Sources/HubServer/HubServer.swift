@@ -20,6 +20,8 @@ public final class HubServer: Service, Sendable {
     /// TCP connections open now, authenticated or not.
     private let openConnections = Atomic<Int>(0)
     private let partialFrames: PartialFrameBudget
+    /// The desk directory in force: `configuration.desks` at first, then whatever `replaceDesks` put in.
+    private let currentDesks: CurrentDesks
 
     /// - Parameters:
     ///   - onServerRunning: called with the bound address once the hub accepts connections (tests bind port 0);
@@ -34,6 +36,7 @@ public final class HubServer: Service, Sendable {
         self.logger = logger
         self.onServerRunning = onServerRunning
         self.partialFrames = PartialFrameBudget(limit: configuration.maxPartialFrameBytes)
+        self.currentDesks = CurrentDesks(configuration.desks)
         self.storeFactory =
             storeFactory ?? { configuration, logger in
                 try await FileJournal.open(
@@ -81,7 +84,7 @@ public final class HubServer: Service, Sendable {
         let latestSequence = recovered.state.latestSequence
         let engine = HubEngine(
             loop: group.next(), machine: HubMachine(recovered: recovered), store: store, hubName: configuration.hubName,
-            heartbeatInterval: configuration.heartbeatInterval, logger: logger)
+            heartbeatInterval: configuration.heartbeatInterval, desks: currentDesks, logger: logger)
         engine.start()
         runningEngine.withLock { $0 = engine }
         defer { runningEngine.withLock { $0 = nil } }
@@ -160,6 +163,22 @@ public final class HubServer: Service, Sendable {
 }
 
 extension HubServer {
+    /// The desk directory in force.
+    public var desks: DeskDirectory { currentDesks.directoryInForce }
+
+    /// Puts a new desk directory in force (the desks file reloaded on SIGHUP): handshakes use it at once, and the
+    /// open connections of each desk revoked, or whose token or regions changed, are closed with GOODBYE
+    /// authenticationFailed and the reason (`HubMachine.desksRevoked`). Returns those desks.
+    @discardableResult
+    public func replaceDesks(with directory: DeskDirectory) -> [DeskRevocation] {
+        let old = currentDesks.replace(with: directory)
+        let revocations = directory.revocations(since: old)
+        // After the swap: a handshake that authenticated against the old directory and reaches the engine after
+        // these revocations is checked against the new one there (`HubEngine.connected`).
+        runningEngine.withLock { $0 }?.desksRevoked(revocations)
+        return revocations
+    }
+
     /// What the hub is doing now: for tests, and for operators' tools.
     public func statistics() async throws -> HubStatistics {
         guard let engine = runningEngine.withLock({ $0 }) else {

@@ -103,6 +103,32 @@ public enum StartupChecks {
         }
     }
 
+    /// Replaces (or creates) a file that only its owner can read (0600 whatever the umask), atomically: written
+    /// under a temporary name in the same directory, synced, then renamed over `path`; a reader sees the old file
+    /// or the new one, never a mix.
+    public static func replaceSecretFile(_ bytes: [UInt8], at path: String) throws(StartupError) {
+        let temporary = path + ".replacing-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        let fd: Int32
+        switch Posix.openFile(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600) {
+        case .success(let opened): fd = opened
+        case .failure(let failure): throw StartupError("cannot write \(path): \(failure.description)")
+        }
+        let written = bytes.withUnsafeBytes { contents in
+            Posix.setMode(fd, 0o600).flatMap { Posix.writeAll(fd, contents, at: 0) }.flatMap { Posix.syncFile(fd) }
+        }
+        _ = Posix.closeFile(fd)
+        if case .failure(let failure) = written {
+            _ = Posix.removeFile(temporary)
+            throw StartupError("cannot write \(path): \(failure.description)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            _ = Posix.removeFile(temporary)
+            throw StartupError("cannot replace \(path): \(errnoText(code))")
+        }
+        _ = Posix.syncDirectory(Posix.parentDirectory(of: path))
+    }
+
     /// A warning when the secrets file at `path` can be read by users other than its owner.
     public static func exposureWarning(forSecretFile path: String) -> String? {
         var status = stat()

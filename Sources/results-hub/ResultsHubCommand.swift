@@ -2,6 +2,7 @@ import ArgumentParser
 import ElectionDefaults
 import ElectionModel
 import Foundation
+import HubCore
 import HubServer
 import Logging
 import NIOCore
@@ -13,7 +14,7 @@ struct ResultsHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "results-hub",
         abstract: "The ResultsHub election-night results hub.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Desks.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -36,7 +37,7 @@ extension ResultsHubCommand {
 
         @Option(
             help:
-                "Desks file: a JSON list of {\"id\", \"token\", \"regions\"}. Default: DIR/desks.json, generated on first start."
+                "Desks file: a JSON list of {\"id\", \"tokenHash\" (or \"token\"), \"regions\"}. Default: DIR/desks.json, generated on first start; reloaded on SIGHUP."
         )
         var desks: String?
 
@@ -101,7 +102,7 @@ extension ResultsHubCommand {
                 logger.warning("\(warning)")
             }
             let desksFile = try loadOrGenerateDesks(election: election, logger: logger)
-            let desks = try DeskDirectory(credentials: desksFile.credentials, election: election)
+            let desks = try DeskDirectory(desks: desksFile.stored, election: election)
             var configuration = HubConfiguration(election: election, desks: desks, dataDirectory: dataDirectory)
             configuration.host = host
             configuration.port = port
@@ -124,9 +125,12 @@ extension ResultsHubCommand {
             let port = self.port
             let server = HubServer(configuration: configuration, logger: logger) { address in
                 if let generated = desksFile.toWrite {
-                    try StartupChecks.writeSecretFile(Array(DeskDirectory.encode(desksFile.credentials)), to: generated)
+                    // The hashes in the desks file; the tokens themselves once, in a file the operator moves away.
+                    try StartupChecks.writeSecretFile(Array(DesksFile.encode(desksFile.stored)), to: generated)
+                    let tokens = try DesksFileOptions.writeNewTokens(
+                        desksFile.generated, beside: generated, to: nil)
                     say(
-                        "results-hub: wrote \(desksFile.credentials.count) desk tokens to \(generated) (one desk per region and \"national\"); keep it secret"
+                        "results-hub: wrote \(desksFile.generated.count) desks to \(generated) (one per region and \"national\"; hashes only) and their tokens to \(tokens): give each desk its token, then move that file off this machine"
                     )
                 }
                 say(
@@ -136,9 +140,32 @@ extension ResultsHubCommand {
                     "results-hub: journal in \(dataDirectory)/journal.rhj; desks: \(desks.deskIDs.joined(separator: ", "))"
                 )
             }
+            let desksPath = desksFile.path
+            let hangup = HangupSignal(logger: logger) {
+                // SIGHUP: the desks file again; an invalid one is logged and the desks in force are kept.
+                do {
+                    guard let data = FileManager.default.contents(atPath: desksPath) else {
+                        throw StartupError("cannot read \(desksPath)")
+                    }
+                    let stored = try DesksFile.decode(data)
+                    let directory = try DeskDirectory(desks: stored, election: election)
+                    let closed = server.replaceDesks(with: directory)
+                    logger.notice(
+                        "desks file reloaded",
+                        metadata: [
+                            "desks.file": "\(desksPath)", "desks": "\(directory.deskIDs.joined(separator: ","))",
+                            "desks.closed": "\(closed.map(\.deskID).joined(separator: ","))",
+                        ])
+                    Self.warnAboutPlainTokens(stored, in: desksPath, logger: logger)
+                } catch {
+                    logger.error(
+                        "desks file not reloaded: \(error); the desks in force are kept",
+                        metadata: ["desks.file": "\(desksPath)"])
+                }
+            }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: server), .init(service: HangupSignal(logger: logger))],
+                    services: [.init(service: server), .init(service: hangup)],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
@@ -156,32 +183,50 @@ extension ResultsHubCommand {
         }
 
         /// The desks, and where to write them if they were generated for this first start.
-        private struct DesksFile {
-            var credentials: [DeskCredential]
+        private struct LoadedDesks {
+            var path: String
+            var stored: [StoredDesk]
+            /// Generated on this first start: their plain tokens, shown once.
+            var generated: [DeskCredential] = []
             var toWrite: String?
         }
 
         /// The desks file given, or DIR/desks.json; on the first start, desks with random tokens, written later.
-        private func loadOrGenerateDesks(election: Election, logger: Logger) throws -> DesksFile {
+        private func loadOrGenerateDesks(election: Election, logger: Logger) throws -> LoadedDesks {
             let path = desks ?? "\(dataDirectory)/desks.json"
             if let data = FileManager.default.contents(atPath: path) {
                 if let warning = StartupChecks.exposureWarning(forSecretFile: path) { logger.warning("\(warning)") }
-                return DesksFile(credentials: try DeskDirectory.decode(data), toWrite: nil)
+                let stored = try DesksFile.decode(data)
+                Self.warnAboutPlainTokens(stored, in: path, logger: logger)
+                return LoadedDesks(path: path, stored: stored)
             }
             guard desks == nil else { throw StartupError("cannot read the desks file \(path); check --desks") }
-            return DesksFile(credentials: DeskDirectory.generateCredentials(for: election), toWrite: path)
+            let generated = DeskDirectory.generateCredentials(for: election)
+            return LoadedDesks(path: path, stored: generated.map(StoredDesk.init), generated: generated, toWrite: path)
+        }
+
+        /// A desks file in the previous format (plain tokens) is served as it is, with this warning: the hub never
+        /// rewrites a file the operator gave it.
+        static func warnAboutPlainTokens(_ stored: [StoredDesk], in path: String, logger: Logger) {
+            let plain = DesksFile.plainTokenDesks(stored)
+            guard !plain.isEmpty else { return }
+            logger.warning(
+                "the desks file \(path) stores plain tokens for \(plain.count == 1 ? "1 desk" : "\(plain.count) desks"); `results-hub desks rehash --desks \(path)` stores only their hashes (the tokens stay valid)"
+            )
         }
     }
 }
 
-/// SIGHUP, which a terminal sends when it closes (an SSH session dropping on election night), must not stop the
-/// hub: it is logged and ignored. Stop the hub with SIGTERM or SIGINT.
+/// SIGHUP reloads the desks file (`results-hub desks add | rotate | revoke` edit it). It never stops the hub: a
+/// terminal sends it when it closes (an SSH session dropping on election night). Stop the hub with SIGTERM or SIGINT.
 struct HangupSignal: Service {
     let logger: Logger
+    let reload: @Sendable () -> Void
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            logger.notice("SIGHUP received and ignored: the hub keeps serving (stop it with SIGTERM or Ctrl-C)")
+            logger.notice("SIGHUP received: reloading the desks file; the hub keeps serving")
+            reload()
         }
     }
 }

@@ -301,6 +301,47 @@ struct HubMachineTests {
         #expect(try run() == first)
     }
 
+    // MARK: Desk directory changes
+
+    @Test func aRevokedDeskHasEveryConnectionClosedWithTheReasonAndOtherDesksStay() throws {
+        var hub = try machine()
+        let secondConnection = PeerID(3)
+        _ = hub.connected(desk, compression: .none, desk: .init(deskID: "north-west", credential: 1))
+        _ = hub.connected(secondConnection, compression: .none, desk: .init(deskID: "north-west", credential: 1))
+        _ = hub.connected(otherDesk, compression: .none, desk: .init(deskID: "national", credential: 7))
+        _ = hub.connected(watcher, compression: .none)
+        let actions = hub.desksRevoked([
+            .init(deskID: "north-west", reason: "desk north-west was revoked", keeping: nil)
+        ])
+        #expect(actions.count == 2)
+        for peer in [desk, secondConnection] {
+            #expect(actions.goodbye(for: peer)?.code == .authenticationFailed)
+            #expect(actions.goodbye(for: peer)?.message == "desk north-west was revoked")
+        }
+        #expect(actions.goodbye(for: otherDesk) == nil && actions.goodbye(for: watcher) == nil)
+        #expect(hub.statistics.peers == 2, "the closed connections are forgotten")
+        // Said once: a second revocation finds nobody, and neither does a desk with no connection.
+        #expect(hub.desksRevoked([.init(deskID: "north-west", reason: "again", keeping: nil)]).isEmpty)
+        #expect(hub.desksRevoked([.init(deskID: "south-east", reason: "gone", keeping: nil)]).isEmpty)
+        // Shutdown says goodbye to the peers that are left only.
+        let shutdown = hub.shutdown()
+        #expect(shutdown.goodbyeCode(for: otherDesk) == .shuttingDown && shutdown.goodbyeCode(for: desk) == nil)
+    }
+
+    @Test func aRotatedDeskLosesTheConnectionsWithItsOldTokenAndKeepsThoseWithTheNewOne() throws {
+        var hub = try machine()
+        _ = hub.connected(desk, compression: .none, desk: .init(deskID: "north-west", credential: 1))
+        _ = hub.connected(otherDesk, compression: .none, desk: .init(deskID: "north-west", credential: 2))
+        let reason = "desk north-west's token was rotated; reconnect with the new token"
+        let actions = hub.desksRevoked([.init(deskID: "north-west", reason: reason, keeping: 2)])
+        #expect(actions.goodbye(for: desk)?.code == .authenticationFailed)
+        #expect(actions.goodbye(for: desk)?.message == reason)
+        #expect(actions.goodbye(for: otherDesk) == nil)
+        // The connection with the new token submits and is answered as before.
+        #expect(hub.submit([submission(alphaCon, requestID: 1, from: otherDesk)]).appendedEvents?.count == 1)
+        #expect(hub.commitSucceeded(now: 0).messages(to: otherDesk).compactMap(\.ackSequence) == [1])
+    }
+
     @Test func recoveryRebuildsTheStateAndTheResumeLogAndAllOfItIsDurable() throws {
         var recovery = HubMachine.Recovery(configuration: try machine().configuration)
         try recovery.apply(sequence: 1, record: try F.election().validate(alphaCon, from: F.national))
@@ -344,6 +385,13 @@ extension [HubMachine.Action] {
             }
             return total
         }
+    }
+
+    func goodbye(for peer: PeerID) -> Goodbye? {
+        for case .close(let target, let frame) in self where target == peer {
+            if case .goodbye(let goodbye)? = decodeFrames(frame).first { return goodbye }
+        }
+        return nil
     }
 
     func goodbyeCode(for peer: PeerID) -> ErrorCode? {

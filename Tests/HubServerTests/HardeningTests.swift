@@ -57,8 +57,11 @@ struct HardeningTests {
         try await hub.stop()
     }
 
+    /// A token from the file of new tokens the first start wrote (desks.json holds only their hashes).
     static func generatedToken(in data: String, desk: String) throws -> String {
-        let credentials = try DeskDirectory.decode(try Data(contentsOf: URL(fileURLWithPath: data + "/desks.json")))
+        let name = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: data).first { $0.hasPrefix("desk-tokens-") })
+        let credentials = try DeskDirectory.decode(try Data(contentsOf: URL(fileURLWithPath: data + "/" + name)))
         return try #require(credentials.first { $0.id == desk }).token
     }
 
@@ -411,12 +414,16 @@ struct HardeningTests {
             directory: data, arguments: ["--election", election, "--log-level", "warning"], asOrdinaryUser: true)
         town.terminate()
         try FileManager.default.removeItem(atPath: data + "/desks.json")
+        for name in try FileManager.default.contentsOfDirectory(atPath: data) where name.hasPrefix("desk-tokens-") {
+            try FileManager.default.removeItem(atPath: data + "/" + name)
+        }
         let run = try await CommandRun.run(
             Executables.resultsHub, ["--port", "0", "--data", data, "--log-level", "critical"], asOrdinaryUser: true)
         #expect(run.status == 1)
         #expect(run.errors.contains("results-hub: "))
         #expect(run.errors.contains("election"), "\(run.errors)")
         #expect(!FileManager.default.fileExists(atPath: data + "/desks.json"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data).allSatisfy { !$0.hasPrefix("desk-tokens-") })
     }
 
     static let townElection = """
@@ -427,8 +434,9 @@ struct HardeningTests {
                        "totalSeats": 30, "seatsUp": 10, "controlBefore": "LAB"}]}
         """
 
-    /// SIGHUP used to kill the hub with no GOODBYE. It is logged and ignored now; SIGTERM still stops it cleanly.
-    @Test func sighupIsIgnoredAndTheHubServesOn() async throws {
+    /// SIGHUP used to kill the hub with no GOODBYE. It reloads the desks file now and never stops the hub; SIGTERM
+    /// still stops it cleanly.
+    @Test func sighupReloadsTheDesksAndTheHubServesOn() async throws {
         let directory = try OrdinaryUser.makeDirectory("results-hub-sighup")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let hub = try await HubProcess.start(directory: directory + "/data", arguments: ["--log-level", "notice"])
@@ -436,7 +444,7 @@ struct HardeningTests {
         try await withTimeout {
             try await HubSession.connect(host: "127.0.0.1", port: port, hello: .subscriber) { subscriber in
                 hub.signal(SIGHUP)
-                try await Self.waitUntil { hub.standardError.contains("SIGHUP received and ignored") }
+                try await Self.waitUntil { hub.standardError.contains("desks file reloaded") }
                 try await subscriber.send(.query(Query(requestID: 1, kind: .scoreboard)))
                 guard case .scoreboard = try await subscriber.next() else { throw TestFailure("no scoreboard") }
                 hub.signal(SIGTERM)

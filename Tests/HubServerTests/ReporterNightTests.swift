@@ -263,10 +263,7 @@ struct ReporterNightTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let hub = try await HubProcess.start(directory: directory)
         defer { hub.kill9() }
-        let desks = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/desks.json")))
-                as? [[String: Any]])
-        let token = try #require(desks.first { $0["id"] as? String == "national" }?["token"] as? String)
+        let token = try HardeningTests.generatedToken(in: directory, desk: "national")
         let credentials = ["RESULTS_HUB_DESK": "national", "RESULTS_HUB_TOKEN": token]
         let submit = ["submit", "--contest", "swindon", "--seats", "LAB=31,CON=22,LD=4", "--timeout", "1"]
 
