@@ -97,9 +97,9 @@ public struct HubConnection: Sendable {
             let greeted = channel.eventLoop.makePromise(of: Welcome.self)
             do {
                 try await outbound.write(.hello(hello, greeted))
-                Self.failIfClosedMeanwhile(greeted, channel: channel)
+                Self.failIfClosedMeanwhile(greeted, channel: channel) { shared.closedReason }
             } catch {
-                greeted.fail(HubClientError.connectionLost)
+                greeted.fail(shared.closedReason)
             }
             let welcome = try await greeted.futureResult.get()
             let connection = HubConnection(
@@ -167,9 +167,12 @@ public struct HubConnection: Sendable {
     /// A frame the writer handed on just as the connection closed is dropped before `ClientHandler` sees it, so
     /// nothing would ever complete its promise. This runs on the loop after that hand-over: if the connection is
     /// closed by then, the promise fails (a no-op when the handler already completed it).
-    static func failIfClosedMeanwhile<Value>(_ promise: EventLoopPromise<Value>, channel: any Channel) {
+    static func failIfClosedMeanwhile<Value>(
+        _ promise: EventLoopPromise<Value>, channel: any Channel,
+        reason: @escaping @Sendable () -> HubClientError = { .connectionLost }
+    ) {
         channel.eventLoop.execute {
-            if !channel.isActive { promise.fail(HubClientError.connectionLost) }
+            if !channel.isActive { promise.fail(reason()) }
         }
     }
 
