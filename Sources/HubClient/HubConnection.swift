@@ -89,10 +89,16 @@ public struct HubConnection: Sendable {
         let asyncChannel = try await FrameChannel.connect(
             to: address, group: group, configuration: configuration, shared: shared, logger: logger)
         let channel = asyncChannel.channel
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(
-                try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        let handler: NIOLoopBound<ClientHandler>
+        do {
+            handler = try await channel.eventLoop.submit {
+                NIOLoopBound(
+                    try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+            }.get()
+        } catch {
+            // The connection already closed (its handlers are gone): a TLS failure says why.
+            throw shared.closedReason
+        }
         return try await asyncChannel.executeThenClose { inbound, outbound in
             let greeted = channel.eventLoop.makePromise(of: Welcome.self)
             do {

@@ -62,7 +62,7 @@ public struct HubTLS: Sendable, Hashable {
         } catch {
             throw HubServerError(
                 message:
-                    "the TLS certificate \(certificateFile) and key \(privateKeyFile) cannot be used together (\(Self.reason(error))); is the key the certificate's?"
+                    "the TLS key \(privateKeyFile) does not go with the certificate \(certificateFile); check --tls-cert and --tls-key"
             )
         }
     }
