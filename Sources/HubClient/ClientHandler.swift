@@ -23,6 +23,12 @@ final class ClientHandler: ChannelDuplexHandler {
     final class Shared: Sendable {
         let heartbeatSequence = Atomic<UInt64>(0)
         let isOpen = Atomic<Bool>(true)
+        /// Why the connection failed, when it was more than the connection ending (a TLS failure): for a HELLO
+        /// whose write fails because the connection closed first.
+        let failure = Mutex<HubClientError?>(nil)
+
+        /// The error a request that could not be written fails with.
+        var closedReason: HubClientError { failure.withLock { $0 } ?? .connectionLost }
     }
 
     private struct Pending {
@@ -145,7 +151,9 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let error = (error as? WireError).map { HubClientError.protocolViolation($0) } ?? error
+        let error =
+            (error as? WireError).map { HubClientError.protocolViolation($0) }
+            ?? address.tls?.explain(error, address: address) ?? error
         fail(Self.clientError(error))
         context.fireErrorCaught(error)
         context.close(promise: nil)
@@ -161,6 +169,9 @@ final class ClientHandler: ChannelDuplexHandler {
     /// Fails every waiting request (and a handshake in progress) with `error`; nothing more is sent.
     private func fail(_ error: any Error) {
         shared.isOpen.store(false, ordering: .releasing)
+        if let error = error as? HubClientError, error != .connectionLost {
+            shared.failure.withLock { $0 = $0 ?? error }
+        }
         timer?.cancel()
         timer = nil
         switch phase {

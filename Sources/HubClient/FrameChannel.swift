@@ -14,12 +14,17 @@ enum FrameChannel {
     ) async throws -> NIOAsyncChannel<HubConnection.Event, ClientOutbound> {
         let timeout = configuration.connectTimeout ?? .seconds(5)
         let buffer = configuration.inboundBuffer
+        // Read the CA file before connecting: a wrong path is reported as such.
+        if let tls = address.tls { _ = try tls.context(for: address) }
         do {
             return try await ClientBootstrap(group: group)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connectTimeout(timeout.timeAmount)
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls = address.tls {
+                            try channel.pipeline.syncOperations.addHandler(tls.handler(for: address))
+                        }
                         try channel.pipeline.syncOperations.addHandlers(
                             ByteToMessageHandler(
                                 FrameDecoder(maxFrameLength: WireLimits.maxFrameLength, detectingProtocol: false)),
@@ -32,6 +37,8 @@ enum FrameChannel {
                                     lowWatermark: buffer.lowerBound, highWatermark: buffer.upperBound)))
                     }
                 }
+        } catch let error as HubClientError {
+            throw error
         } catch {
             if isConnectTimeout(error) {
                 throw HubClientError.timedOut(address: "\(address)", waitingFor: "the connection", after: timeout)

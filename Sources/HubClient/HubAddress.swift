@@ -2,12 +2,15 @@
 public struct HubAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// TLS to the hub; nil speaks the protocol in plain TCP. Not part of the text form.
+    public var tls: ClientTLS?
 
     public static let `default` = HubAddress(host: "127.0.0.1", port: 7400)
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, tls: ClientTLS? = nil) {
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
     /// Parses `HOST:PORT`, `[IPv6]:PORT` or `HOST` (port 7400). A port is 1 to 65535.

@@ -89,17 +89,23 @@ public struct HubConnection: Sendable {
         let asyncChannel = try await FrameChannel.connect(
             to: address, group: group, configuration: configuration, shared: shared, logger: logger)
         let channel = asyncChannel.channel
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(
-                try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        let handler: NIOLoopBound<ClientHandler>
+        do {
+            handler = try await channel.eventLoop.submit {
+                NIOLoopBound(
+                    try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+            }.get()
+        } catch {
+            // The connection already closed (its handlers are gone): a TLS failure says why.
+            throw shared.closedReason
+        }
         return try await asyncChannel.executeThenClose { inbound, outbound in
             let greeted = channel.eventLoop.makePromise(of: Welcome.self)
             do {
                 try await outbound.write(.hello(hello, greeted))
-                Self.failIfClosedMeanwhile(greeted, channel: channel)
+                Self.failIfClosedMeanwhile(greeted, channel: channel) { shared.closedReason }
             } catch {
-                greeted.fail(HubClientError.connectionLost)
+                greeted.fail(shared.closedReason)
             }
             let welcome = try await greeted.futureResult.get()
             let connection = HubConnection(
@@ -167,9 +173,12 @@ public struct HubConnection: Sendable {
     /// A frame the writer handed on just as the connection closed is dropped before `ClientHandler` sees it, so
     /// nothing would ever complete its promise. This runs on the loop after that hand-over: if the connection is
     /// closed by then, the promise fails (a no-op when the handler already completed it).
-    static func failIfClosedMeanwhile<Value>(_ promise: EventLoopPromise<Value>, channel: any Channel) {
+    static func failIfClosedMeanwhile<Value>(
+        _ promise: EventLoopPromise<Value>, channel: any Channel,
+        reason: @escaping @Sendable () -> HubClientError = { .connectionLost }
+    ) {
         channel.eventLoop.execute {
-            if !channel.isActive { promise.fail(HubClientError.connectionLost) }
+            if !channel.isActive { promise.fail(reason()) }
         }
     }
 

@@ -22,6 +22,8 @@ public enum HubClientError: Error, Hashable, Sendable, CustomStringConvertible {
     case timedOut(address: String, waitingFor: String, after: Duration)
     /// This many requests already wait for answers on the connection.
     case tooManyRequests(limit: Int)
+    /// TLS to the hub failed: a certificate not signed by the CA trusted, not for the host, a hub without TLS.
+    case tls(address: String, reason: String)
 
     public var description: String {
         switch self {
@@ -37,6 +39,7 @@ public enum HubClientError: Error, Hashable, Sendable, CustomStringConvertible {
             return
                 "no answer from the hub at \(address) within \(duration.spoken) (waiting for \(what)); is results-hub running there, and not paused?"
         case .tooManyRequests(let limit): return "\(limit) requests already wait for answers on this connection"
+        case .tls(let address, let reason): return "TLS with the hub at \(address) failed: \(reason)"
         }
     }
 }

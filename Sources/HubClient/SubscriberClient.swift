@@ -208,8 +208,9 @@ public struct SubscriberClient: Sendable {
     /// Errors that reconnecting cannot fix.
     private static func isPermanent(_ error: any Error) -> Bool {
         switch error {
-        case HubClientError.closedByHub(let goodbye): return goodbye.code == .authenticationFailed
-        case HubClientError.unsupportedVersion: return true
+        case HubClientError.closedByHub(let goodbye):
+            return goodbye.code == .authenticationFailed || goodbye.code == .notThisProtocol
+        case HubClientError.unsupportedVersion, HubClientError.tls: return true
         default: return error is ElectionMismatch
         }
     }

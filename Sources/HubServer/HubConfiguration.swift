@@ -34,6 +34,8 @@ public struct HubConfiguration: Sendable {
     /// A fixed kernel send buffer per connection (SO_SNDBUF); nil leaves the kernel's autotuning, which suits
     /// subscribers far away. Tests set it small so that a stalled reader fills it quickly.
     public var socketSendBufferBytes: Int?
+    /// When set, the port speaks TLS (a plain client gets GOODBYE notThisProtocol); when nil, plain TCP.
+    public var tls: HubTLS?
 
     public init(election: Election, desks: DeskDirectory, dataDirectory: String) {
         self.election = election

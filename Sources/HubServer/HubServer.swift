@@ -6,6 +6,7 @@ import HubWire
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -60,6 +61,8 @@ public final class HubServer: Service, Sendable {
     private func serve(group: MultiThreadedEventLoopGroup) async throws {
         let configuration = self.configuration
         let logger = self.logger
+        // Read before the journal is touched: a wrong file is reported at once.
+        let tlsContext = try configuration.tls?.makeContext()
         let started = ContinuousClock.now
         let store = try await storeFactory(configuration, logger)
         // Replayed where the store does its work (the journal's thread); the value goes there and comes back.
@@ -105,9 +108,20 @@ public final class HubServer: Service, Sendable {
                     logger.warning(
                         "refusing a connection: the limit is reached",
                         metadata: ["connections.max": "\(configuration.maxConnections)"])
-                    return channel.pipeline.addHandler(RefuseConnectionHandler())
+                    return channel.eventLoop.makeCompletedFuture {
+                        if let tlsContext {
+                            try channel.pipeline.syncOperations.addHandlers(
+                                TLSOnlyPortHandler(), NIOSSLServerHandler(context: tlsContext))
+                        }
+                        try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler())
+                    }
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        // Below the protocol: the frame reader sees the decrypted bytes.
+                        try channel.pipeline.syncOperations.addHandlers(
+                            TLSOnlyPortHandler(), NIOSSLServerHandler(context: tlsContext))
+                    }
                     if let bytes = configuration.socketSendBufferBytes {
                         try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(bytes))
                     }
@@ -139,7 +153,7 @@ public final class HubServer: Service, Sendable {
             "listening",
             metadata: [
                 "hub.address": "\(address)", "election.id": "\(configuration.election.id)",
-                "hub.sequence": "\(latestSequence)",
+                "hub.sequence": "\(latestSequence)", "hub.tls": "\(tlsContext != nil)",
             ])
         var startFailure: (any Error)?
         do {

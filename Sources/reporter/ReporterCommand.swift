@@ -36,6 +36,19 @@ struct HubOptions: ParsableArguments {
     @Option(help: "Seconds to wait for the hub (connecting, the handshake, each answer) before giving up.")
     var timeout: Double = 10
 
+    @Flag(help: "Connect with TLS (a hub started with --tls-cert).")
+    var tls = false
+
+    @Option(
+        help: "With --tls: PEM file of the CA that signed the hub's certificate. Default: the system's trusted CAs.")
+    var ca: String?
+
+    @Option(help: "With --tls: a client certificate (PEM), for a hub started with --tls-client-ca.")
+    var tlsCert: String?
+
+    @Option(help: "With --tls-cert: its private key (PEM).")
+    var tlsKey: String?
+
     @Flag(help: "Log connection details to standard error.")
     var verbose = false
 
@@ -43,13 +56,23 @@ struct HubOptions: ParsableArguments {
         guard HubAddress(hub) != nil else {
             throw ValidationError("--hub \(hub) is not HOST:PORT or [IPv6]:PORT with a port from 1 to 65535")
         }
+        if !tls, ca != nil || tlsCert != nil {
+            throw ValidationError("--ca and --tls-cert go with --tls")
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
         guard timeout > 0, timeout <= 3600 else {
             throw ValidationError("--timeout \(timeout) is not 0 to 3600 seconds")
         }
     }
 
     /// Checked by `validate()`.
-    var address: HubAddress { HubAddress(hub) ?? .default }
+    var address: HubAddress {
+        var address = HubAddress(hub) ?? .default
+        if tls { address.tls = ClientTLS(caFile: ca, certificateFile: tlsCert, privateKeyFile: tlsKey) }
+        return address
+    }
 
     var timeLimit: Duration { .milliseconds(Int64((timeout * 1000).rounded())) }
 

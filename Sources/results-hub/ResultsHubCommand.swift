@@ -14,7 +14,7 @@ struct ResultsHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "results-hub",
         abstract: "The ResultsHub election-night results hub.",
-        subcommands: [Serve.self, Desks.self],
+        subcommands: [Serve.self, Desks.self, DevCert.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -63,6 +63,23 @@ extension ResultsHubCommand {
         @Option(help: "Accepted revisions remembered for idempotent retries (each contest's current one always is).")
         var retainedRevisions = 1_000_000
 
+        @Option(help: "Serve TLS on the port: the server's certificate (PEM), then any intermediates. With --tls-key.")
+        var tlsCert: String?
+
+        @Option(help: "The private key of --tls-cert (PEM).")
+        var tlsKey: String?
+
+        @Option(
+            name: .customLong("tls-client-ca"),
+            help: "With --tls-cert: clients must present a certificate signed by a CA in this PEM file.")
+        var tlsClientCA: String?
+
+        /// Checked by `validate()`.
+        var tls: HubTLS? {
+            guard let tlsCert, let tlsKey else { return nil }
+            return HubTLS(certificateFile: tlsCert, privateKeyFile: tlsKey, clientCAFile: tlsClientCA)
+        }
+
         func validate() throws {
             guard (0...65535).contains(port) else {
                 throw ValidationError("--port \(port) is out of range: use 1 to 65535, or 0 for any free port")
@@ -73,6 +90,10 @@ extension ResultsHubCommand {
             guard stallTimeout > 0 else {
                 throw ValidationError("--stall-timeout must be a positive number of seconds")
             }
+            guard (tlsCert == nil) == (tlsKey == nil) else {
+                throw ValidationError("--tls-cert and --tls-key go together")
+            }
+            if tlsClientCA != nil && tlsCert == nil { throw ValidationError("--tls-client-ca goes with --tls-cert") }
         }
 
         func run() async throws {
@@ -97,6 +118,8 @@ extension ResultsHubCommand {
         /// been recovered for this election and the hub listens.
         private func serve(logger: Logger) async throws {
             let election = try loadElection()
+            // The certificate and key are read (and matched) before anything is written.
+            if let tls { _ = try tls.makeContext() }
             try StartupChecks.checkListenAddress(host: host, port: port)
             if let warning = try StartupChecks.prepareDataDirectory(dataDirectory) {
                 logger.warning("\(warning)")
@@ -107,6 +130,7 @@ extension ResultsHubCommand {
             configuration.host = host
             configuration.port = port
             configuration.repairJournal = repairJournal
+            configuration.tls = tls
             if let subscribers {
                 guard let data = FileManager.default.contents(atPath: subscribers) else {
                     throw StartupError("cannot read the subscribers file \(subscribers); check --subscribers")
@@ -123,6 +147,7 @@ extension ResultsHubCommand {
             let dataDirectory = self.dataDirectory
             let host = self.host
             let port = self.port
+            let overTLS = tls == nil ? "" : " over TLS"
             let server = HubServer(configuration: configuration, logger: logger) { address in
                 if let generated = desksFile.toWrite {
                     // The hashes in the desks file; the tokens themselves once, in a file the operator moves away.
@@ -134,7 +159,7 @@ extension ResultsHubCommand {
                     )
                 }
                 say(
-                    "results-hub: serving \(election.name) (\(contests) contests) on \(address.ipAddress ?? host):\(address.port ?? port)"
+                    "results-hub: serving \(election.name) (\(contests) contests)\(overTLS) on \(address.ipAddress ?? host):\(address.port ?? port)"
                 )
                 say(
                     "results-hub: journal in \(dataDirectory)/journal.rhj; desks: \(desks.deskIDs.joined(separator: ", "))"

@@ -28,12 +28,29 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "Load a --hub that already holds results (its watchers will see made-up ones).")
     var force = false
 
+    @Flag(help: "Connect to --hub with TLS (a hub started with --tls-cert).")
+    var tls = false
+
+    @Option(
+        help: "With --tls: PEM file of the CA that signed the hub's certificate. Default: the system's trusted CAs.")
+    var ca: String?
+
     func validate() throws {
         do {
             if let hub { _ = try LoopbackAddress(parsing: hub) }
         } catch {
             throw ValidationError("--hub: \(error)")
         }
+        if tls && hub == nil { throw ValidationError("--tls goes with --hub (the hub this tool starts is plain TCP)") }
+        if ca != nil && !tls { throw ValidationError("--ca goes with --tls") }
+    }
+
+    /// The `--hub` address, with TLS when asked for.
+    func hubAddress() throws -> LoopbackAddress? {
+        guard let hub else { return nil }
+        var address = try LoopbackAddress(parsing: hub)
+        if tls { address.useTLS(caFile: ca) }
+        return address
     }
 
     /// Runs the load, prints the summary, writes the report; exits non-zero if the verification failed.
@@ -41,7 +58,7 @@ struct CommonOptions: ParsableArguments {
         let election = try ResultMaker.defaultElection()
         let configuration = LoadConfiguration(
             mode: mode, filters: try filters.map { try FilterText.parse($0, election: election) },
-            hub: try hub.map { try LoopbackAddress(parsing: $0) }, desk: desk,
+            hub: try hubAddress(), desk: desk,
             token: token ?? ProcessInfo.processInfo.environment["RESULTS_HUB_TOKEN"], force: force)
         let result = try await LoadRunner(configuration: configuration, election: election).run()
         print(result.summary)

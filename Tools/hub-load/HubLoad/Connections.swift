@@ -27,7 +27,7 @@ extension LoadRunner {
         // The connection's request table matches each answer to its submission; its timer sends the heartbeats.
         let configuration = HubConnection.Configuration(deliversMessages: false)
         return try await HubConnection.connect(
-            to: HubAddress(host: address.host, port: address.port), hello: plan.hello, configuration: configuration,
+            to: address.hubAddress, hello: plan.hello, configuration: configuration,
             logger: logger
         ) { connection, _ in
             try checkElection(connection.welcome)
@@ -103,7 +103,7 @@ extension LoadRunner {
         ready: AsyncStream<UInt64?>.Continuation
     ) async throws -> SubscriberResult {
         let hello = Hello(role: .subscriber, principal: "hub-load-\(number)", secret: "", clientName: "hub-load")
-        let hub = HubAddress(host: address.host, port: address.port)
+        let hub = address.hubAddress
         do {
             return try await HubConnection.connect(to: hub, hello: hello, logger: logger) { connection, events in
                 var events = events.makeAsyncIterator()

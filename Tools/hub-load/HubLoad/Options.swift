@@ -60,11 +60,21 @@ public enum FilterText {
 public struct LoopbackAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// TLS to a `--hub` started with `--tls-cert` (`--tls`, `--ca`); nil: plain TCP.
+    public var tls: ClientTLS?
 
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
+
+    /// Connects with TLS, trusting the CA in `caFile` (nil: the system's CAs).
+    public mutating func useTLS(caFile: String?) {
+        tls = ClientTLS(caFile: caFile)
+    }
+
+    /// What the client library connects to.
+    var hubAddress: HubAddress { HubAddress(host: host, port: port, tls: tls) }
 
     /// Parses the address as every other command does (`HubAddress`), then insists on loopback.
     public init(parsing text: String) throws(LoadInputError) {
