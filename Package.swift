@@ -37,6 +37,10 @@ let package = Package(
         // Desk tokens hashed at rest (HMAC-SHA256), and the dev certificates' keys.
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        // Metrics (issue 13): the API in the hub's modules; Prometheus and the admin HTTP port only in HubAdmin.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): preset dictionaries and raw deflate need the C API itself.
@@ -86,6 +90,7 @@ let package = Package(
                 // NIOThreadPool: the journal's own thread.
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             exclude: ["FORMAT.md"],
             swiftSettings: strictSettings
@@ -104,6 +109,21 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The operator's HTTP port: /metrics (Prometheus), /healthz, /readyz, /v1/stats.
+        .target(
+            name: "HubAdmin",
+            dependencies: [
+                "HubServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -122,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "results-hub",
             dependencies: [
-                "HubServer", "HubCore", "ElectionModel", "ElectionDefaults",
+                "HubServer", "HubAdmin", "HubCore", "ElectionModel", "ElectionDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -210,7 +230,8 @@ let package = Package(
         .testTarget(
             name: "HubServerTests",
             dependencies: [
-                "HubServer", "HubClient", "HubCore", "HubJournal", "HubWire", "ElectionModel", "ElectionDefaults",
+                "HubServer", "HubAdmin", "HubClient", "HubCore", "HubJournal", "HubWire", "ElectionModel",
+                "ElectionDefaults",
                 // Built so that tests can run them as separate processes.
                 "reporter", "results-hub", "hub-load",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -220,6 +241,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),

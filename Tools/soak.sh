@@ -19,7 +19,7 @@ work=$(mktemp -d)
 token=$(python3 -c "import secrets; print(secrets.token_hex(16))")
 printf '[{"id": "national", "token": "%s", "regions": "*"}]\n' "$token" > "$work/desks.json"
 # Smaller memory windows than the defaults, so that they fill within the warm-up minute and growth after it shows.
-"$bin/results-hub" --port 0 --data "$work/data" --desks "$work/desks.json" --log-level warning \
+"$bin/results-hub" --port 0 --admin-port 0 --data "$work/data" --desks "$work/desks.json" --log-level warning \
     --retained-events 50000 --retained-revisions 100000 > "$work/hub.out" 2> "$work/hub.err" &
 hub=$!
 churn=""

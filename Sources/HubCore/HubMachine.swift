@@ -85,12 +85,15 @@ public struct HubMachine {
         public var desk: DeskIdentity
         public var requestID: UInt64
         public var kind: Kind
+        /// When the hub read it, in the server's clock (nanoseconds): the start of its ack latency.
+        public var receivedNanos: UInt64
 
-        public init(peer: PeerID, desk: DeskIdentity, requestID: UInt64, kind: Kind) {
+        public init(peer: PeerID, desk: DeskIdentity, requestID: UInt64, kind: Kind, receivedNanos: UInt64 = 0) {
             self.peer = peer
             self.desk = desk
             self.requestID = requestID
             self.kind = kind
+            self.receivedNanos = receivedNanos
         }
 
         var contestID: ContestID {
@@ -112,7 +115,7 @@ public struct HubMachine {
         case deliver(ByteBuffer, to: [PeerID])
         /// Write this GOODBYE and close the connection (after a grace period if the peer does not read).
         case close(PeerID, goodbye: ByteBuffer)
-        /// Something an operator should read in the log.
+        /// Something an operator should read in the log, or count.
         case notice(Notice)
         /// Shutdown is complete: everything acked is durable and every peer was told.
         case stopped
@@ -125,6 +128,24 @@ public struct HubMachine {
         /// A commit failed; `decision` says whether to log it (a run of failures is summarised).
         case storeFailed(events: Int, error: String, decision: RepeatedFailureLog.Decision)
         case storeRecovered(afterFailures: Int)
+        /// Submissions answered, for the server's metrics.
+        case answered(Answers)
+    }
+
+    /// How a group of submissions was answered.
+    public struct Answers: Hashable, Sendable {
+        /// For each new event acked: nanoseconds from when the hub read its submission to when it was durable.
+        public var ackLatenciesNanos: [UInt64] = []
+        /// Acked as duplicates of an event already stored.
+        public var duplicates = 0
+        /// Rejected, with the code of each.
+        public var rejected: [ErrorCode] = []
+
+        public init(ackLatenciesNanos: [UInt64] = [], duplicates: Int = 0, rejected: [ErrorCode] = []) {
+            self.ackLatenciesNanos = ackLatenciesNanos
+            self.duplicates = duplicates
+            self.rejected = rejected
+        }
     }
 
     public let configuration: Configuration
@@ -168,7 +189,8 @@ public struct HubMachine {
 
     private struct Commit: Sendable {
         var events: [HubEvent]
-        var acks: [(PeerID, Ack)]
+        /// With when each submission was read, for its ack latency.
+        var acks: [(peer: PeerID, ack: Ack, receivedNanos: UInt64)]
         /// Rejections decided against an event of this same commit: true only if the commit succeeds.
         var heldRejects: [(PeerID, Reject)]
     }
@@ -292,7 +314,10 @@ public struct HubMachine {
         }
         durableSequence = commit.events.last!.sequence
         for event in commit.events { log.append(event) }
-        sendGrouped(commit.acks.map { ($0, .ack($1)) } + commit.heldRejects.map { ($0, .reject($1)) }, into: &actions)
+        sendAnswers(
+            commit.acks.map { ($0.peer, .ack($0.ack)) } + commit.heldRejects.map { ($0, .reject($1)) },
+            ackLatenciesNanos: commit.acks.compactMap { $0.ack.duplicate ? nil : now &- $0.receivedNanos },
+            into: &actions)
         fanOut(commit.events, now: now, into: &actions)
         afterCommit(into: &actions)
         return actions
@@ -310,8 +335,9 @@ public struct HubMachine {
         ]
         let message =
             "the journal could not store this: \(error); nothing was acked (submit again once the hub can store)"
-        let unavailable = commit.acks.map { ($0, $1.requestID) } + commit.heldRejects.map { ($0, $1.requestID) }
-        sendGrouped(
+        let unavailable =
+            commit.acks.map { ($0.peer, $0.ack.requestID) } + commit.heldRejects.map { ($0, $1.requestID) }
+        sendAnswers(
             unavailable.map { peer, requestID in
                 (peer, .reject(Reject(requestID: requestID, code: .storeUnavailable, message: message)))
             }, into: &actions)
@@ -371,11 +397,16 @@ public struct HubMachine {
 
     // MARK: What the server reads
 
-    public var statistics: Statistics {
+    /// What the machine holds at `nowNanos`. A subscriber counts as stalled once it has been conflating for half
+    /// the stall timeout (it is dropped at the whole).
+    public func statistics(nowNanos: UInt64) -> Statistics {
         let flows = subscribers.values.map(\.flow)
         return Statistics(
             latestSequence: state.latestSequence, peers: peers.count, subscribers: flows.count,
             conflatingSubscribers: flows.filter { $0.mode != .live }.count,
+            stalledSubscribers: flows.filter {
+                $0.isStalled(nowNanos: nowNanos, stallNanos: configuration.stallTimeoutNanos / 2)
+            }.count,
             largestPendingBytes: flows.map(\.pendingBytes).max() ?? 0,
             totalPendingBytes: flows.reduce(0) { $0 + $1.pendingBytes })
     }
@@ -384,7 +415,9 @@ public struct HubMachine {
         public var latestSequence: UInt64
         public var peers: Int
         public var subscribers: Int
+        /// Conflating, stalled included.
         public var conflatingSubscribers: Int
+        public var stalledSubscribers: Int
         public var largestPendingBytes: Int
         public var totalPendingBytes: Int
     }
@@ -413,7 +446,8 @@ public struct HubMachine {
                         submission.peer,
                         Ack(
                             requestID: submission.requestID, sequence: event.sequence, duplicate: false,
-                            record: event.record)
+                            record: event.record),
+                        submission.receivedNanos
                     ))
             case .duplicate(let sequence, let record):
                 let ack = Ack(requestID: submission.requestID, sequence: sequence, duplicate: true, record: record)
@@ -421,7 +455,7 @@ public struct HubMachine {
                 if sequence <= durableSequence {
                     answersNow.append((submission.peer, .ack(ack)))
                 } else {
-                    commit.acks.append((submission.peer, ack))
+                    commit.acks.append((submission.peer, ack, submission.receivedNanos))
                 }
             case .rejected(let error):
                 let reject = Reject(requestID: submission.requestID, code: error.code, message: error.description)
@@ -435,7 +469,7 @@ public struct HubMachine {
                 }
             }
         }
-        sendGrouped(answersNow, into: &actions)
+        sendAnswers(answersNow, into: &actions)
         guard !commit.events.isEmpty else { return }
         commitInFlight = commit
         actions.append(.append(commit.events))
@@ -462,7 +496,7 @@ public struct HubMachine {
     }
 
     private mutating func finishShutdown(into actions: inout [Action]) {
-        sendGrouped(
+        sendAnswers(
             queued.map {
                 (
                     $0.peer,
@@ -493,12 +527,21 @@ public struct HubMachine {
                 .goodbye(Goodbye(code: code, message: message, lastSequence: durableSequence))))
     }
 
-    /// Many answers: one buffer and one write per peer, rather than a write (and a system call) per answer.
-    private func sendGrouped(_ messages: [(PeerID, HubMessage)], into actions: inout [Action]) {
+    /// Answers to submissions: one buffer and one write per peer, rather than a write (and a system call) per
+    /// answer; then what they were, for the metrics.
+    private func sendAnswers(
+        _ messages: [(PeerID, HubMessage)], ackLatenciesNanos: [UInt64] = [], into actions: inout [Action]
+    ) {
         guard !messages.isEmpty else { return }
         var order: [PeerID] = []
         var buffers: [PeerID: ByteBuffer] = [:]
+        var answers = Answers(ackLatenciesNanos: ackLatenciesNanos)
         for (peer, message) in messages {
+            switch message {
+            case .ack(let ack) where ack.duplicate: answers.duplicates += 1
+            case .reject(let reject): answers.rejected.append(reject.code)
+            default: break
+            }
             var frame = codecs.plain.encode(message)
             if buffers[peer] == nil {
                 order.append(peer)
@@ -508,6 +551,7 @@ public struct HubMachine {
             }
         }
         for peer in order { actions.append(.send(buffers[peer]!, to: peer)) }
+        actions.append(.notice(.answered(answers)))
     }
 
     private func answer(_ query: Query, for peer: PeerID, into actions: inout [Action]) {

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -32,13 +33,23 @@ public final class FileJournal: EventStore {
         /// another format version or another file. Off by default: dropping acknowledged events needs an
         /// operator's decision.
         public var repair: Bool
+        /// Where the fdatasync latency histogram and the journal's size go (swift-metrics); none by default.
+        public var metrics: any MetricsFactory
 
-        public init(repair: Bool = false) {
+        public init(repair: Bool = false, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
             self.repair = repair
+            self.metrics = metrics
         }
     }
 
     public static let fileName = "journal.rhj"
+    /// What the journal measures (`Options.metrics`).
+    public enum MetricName {
+        /// A histogram of each append's fdatasync.
+        public static let sync = "resultshub_journal_fdatasync_seconds"
+        /// The durable length of the file.
+        public static let fileBytes = "resultshub_journal_bytes"
+    }
     /// Files the journal creates (the journal, its temporary file, backups): owner only, whatever the umask.
     static let fileMode: mode_t = 0o600
     /// A data directory the journal creates: owner only, whatever the umask.
@@ -192,6 +203,8 @@ final class JournalFile {
     let electionDigest: UInt64
     private let logger: Logger
     private let options: FileJournal.Options
+    private let syncLatency: CoreMetrics.Timer
+    private let storedBytes: Gauge
 
     private enum State {
         /// Opened, not yet recovered: the file's contents are unknown.
@@ -248,6 +261,8 @@ final class JournalFile {
         self.electionDigest = electionDigest
         self.logger = logger
         self.options = options
+        self.syncLatency = CoreMetrics.Timer(label: FileJournal.MetricName.sync, factory: options.metrics)
+        self.storedBytes = Gauge(label: FileJournal.MetricName.fileBytes, factory: options.metrics)
         if case .failure(let failure) = Posix.makeDirectories(directory, mode: FileJournal.directoryMode) {
             throw .openFailed(path: path, reason: failure.description)
         }
@@ -414,6 +429,7 @@ final class JournalFile {
                 ])
         }
         state = .ready(durableLength: scan.validEnd, lastSequence: UInt64(scan.entryCount), dirtyTail: false)
+        storedBytes.record(scan.validEnd)
         return JournalRecovery(entryCount: scan.entryCount, truncatedBytes: dropped)
     }
 
@@ -495,6 +511,8 @@ final class JournalFile {
         }
         let synced = written.flatMap { () -> Result<Void, PosixFailure> in
             if case .sync(let code) = fault { return .failure(PosixFailure(call: "fsync", code: code)) }
+            let started = ContinuousClock.now
+            defer { syncLatency.record(duration: ContinuousClock.now - started) }
             return Posix.syncFile(fd)
         }
         if case .failure(let failure) = synced {
@@ -538,6 +556,7 @@ final class JournalFile {
         state = .ready(
             durableLength: durableLength + scratch.readableBytes, lastSequence: entries.last!.sequence,
             dirtyTail: false)
+        storedBytes.record(durableLength + scratch.readableBytes)
     }
 
     private enum PathCheck {

@@ -2,6 +2,7 @@ import ElectionModel
 import HubCore
 import HubWire
 import Logging
+import Metrics
 import NIOCore
 
 /// One client connection: decodes frames, feeds them to its `ConnectionMachine` (handshake and role policy), and
@@ -14,6 +15,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let configuration: HubConfiguration
     private let engine: HubEngine
     private let reader: FrameReader
+    private let metrics: HubMetrics
     private var logger: Logger
     private var handshakeTimer: Scheduled<Void>?
     private let plain = FrameCodec()
@@ -25,7 +27,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// The desk and credential this connection authenticated with, for the engine (revocations close it).
     private var deskStamp: DeskCredentialStamp?
 
-    init(id: PeerID, configuration: HubConfiguration, engine: HubEngine, reader: FrameReader, logger: Logger) {
+    init(
+        id: PeerID, configuration: HubConfiguration, engine: HubEngine, reader: FrameReader, metrics: HubMetrics,
+        logger: Logger
+    ) {
+        self.metrics = metrics
         self.machine = ConnectionMachine(peer: id, context: engine.context)
         self.configuration = configuration
         self.engine = engine
@@ -121,6 +127,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .none:
             break
         case .answer(let message):
+            // A request refused before it reaches the engine: a field the codec refused, or a subscriber submitting.
+            if case .reject(let reject) = message { metrics.rejected(reject.code) }
             context.writeAndFlush(wrapOutboundOut(plain.encode(message)), promise: nil)
         case .established(let welcome, let role, let maxFrameLength):
             handshakeTimer?.cancel()
@@ -136,7 +144,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                     "client.name": "\(clientName)", "client.role": "\(role)",
                     "client.compression": "\(welcome.compression)",
                 ])
-        case .submit(let submission):
+        case .submit(var submission):
+            submission.receivedNanos = NIODeadline.now().uptimeNanoseconds
             submissions.append(submission)
         case .subscribe(let subscription):
             engine.subscribe(machine.peer, subscription)

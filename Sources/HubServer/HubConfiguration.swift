@@ -1,5 +1,6 @@
 import ElectionModel
 import HubCore
+import Metrics
 import NIOCore
 
 /// Everything the hub needs to run, with defaults an operator rarely changes.
@@ -36,6 +37,9 @@ public struct HubConfiguration: Sendable {
     public var socketSendBufferBytes: Int?
     /// When set, the port speaks TLS (a plain client gets GOODBYE notThisProtocol); when nil, plain TCP.
     public var tls: HubTLS?
+    /// Where the hub's metrics go (`HubMetrics.Name` lists them): swift-metrics' factory, e.g. Prometheus's. None by
+    /// default.
+    public var metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
 
     public init(election: Election, desks: DeskDirectory, dataDirectory: String) {
         self.election = election

@@ -3,6 +3,7 @@ import HubCore
 import HubJournal
 import HubWire
 import Logging
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -20,6 +21,8 @@ actor HubEngine {
     /// The desk directory in force (swapped on reload); connection handlers authenticate against it.
     nonisolated let desks: CurrentDesks
     private nonisolated let stopped: EventLoopPromise<Void>
+    private nonisolated let metrics: HubMetrics
+    private nonisolated let readiness: CurrentReadiness
 
     private var machine: HubMachine
     private var connections: [PeerID: PeerConnection] = [:]
@@ -31,9 +34,12 @@ actor HubEngine {
 
     init(
         loop: any EventLoop, machine: sending HubMachine, store: any EventStore, hubName: String,
-        heartbeatInterval: TimeAmount, desks: CurrentDesks, logger: Logger
+        heartbeatInterval: TimeAmount, desks: CurrentDesks, metrics: HubMetrics, readiness: CurrentReadiness,
+        logger: Logger
     ) {
         self.loop = loop
+        self.metrics = metrics
+        self.readiness = readiness
         self.desks = desks
         self.durable = Atomic(machine.durableSequence)
         self.context = ConnectionMachine.Context(
@@ -117,7 +123,7 @@ actor HubEngine {
     }
 
     nonisolated func statistics() -> EventLoopFuture<HubMachine.Statistics> {
-        loop.submit { self.assumeIsolated { $0.machine.statistics } }
+        loop.submit { self.assumeIsolated { $0.machine.statistics(nowNanos: NIODeadline.now().uptimeNanoseconds) } }
     }
 
     private nonisolated func onLoop(_ body: @escaping @Sendable (isolated HubEngine) -> Void) {
@@ -135,15 +141,19 @@ actor HubEngine {
             case .append(let events):
                 append(events)
             case .send(let frame, let id):
-                _ = connections[id]?.write(frame)
+                if let connection = connections[id] {
+                    metrics.bytesSent.increment(by: frame.readableBytes)
+                    _ = connection.write(frame)
+                }
             case .deliver(let frame, let ids):
                 for id in ids { deliver(frame, to: id) }
             case .close(let id, let goodbye):
                 if let connection = connections.removeValue(forKey: id) {
+                    metrics.bytesSent.increment(by: goodbye.readableBytes)
                     closing.append(closeAfter(goodbye, on: connection.channel))
                 }
             case .notice(let notice):
-                log(notice)
+                record(notice)
             case .stopped:
                 EventLoopFuture.andAllComplete(closing, on: loop).cascade(to: stopped)
             }
@@ -155,12 +165,14 @@ actor HubEngine {
     private func deliver(_ frame: ByteBuffer, to id: PeerID) {
         guard let connection = connections[id] else { return }
         let bytes = frame.readableBytes
+        metrics.bytesSent.increment(by: bytes)
         connection.write(frame).hop(to: loop).whenSuccess {
             self.assumeIsolated { $0.perform($0.machine.written(bytes: bytes, to: id)) }
         }
     }
 
     private func append(_ events: [HubEvent]) {
+        metrics.commitBatchEvents.record(events.count)
         let entries = events.map { JournalEntry(sequence: $0.sequence, record: $0.record) }
         let store = self.store
         let appended = loop.makePromise(of: Void.self)
@@ -184,8 +196,11 @@ actor HubEngine {
         }
     }
 
-    private func log(_ notice: HubMachine.Notice) {
+    /// Logs what an operator should read, and counts.
+    private func record(_ notice: HubMachine.Notice) {
         switch notice {
+        case .answered(let answers):
+            metrics.record(answers)
         case .subscribed(let id, let filter, let resumeFrom, let sequence):
             connections[id]?.logger.info(
                 "subscribed",
@@ -195,24 +210,36 @@ actor HubEngine {
                     "subscription.sequence": "\(sequence)",
                 ])
         case .caughtUp(let id, let first, let last, let events):
+            metrics.conflatedBatches.increment()
             connections[id]?.logger.info(
                 "slow subscriber caught up with a conflated batch",
                 metadata: ["batch.first": "\(first)", "batch.last": "\(last)", "batch.events": "\(events)"])
         case .droppedStalledSubscriber(let id, let pendingBytes):
+            metrics.slowSubscriberDrops.increment()
             connections[id]?.logger.warning(
                 "dropping a subscriber that stopped reading", metadata: ["subscriber.pendingBytes": "\(pendingBytes)"])
-        case .storeFailed(let events, let error, .logFirst):
+        case .storeFailed(let events, let error, let decision):
+            metrics.commitFailures.increment()
+            readiness.storeFailed(error)
+            logStoreFailure(events: events, error: error, decision)
+        case .storeRecovered(let failures):
+            readiness.storeRecovered()
+            logger.notice("journal writes succeed again after \(failures) failed commits")
+        }
+    }
+
+    private func logStoreFailure(events: Int, error: String, _ decision: RepeatedFailureLog.Decision) {
+        switch decision {
+        case .logFirst:
             logger.error(
                 "journal write failed; \(events) submissions rejected as storeUnavailable",
                 metadata: ["journal.error": "\(error)"])
-        case .storeFailed(let events, let error, .logSummary(let suppressed)):
+        case .logSummary(let suppressed):
             logger.error(
                 "journal writes still failing: \(suppressed) more failed commits since the last line; the latest rejected \(events) submissions",
                 metadata: ["journal.error": "\(error)"])
-        case .storeFailed(_, _, .silent):
+        case .silent:
             break
-        case .storeRecovered(let failures):
-            logger.notice("journal writes succeed again after \(failures) failed commits")
         }
     }
 }

@@ -4,6 +4,7 @@ import HubCore
 import HubJournal
 import HubWire
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -23,6 +24,8 @@ public final class HubServer: Service, Sendable {
     private let partialFrames: PartialFrameBudget
     /// The desk directory in force: `configuration.desks` at first, then whatever `replaceDesks` put in.
     private let currentDesks: CurrentDesks
+    let metrics: HubMetrics
+    private let currentReadiness = CurrentReadiness()
 
     /// - Parameters:
     ///   - onServerRunning: called with the bound address once the hub accepts connections (tests bind port 0);
@@ -38,17 +41,21 @@ public final class HubServer: Service, Sendable {
         self.onServerRunning = onServerRunning
         self.partialFrames = PartialFrameBudget(limit: configuration.maxPartialFrameBytes)
         self.currentDesks = CurrentDesks(configuration.desks)
+        self.metrics = HubMetrics(factory: configuration.metricsFactory)
         self.storeFactory =
             storeFactory ?? { configuration, logger in
                 try await FileJournal.open(
                     directory: configuration.dataDirectory,
                     electionDigest: ElectionDefinition(configuration.election).digest,
-                    logger: logger, options: .init(repair: configuration.repairJournal))
+                    logger: logger,
+                    options: .init(repair: configuration.repairJournal, metrics: configuration.metricsFactory))
             }
     }
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        currentReadiness.set(.recovering)
+        defer { currentReadiness.set(.stopped) }
         do {
             try await serve(group: group)
         } catch {
@@ -87,7 +94,8 @@ public final class HubServer: Service, Sendable {
         let latestSequence = recovered.state.latestSequence
         let engine = HubEngine(
             loop: group.next(), machine: HubMachine(recovered: recovered), store: store, hubName: configuration.hubName,
-            heartbeatInterval: configuration.heartbeatInterval, desks: currentDesks, logger: logger)
+            heartbeatInterval: configuration.heartbeatInterval, desks: currentDesks, metrics: metrics,
+            readiness: currentReadiness, logger: logger)
         engine.start()
         runningEngine.withLock { $0 = engine }
         defer { runningEngine.withLock { $0 = nil } }
@@ -95,6 +103,7 @@ public final class HubServer: Service, Sendable {
         let heartbeat = configuration.heartbeatInterval
 
         let partialFrames = self.partialFrames
+        let metrics = self.metrics
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -105,6 +114,7 @@ public final class HubServer: Service, Sendable {
                 let open = self.openConnections.add(1, ordering: .relaxed).newValue
                 channel.closeFuture.whenComplete { _ in self.openConnections.subtract(1, ordering: .relaxed) }
                 if open > configuration.maxConnections {
+                    metrics.connectionsRefused.increment()
                     logger.warning(
                         "refusing a connection: the limit is reached",
                         metadata: ["connections.max": "\(configuration.maxConnections)"])
@@ -130,7 +140,8 @@ public final class HubServer: Service, Sendable {
                         reader,
                         IdleStateHandler(readTimeout: heartbeat * 3, writeTimeout: heartbeat),
                         ConnectionHandler(
-                            id: id, configuration: configuration, engine: engine, reader: reader, logger: logger),
+                            id: id, configuration: configuration, engine: engine, reader: reader, metrics: metrics,
+                            logger: logger),
                     ])
                 }
             }
@@ -158,17 +169,21 @@ public final class HubServer: Service, Sendable {
         var startFailure: (any Error)?
         do {
             try await onServerRunning(address)
+            currentReadiness.set(.ready)
         } catch {
             startFailure = error
             channel.close(promise: nil)
         }
 
+        let readiness = currentReadiness
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()
         } onGracefulShutdown: {
+            readiness.set(.stopping)
             logger.info("shutting down: no new connections; finishing the commit in flight")
             channel.close(promise: nil)
         }
+        currentReadiness.set(.stopping)
         try await engine.shutdown().get()
         try await store.close()
         if let startFailure { throw startFailure }
@@ -193,7 +208,11 @@ extension HubServer {
         return revocations
     }
 
-    /// What the hub is doing now: for tests, and for operators' tools.
+    /// Whether the hub accepts submissions now (`/readyz`).
+    public var readiness: HubReadiness { currentReadiness.now }
+
+    /// What the hub is doing now: for tests, and for operators' tools. Also sets the metrics' gauges (sequence,
+    /// subscribers by state, open connections), so that a scrape reads them first.
     public func statistics() async throws -> HubStatistics {
         guard let engine = runningEngine.withLock({ $0 }) else {
             throw HubServerError(message: "the hub is not running")
@@ -201,15 +220,16 @@ extension HubServer {
         let machine = try await engine.statistics().get()
         var statistics = HubStatistics(
             latestSequence: machine.latestSequence, peers: machine.peers, subscribers: machine.subscribers,
-            conflatingSubscribers: machine.conflatingSubscribers, largestPendingBytes: machine.largestPendingBytes,
-            totalPendingBytes: machine.totalPendingBytes)
+            conflatingSubscribers: machine.conflatingSubscribers, stalledSubscribers: machine.stalledSubscribers,
+            largestPendingBytes: machine.largestPendingBytes, totalPendingBytes: machine.totalPendingBytes)
         statistics.openConnections = openConnections.load(ordering: .relaxed)
         statistics.partialFrameBytes = partialFrames.heldBytes
+        metrics.update(from: statistics)
         return statistics
     }
 }
 
-public struct HubStatistics: Hashable, Sendable {
+public struct HubStatistics: Hashable, Sendable, Codable {
     public var latestSequence: UInt64
     /// TCP connections open, authenticated or not.
     public var openConnections = 0
@@ -218,8 +238,10 @@ public struct HubStatistics: Hashable, Sendable {
     /// Authenticated connections.
     public var peers: Int
     public var subscribers: Int
-    /// Subscribers that fell behind and are receiving conflated updates.
+    /// Subscribers that fell behind and are receiving conflated updates (stalled ones included).
     public var conflatingSubscribers: Int
+    /// Conflating for half the stall timeout or more: dropped at the whole, unless they catch up.
+    public var stalledSubscribers: Int
     /// The most bytes any one subscriber has waiting in the hub (the bound being tested).
     public var largestPendingBytes: Int
     public var totalPendingBytes: Int

@@ -24,16 +24,18 @@ public struct StartupError: Error, Hashable, Sendable, CustomStringConvertible {
 public enum StartupChecks {
     /// Binds `host:port` and lets it go again, so that a port in use is reported before anything is written.
     /// Port 0 (any free port) always passes.
-    public static func checkListenAddress(host: String, port: Int) throws(StartupError) {
+    public static func checkListenAddress(
+        host: String, port: Int, options: (host: String, port: String) = ("--host", "--port")
+    ) throws(StartupError) {
         guard (0...65535).contains(port) else {
-            throw StartupError("--port \(port) is out of range: use 1 to 65535, or 0 for any free port")
+            throw StartupError("\(options.port) \(port) is out of range: use 1 to 65535, or 0 for any free port")
         }
         guard port != 0 else { return }
         let address: SocketAddress
         do {
             address = try SocketAddress.makeAddressResolvingHost(host, port: port)
         } catch {
-            throw StartupError("--host \(host) is not an address this machine can listen on (\(error))")
+            throw StartupError("\(options.host) \(host) is not an address this machine can listen on (\(error))")
         }
         #if canImport(Glibc)
             let stream = Int32(SOCK_STREAM.rawValue)
@@ -51,12 +53,12 @@ public enum StartupChecks {
             switch code {
             case EADDRINUSE:
                 throw StartupError(
-                    "port \(port) on \(host) is in use (is another results-hub running?); stop it or choose another --port"
+                    "port \(port) on \(host) is in use (is another results-hub running?); stop it or choose another \(options.port)"
                 )
             case EACCES:
                 throw StartupError("port \(port) needs privileges to listen on; choose a port from 1024 up")
             case EADDRNOTAVAIL:
-                throw StartupError("\(host) is not an address of this machine; choose another --host")
+                throw StartupError("\(host) is not an address of this machine; choose another \(options.host)")
             default:
                 throw StartupError("cannot listen on \(host):\(port): \(errnoText(code))")
             }

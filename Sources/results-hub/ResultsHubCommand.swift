@@ -2,10 +2,12 @@ import ArgumentParser
 import ElectionDefaults
 import ElectionModel
 import Foundation
+import HubAdmin
 import HubCore
 import HubServer
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -28,6 +30,12 @@ extension ResultsHubCommand {
 
         @Option(help: "Port to listen on; 0 picks a free port and prints it.")
         var port = 7400
+
+        @Option(help: "Address of the admin HTTP port (/metrics, /healthz, /readyz, /v1/stats).")
+        var adminHost = "127.0.0.1"
+
+        @Option(help: "The admin HTTP port; 0 picks a free port and prints it.")
+        var adminPort = 7401
 
         @Option(name: .customLong("data"), help: "Directory for the journal (and the generated desks file).")
         var dataDirectory = "./hub-data"
@@ -81,8 +89,11 @@ extension ResultsHubCommand {
         }
 
         func validate() throws {
-            guard (0...65535).contains(port) else {
-                throw ValidationError("--port \(port) is out of range: use 1 to 65535, or 0 for any free port")
+            for (name, value) in [("--port", port), ("--admin-port", adminPort)] where !(0...65535).contains(value) {
+                throw ValidationError("\(name) \(value) is out of range: use 1 to 65535, or 0 for any free port")
+            }
+            if port == adminPort && port != 0 {
+                throw ValidationError("--port and --admin-port are both \(port): give the admin HTTP port another")
             }
             guard retainedEvents > 0, retainedRevisions > 0 else {
                 throw ValidationError("--retained-events and --retained-revisions must be positive")
@@ -121,6 +132,8 @@ extension ResultsHubCommand {
             // The certificate and key are read (and matched) before anything is written.
             if let tls { _ = try tls.makeContext() }
             try StartupChecks.checkListenAddress(host: host, port: port)
+            try StartupChecks.checkListenAddress(
+                host: adminHost, port: adminPort, options: ("--admin-host", "--admin-port"))
             if let warning = try StartupChecks.prepareDataDirectory(dataDirectory) {
                 logger.warning("\(warning)")
             }
@@ -131,6 +144,8 @@ extension ResultsHubCommand {
             configuration.port = port
             configuration.repairJournal = repairJournal
             configuration.tls = tls
+            let metrics = PrometheusCollectorRegistry()
+            configuration.metricsFactory = HubPrometheus.makeFactory(registry: metrics)
             if let subscribers {
                 guard let data = FileManager.default.contents(atPath: subscribers) else {
                     throw StartupError("cannot read the subscribers file \(subscribers); check --subscribers")
@@ -188,9 +203,18 @@ extension ResultsHubCommand {
                         metadata: ["desks.file": "\(desksPath)"])
                 }
             }
+            let adminHost = self.adminHost
+            let adminPort = self.adminPort
+            let admin = AdminServer(host: adminHost, port: adminPort, hub: server, registry: metrics, logger: logger) {
+                address in
+                say(
+                    "results-hub: admin on http://\(address.ipAddress ?? adminHost):\(address.port ?? adminPort) (/metrics, /healthz, /readyz, /v1/stats)"
+                )
+            }
+            // Stopped in reverse order: the admin port last, so that /readyz says the hub is shutting down.
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: server), .init(service: hangup)],
+                    services: [.init(service: admin), .init(service: server), .init(service: hangup)],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }

@@ -87,6 +87,37 @@ struct HubMachineTests {
         #expect(recovered.notices.contains(.storeRecovered(afterFailures: 1)))
     }
 
+    @Test func answersAreReportedForTheMetricsWithEachAckLatencyFromReceiptToDurable() throws {
+        var hub = try machine()
+        _ = hub.connected(desk, compression: .none)
+        var first = submission(alphaCon, requestID: 1)
+        first.receivedNanos = 1_000
+        var again = submission(alphaCon, requestID: 2)
+        again.receivedNanos = 1_500
+        var conflicting = submission(F.declaration(F.alpha, (F.con, 5), (F.lab, 5)), requestID: 3)
+        conflicting.receivedNanos = 1_600
+        var beta = submission(betaLD, requestID: 4)
+        beta.receivedNanos = 2_000
+        let submitted = hub.submit([first, again, conflicting, beta])
+        #expect(!submitted.notices.contains { if case .answered = $0 { true } else { false } }, "nothing answered yet")
+        let done = hub.commitSucceeded(now: 10_000)
+        let answered = done.notices.compactMap { if case .answered(let answers) = $0 { answers } else { nil } }
+        #expect(
+            answered == [
+                .init(ackLatenciesNanos: [9_000, 8_000], duplicates: 1, rejected: [.revisionConflict])
+            ])
+
+        // Answered at once: a duplicate of a durable event, a rejection; a failed commit: storeUnavailable.
+        let now = hub.submit([
+            submission(alphaCon, requestID: 5), submission(F.declaration(F.alpha, (F.con, 1)), requestID: 6),
+        ])
+        #expect(now.notices.contains(.answered(.init(duplicates: 1, rejected: [.seatsDoNotAddUp]))), "\(now.notices)")
+        _ = hub.submit([submission(F.declaration(F.gamma, (F.ld, 5)), requestID: 7)])
+        #expect(
+            hub.commitFailed("disk full", now: 20_000).notices.contains(.answered(.init(rejected: [.storeUnavailable])))
+        )
+    }
+
     @Test func aRejectionAgainstAnEventOfTheSameCommitIsHeldUntilTheCommitIsDurable() throws {
         var hub = try machine()
         _ = hub.connected(desk, compression: .none)
@@ -185,18 +216,18 @@ struct HubMachineTests {
             if hub.commitSucceeded(now: 100).deliveredBytes(to: watcher) == 0 { skipped += 1 }
         }
         #expect(skipped > 0)
-        #expect(hub.statistics.conflatingSubscribers == 1)
-        #expect(hub.statistics.largestPendingBytes <= 100 + 200, "bounded: nothing queued past the limit")
+        #expect(hub.statistics(nowNanos: 0).conflatingSubscribers == 1)
+        #expect(hub.statistics(nowNanos: 0).largestPendingBytes <= 100 + 200, "bounded: nothing queued past the limit")
 
         // The socket drains: one conflated batch brings it up to date.
-        let drained = hub.written(bytes: hub.statistics.largestPendingBytes, to: watcher)
+        let drained = hub.written(bytes: hub.statistics(nowNanos: 0).largestPendingBytes, to: watcher)
         guard case .deltaBatch(let batch)? = drained.messages(to: watcher).first else {
             Issue.record("expected a conflated batch, got \(drained)")
             return
         }
         #expect(batch.conflated && batch.lastSequence == 4 && batch.checksum == hub.state.checksum.value)
         #expect(drained.notices.contains { if case .caughtUp(self.watcher, _, 4, _) = $0 { true } else { false } })
-        #expect(hub.statistics.conflatingSubscribers == 0)
+        #expect(hub.statistics(nowNanos: 0).conflatingSubscribers == 0)
     }
 
     @Test func aSubscriberConflatingPastTheStallTimeoutIsDroppedOnTheTick() throws {
@@ -208,11 +239,14 @@ struct HubMachineTests {
             _ = hub.submit([submission(declaration, requestID: UInt64(index))])
             _ = hub.commitSucceeded(now: 1_000_000_000)
         }
-        #expect(hub.statistics.conflatingSubscribers == 1)
+        #expect(hub.statistics(nowNanos: 0).conflatingSubscribers == 1)
+        // Stalled (for the metrics) from half the stall timeout on.
+        #expect(hub.statistics(nowNanos: 15_000_000_000).stalledSubscribers == 0)
+        #expect(hub.statistics(nowNanos: 16_000_000_000).stalledSubscribers == 1)
         #expect(hub.tick(now: 30_000_000_000).isEmpty, "29 s of conflation is not yet a stall")
         let dropped = hub.tick(now: 31_000_000_000)
         #expect(dropped.goodbyeCode(for: watcher) == .slowConsumer)
-        #expect(hub.statistics.subscribers == 0)
+        #expect(hub.statistics(nowNanos: 0).subscribers == 0)
     }
 
     @Test func fanOutEncodesABatchOnceForEverySubscriberWithTheSameFilter() throws {
@@ -260,7 +294,7 @@ struct HubMachineTests {
         _ = hub.connected(watcher, compression: .none)
         _ = hub.subscribe(watcher, Subscribe(filter: .all, resumeFrom: nil))
         _ = hub.subscribe(watcher, Subscribe(filter: .regions([F.north]), resumeFrom: nil))
-        #expect(hub.statistics.subscribers == 1)
+        #expect(hub.statistics(nowNanos: 0).subscribers == 1)
         _ = hub.submit([submission(alphaCon, requestID: 1)])
         let deliveries = hub.commitSucceeded(now: 0).filter { if case .deliver = $0 { true } else { false } }
         #expect(deliveries.count == 1, "one batch, not one per subscription")
@@ -319,7 +353,7 @@ struct HubMachineTests {
             #expect(actions.goodbye(for: peer)?.message == "desk north-west was revoked")
         }
         #expect(actions.goodbye(for: otherDesk) == nil && actions.goodbye(for: watcher) == nil)
-        #expect(hub.statistics.peers == 2, "the closed connections are forgotten")
+        #expect(hub.statistics(nowNanos: 0).peers == 2, "the closed connections are forgotten")
         // Said once: a second revocation finds nobody, and neither does a desk with no connection.
         #expect(hub.desksRevoked([.init(deskID: "north-west", reason: "again", keeping: nil)]).isEmpty)
         #expect(hub.desksRevoked([.init(deskID: "south-east", reason: "gone", keeping: nil)]).isEmpty)

@@ -95,16 +95,19 @@ struct CommandRun: Sendable {
 final class HubProcess: Sendable {
     let process: Process
     let port: Int
+    /// The admin HTTP port (metrics, health).
+    let adminPort: Int
     /// Everything the hub wrote to standard error so far.
     private let errors = CollectedText()
 
     /// - Parameters:
-    ///   - arguments: besides `--port 0 --data DIR`.
+    ///   - arguments: besides `--port 0 --admin-port 0 --data DIR`.
     ///   - asOrdinaryUser: run as `nobody` when the tests run as root; `directory` must then be writable by it.
     ///   - umask: the file mode creation mask to start the hub with (e.g. 0, to show that it does not matter).
     init(directory: String, arguments: [String] = [], asOrdinaryUser: Bool = false, umask: Int? = nil) throws {
         let process = Process()
-        var commandLine = [Executables.resultsHub, "--port", "0", "--data", directory] + arguments
+        var commandLine =
+            [Executables.resultsHub, "--port", "0", "--admin-port", "0", "--data", directory] + arguments
         if asOrdinaryUser {
             let (executable, rest) = OrdinaryUser.commandLine(commandLine[0], Array(commandLine.dropFirst()))
             commandLine = [executable] + rest
@@ -121,10 +124,11 @@ final class HubProcess: Sendable {
         try process.run()
         self.process = process
         errors.collect(from: errorPipe)
-        // The hub prints "... on 127.0.0.1:PORT" once it listens.
+        // The hub prints "serving ... on 127.0.0.1:PORT" once it listens, and "admin on http://127.0.0.1:PORT ...".
         var text = ""
         var port: Int?
-        while port == nil {
+        var adminPort: Int?
+        while port == nil || adminPort == nil {
             let data = output.fileHandleForReading.availableData
             guard !data.isEmpty else {
                 process.waitUntilExit()
@@ -136,8 +140,15 @@ final class HubProcess: Sendable {
             {
                 port = Int(last)
             }
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("results-hub: admin on http://") }),
+                let address = line.split(separator: " ").dropFirst(3).first,
+                let last = address.split(separator: ":").last
+            {
+                adminPort = Int(last)
+            }
         }
         self.port = port!
+        self.adminPort = adminPort!
     }
 
     /// Starts the hub and waits until it listens, on NIO's blocking pool rather than the cooperative pool (see

@@ -380,13 +380,23 @@ struct HardeningTests {
         let first = try await HubProcess.start(directory: directory + "/first", arguments: ["--log-level", "warning"])
         defer { first.terminate() }
         let second = try await CommandRun.run(
-            Executables.resultsHub, ["--port", "\(first.port)", "--data", directory + "/second"])
+            Executables.resultsHub, ["--port", "\(first.port)", "--admin-port", "0", "--data", directory + "/second"])
         #expect(second.status == 1)
         #expect(
             second.errors
                 == "results-hub: port \(first.port) on 127.0.0.1 is in use (is another results-hub running?); stop it or choose another --port\n"
         )
         #expect(!FileManager.default.fileExists(atPath: directory + "/second"))
+
+        let admin = try await CommandRun.run(
+            Executables.resultsHub,
+            ["--port", "0", "--admin-port", "\(first.adminPort)", "--data", directory + "/third"])
+        #expect(admin.status == 1)
+        #expect(
+            admin.errors
+                == "results-hub: port \(first.adminPort) on 127.0.0.1 is in use (is another results-hub running?); stop it or choose another --admin-port\n"
+        )
+        #expect(!FileManager.default.fileExists(atPath: directory + "/third"))
     }
 
     @Test func anUnwritableDataDirectoryIsOneSentence() async throws {
@@ -394,7 +404,8 @@ struct HardeningTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         chmod(directory, 0o555)
         let run = try await CommandRun.run(
-            Executables.resultsHub, ["--port", "0", "--data", directory + "/data"], asOrdinaryUser: true)
+            Executables.resultsHub, ["--port", "0", "--admin-port", "0", "--data", directory + "/data"],
+            asOrdinaryUser: true)
         #expect(run.status == 1)
         #expect(run.errors.hasPrefix("results-hub: cannot create the data directory \(directory)/data: "))
         #expect(run.errors.contains("Permission denied"))
@@ -418,7 +429,8 @@ struct HardeningTests {
             try FileManager.default.removeItem(atPath: data + "/" + name)
         }
         let run = try await CommandRun.run(
-            Executables.resultsHub, ["--port", "0", "--data", data, "--log-level", "critical"], asOrdinaryUser: true)
+            Executables.resultsHub, ["--port", "0", "--admin-port", "0", "--data", data, "--log-level", "critical"],
+            asOrdinaryUser: true)
         #expect(run.status == 1)
         #expect(run.errors.contains("results-hub: "))
         #expect(run.errors.contains("election"), "\(run.errors)")

@@ -39,7 +39,8 @@ public final class HubProcess: Sendable {
         let process = Process()
         process.executableURL = executable
         process.arguments = [
-            "--port", "0", "--data", directory.path, "--desks", desksFile.path, "--log-level", "warning",
+            "--port", "0", "--admin-port", "0", "--data", directory.path, "--desks", desksFile.path, "--log-level",
+            "warning",
         ]
         let output = Pipe()
         process.standardOutput = output
