@@ -262,7 +262,8 @@ enum AdminHTTP {
     }
 }
 
-/// The Prometheus text format read by the reference parser (`prometheus_client`), not by ours: every sample as
+/// The Prometheus text format read by the reference parser (`prometheus_client`, Debian's python3-prometheus-client),
+/// not by ours: every sample as
 /// `name{label=value,...}` (labels sorted) to its value.
 enum PrometheusText {
     static func parse(_ text: String) async throws -> [String: Double] {
@@ -279,7 +280,9 @@ enum PrometheusText {
         let input = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID()).txt")
         try Data(text.utf8).write(to: input)
         defer { try? FileManager.default.removeItem(at: input) }
-        let run = try await CommandRun.run("/bin/sh", ["-c", "python3 -c \"$0\" < \"$1\"", script, input.path])
+        // The system's Python, where Tools/setup.sh installs Debian's python3-prometheus-client.
+        let run = try await CommandRun.run(
+            "/bin/sh", ["-c", "/usr/bin/python3 -c \"$0\" < \"$1\"", script, input.path])
         guard run.status == 0, let data = run.output.data(using: .utf8),
             let samples = try JSONSerialization.jsonObject(with: data) as? [String: Double]
         else {
