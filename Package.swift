@@ -37,6 +37,8 @@ let package = Package(
         // Desk tokens hashed at rest (HMAC-SHA256), and the dev certificates' keys.
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        // results-hub only: `--config FILE` (TOML). Kept out of the library modules.
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): preset dictionaries and raw deflate need the C API itself.
@@ -122,12 +124,13 @@ let package = Package(
         .executableTarget(
             name: "results-hub",
             dependencies: [
-                "HubServer", "HubCore", "ElectionModel", "ElectionDefaults",
+                "HubServer", "HubCore", "HubWire", "ElectionModel", "ElectionDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: strictSettings
         ),
@@ -159,7 +162,7 @@ let package = Package(
         .executableTarget(
             name: "hub-load",
             dependencies: [
-                "HubLoad",
+                "HubLoad", "HubWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/hub-load/Command",
@@ -173,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "retained-memory",
             dependencies: [
-                "CHeapStatistics", "HubCore", "HubServer", "HubLoad", "ElectionModel",
+                "CHeapStatistics", "HubCore", "HubServer", "HubLoad", "HubWire", "ElectionModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/retained-memory/Command",
