@@ -41,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // results-hub only: `--config FILE` (TOML). Kept out of the library modules.
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): preset dictionaries and raw deflate need the C API itself.
@@ -142,12 +144,13 @@ let package = Package(
         .executableTarget(
             name: "results-hub",
             dependencies: [
-                "HubServer", "HubAdmin", "HubCore", "ElectionModel", "ElectionDefaults",
+                "HubServer", "HubAdmin", "HubCore", "HubWire", "ElectionModel", "ElectionDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: strictSettings
         ),
@@ -179,7 +182,7 @@ let package = Package(
         .executableTarget(
             name: "hub-load",
             dependencies: [
-                "HubLoad",
+                "HubLoad", "HubWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/hub-load/Command",
@@ -193,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "retained-memory",
             dependencies: [
-                "CHeapStatistics", "HubCore", "HubServer", "HubLoad", "ElectionModel",
+                "CHeapStatistics", "HubCore", "HubServer", "HubLoad", "HubWire", "ElectionModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/retained-memory/Command",

@@ -128,6 +128,17 @@ package enum Posix {
         return .success(())
     }
 
+    /// The mode (file type and permission bits) of what `path` names, following symbolic links. The hub's start-up
+    /// asks here rather than calling `stat` itself: in a module whose files also import Foundation, the compiler may
+    /// take `struct stat` to be declared by whichever C module it happened to load first (CoreFoundation, CDispatch,
+    /// depending on the module's set of files), and MemberImportVisibility then refuses `st_mode` in a file that does
+    /// not import that module. This module imports no Foundation.
+    package static func fileMode(_ path: String) -> Result<mode_t, PosixFailure> {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return .failure(PosixFailure(call: "stat \(path)", code: errno)) }
+        return .success(status.st_mode)
+    }
+
     /// Creates `path` and its missing parents, syncing each parent whose entries changed. `path` itself gets `mode`
     /// exactly (set with `chmod` after `mkdir`, whatever the umask); the parents it creates get 0755, less the umask.
     /// A directory that already exists is left as it is.

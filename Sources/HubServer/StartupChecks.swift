@@ -68,9 +68,9 @@ public enum StartupChecks {
     /// Makes sure `path` is a directory this user can write, creating it (mode 0700 whatever the umask, since it
     /// holds the desks' tokens) if it is missing. Returns a warning when an existing one is open to other users.
     public static func prepareDataDirectory(_ path: String) throws(StartupError) -> String? {
-        var status = stat()
-        if stat(path, &status) == 0 {
-            guard (status.st_mode & S_IFMT) == S_IFDIR else {
+        switch Posix.fileMode(path) {
+        case .success(let mode):
+            guard (mode & S_IFMT) == S_IFDIR else {
                 throw StartupError("the data directory \(path) exists but is not a directory; choose another --data")
             }
             guard access(path, W_OK | X_OK) == 0 else {
@@ -78,14 +78,16 @@ public enum StartupChecks {
                     "cannot write in the data directory \(path) (\(errnoText(errno))); fix its permissions or choose another --data"
                 )
             }
-            guard status.st_mode & 0o077 == 0 else {
+            guard mode & 0o077 == 0 else {
                 return
-                    "the data directory \(path) is open to other users (mode \(octal(status.st_mode & 0o777))); it holds secrets: chmod 700 \(path)"
+                    "the data directory \(path) is open to other users (mode \(octal(mode & 0o777))); it holds secrets: chmod 700 \(path)"
             }
             return nil
-        }
-        guard errno == ENOENT else {
-            throw StartupError("cannot use the data directory \(path): \(errnoText(errno)); choose another --data")
+        case .failure(let failure) where failure.code != ENOENT:
+            throw StartupError(
+                "cannot use the data directory \(path): \(errnoText(failure.code)); choose another --data")
+        case .failure:
+            break  // missing: made below
         }
         if case .failure(let failure) = Posix.makeDirectories(path, mode: 0o700) {
             throw StartupError(
@@ -133,10 +135,8 @@ public enum StartupChecks {
 
     /// A warning when the secrets file at `path` can be read by users other than its owner.
     public static func exposureWarning(forSecretFile path: String) -> String? {
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & 0o077 != 0 else { return nil }
-        return
-            "\(path) can be read by other users (mode \(octal(status.st_mode & 0o777))); it holds tokens: chmod 600 \(path)"
+        guard case .success(let mode) = Posix.fileMode(path), mode & 0o077 != 0 else { return nil }
+        return "\(path) can be read by other users (mode \(octal(mode & 0o777))); it holds tokens: chmod 600 \(path)"
     }
 
     private static func octal(_ mode: mode_t) -> String {

@@ -10,6 +10,7 @@ struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Submit, correct and withdraw results at a ResultsHub hub, and watch them arrive.",
+        version: ResultsHubVersion.currentWithProtocol,
         subcommands: [
             Submit.self, Withdraw.self, ScoreboardCommand.self, ContestCommand.self, ContestsCommand.self,
             Watch.self,

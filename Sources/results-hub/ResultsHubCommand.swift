@@ -5,6 +5,7 @@ import Foundation
 import HubAdmin
 import HubCore
 import HubServer
+import HubWire
 import Logging
 import NIOCore
 import Prometheus
@@ -16,14 +17,43 @@ struct ResultsHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "results-hub",
         abstract: "The ResultsHub election-night results hub.",
+        version: ResultsHubVersion.currentWithProtocol,
         subcommands: [Serve.self, Desks.self, DevCert.self],
         defaultSubcommand: Serve.self)
+
+    /// ArgumentParser's `main`, given the command line with the settings of `serve --config FILE` and of the
+    /// `RESULTS_HUB_<KEY>` environment variables added (`ServeConfiguration`).
+    static func main() async {
+        let arguments: [String]
+        do {
+            arguments = try ServeConfiguration.arguments(
+                commandLine: Array(CommandLine.arguments.dropFirst()),
+                environment: ProcessInfo.processInfo.environment)
+        } catch {
+            // One sentence naming the file or variable and the key; no usage text, the command line being fine.
+            FileHandle.standardError.write(Data("results-hub: \(error)\n".utf8))
+            exit(withError: ExitCode.validationFailure)
+        }
+        await main(arguments)
+    }
 }
 
 extension ResultsHubCommand {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve an election: desks submit, subscribers watch (the default command).")
+            abstract: "Serve an election: desks submit, subscribers watch (the default command).",
+            discussion: """
+                Every option can also be set in a TOML file given with --config (the key is the option's name \
+                without the dashes: port = 7400, tls-cert = "server.pem", repair-journal = true) or in an \
+                environment variable RESULTS_HUB_<KEY> (RESULTS_HUB_PORT, RESULTS_HUB_TLS_KEY). The command line \
+                wins over the environment, which wins over the file.
+                """)
+
+        @Option(
+            help: ArgumentHelp(
+                "A TOML file setting any of these options (key = value, the option's name without dashes).",
+                valueName: "file"))
+        var config: String?
 
         @Option(help: "Address to listen on.")
         var host = "127.0.0.1"
@@ -54,6 +84,9 @@ extension ResultsHubCommand {
 
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .info
+
+        @Option(help: "Log format on standard error: text, or json (one JSON object a line).")
+        var logFormat: LogFormat = .text
 
         @Flag(help: "If the journal has a corrupt record in the middle, keep a backup and drop everything from there.")
         var repairJournal = false
@@ -88,7 +121,12 @@ extension ResultsHubCommand {
             return HubTLS(certificateFile: tlsCert, privateKeyFile: tlsKey, clientCAFile: tlsClientCA)
         }
 
+        /// Set while `ServeConfiguration` parses one setting of the file or the environment on its own, to report a
+        /// wrong value with its key: the checks below relate options to one another and wait for all of them.
+        @TaskLocal static var checksValuesAlone = false
+
         func validate() throws {
+            guard !Self.checksValuesAlone else { return }
             for (name, value) in [("--port", port), ("--admin-port", adminPort)] where !(0...65535).contains(value) {
                 throw ValidationError("\(name) \(value) is out of range: use 1 to 65535, or 0 for any free port")
             }
@@ -109,17 +147,29 @@ extension ResultsHubCommand {
 
         func run() async throws {
             let level = logLevel
+            let format = logFormat
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+                switch format {
+                case .text:
+                    var handler = StreamLogHandler.standardError(label: label)
+                    handler.logLevel = level
+                    return handler
+                case .json:
+                    var handler = JSONLogHandler(label: label)
+                    handler.logLevel = level
+                    return handler
+                }
             }
             let logger = Logger(label: "results-hub")
             do {
                 try await serve(logger: logger)
             } catch {
-                // One sentence, not a stack of wrapped errors: what failed and what to do.
-                FileHandle.standardError.write(Data("results-hub: \(error)\n".utf8))
+                // One sentence, not a stack of wrapped errors: what failed and what to do. With JSON logs it is a
+                // log record too, so that whatever reads standard error sees every line as JSON.
+                switch format {
+                case .text: FileHandle.standardError.write(Data("results-hub: \(error)\n".utf8))
+                case .json: logger.critical("\(error)")
+                }
                 throw ExitCode.failure
             }
         }
@@ -281,6 +331,12 @@ struct HangupSignal: Service {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `--log-format`: today's text lines (swift-log's StreamLogHandler), or one JSON object a line (`JSONLogHandler`).
+enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+    case text
+    case json
+}
 
 /// A line for the operator on standard output, written at once (not buffered) so that scripts see it.
 func say(_ line: String) {

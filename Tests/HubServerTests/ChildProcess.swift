@@ -104,10 +104,24 @@ final class HubProcess: Sendable {
     ///   - arguments: besides `--port 0 --admin-port 0 --data DIR`.
     ///   - asOrdinaryUser: run as `nobody` when the tests run as root; `directory` must then be writable by it.
     ///   - umask: the file mode creation mask to start the hub with (e.g. 0, to show that it does not matter).
-    init(directory: String, arguments: [String] = [], asOrdinaryUser: Bool = false, umask: Int? = nil) throws {
+    convenience init(directory: String, arguments: [String] = [], asOrdinaryUser: Bool = false, umask: Int? = nil)
+        throws
+    {
+        try self.init(
+            allArguments: ["--port", "0", "--admin-port", "0", "--data", directory] + arguments,
+            asOrdinaryUser: asOrdinaryUser,
+            umask: umask)
+    }
+
+    /// - Parameters:
+    ///   - allArguments: the whole command line after `results-hub`; the hub must listen on 127.0.0.1.
+    ///   - environment: variables set for the hub besides the tests' own (less any `RESULTS_HUB_` ones).
+    init(
+        allArguments: [String], environment: [String: String] = [:], asOrdinaryUser: Bool = false,
+        umask: Int? = nil
+    ) throws {
         let process = Process()
-        var commandLine =
-            [Executables.resultsHub, "--port", "0", "--admin-port", "0", "--data", directory] + arguments
+        var commandLine = [Executables.resultsHub] + allArguments
         if asOrdinaryUser {
             let (executable, rest) = OrdinaryUser.commandLine(commandLine[0], Array(commandLine.dropFirst()))
             commandLine = [executable] + rest
@@ -117,6 +131,9 @@ final class HubProcess: Sendable {
         }
         process.executableURL = URL(fileURLWithPath: commandLine[0])
         process.arguments = Array(commandLine.dropFirst())
+        // The hub takes options from RESULTS_HUB_<KEY> variables: only the test's own, none from whoever runs it.
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RESULTS_HUB_") }
+            .merging(environment) { _, given in given }
         let output = Pipe()
         let errorPipe = Pipe()
         process.standardOutput = output
@@ -158,6 +175,15 @@ final class HubProcess: Sendable {
     ) async throws -> HubProcess {
         try await NIOThreadPool.singleton.runIfActive {
             try HubProcess(directory: directory, arguments: arguments, asOrdinaryUser: asOrdinaryUser, umask: umask)
+        }
+    }
+
+    /// Starts the hub with exactly these arguments (no `--port 0 --data DIR` added) and waits until it listens.
+    static func start(
+        allArguments: [String], environment: [String: String] = [:], asOrdinaryUser: Bool = false
+    ) async throws -> HubProcess {
+        try await NIOThreadPool.singleton.runIfActive {
+            try HubProcess(allArguments: allArguments, environment: environment, asOrdinaryUser: asOrdinaryUser)
         }
     }
 

@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
 import HubLoad
+import HubWire
 
 @main
 struct HubLoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hub-load",
         abstract: "Load-tests a ResultsHub hub on this machine, and verifies what it delivers.",
+        version: ResultsHubVersion.currentWithProtocol,
         subcommands: [Saturate.self, Night.self])
 }
 

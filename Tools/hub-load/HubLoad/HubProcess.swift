@@ -42,6 +42,9 @@ public final class HubProcess: Sendable {
             "--port", "0", "--admin-port", "0", "--data", directory.path, "--desks", desksFile.path, "--log-level",
             "warning",
         ]
+        // The hub takes any option from a RESULTS_HUB_<KEY> variable (RESULTS_HUB_CONFIG, RESULTS_HUB_TLS_CERT):
+        // the operator's own settings must not change the hub this tool starts and measures.
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RESULTS_HUB_") }
         let output = Pipe()
         process.standardOutput = output
         _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("hub.log").path, contents: nil)

@@ -4,6 +4,7 @@ import ElectionModel
 import HubCore
 import HubLoad
 import HubServer
+import HubWire
 
 /// Measures what the hub keeps in memory per event: the heap the event log holds per retained event, and the heap
 /// `HubState` holds per remembered revision, with the hub's default bounds. The workload is `hub-load saturate`'s
@@ -16,7 +17,8 @@ import HubServer
 struct RetainedMemory: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retained-memory",
-        abstract: "Heap bytes the hub core keeps per retained event and per remembered revision (release build).")
+        abstract: "Heap bytes the hub core keeps per retained event and per remembered revision (release build).",
+        version: ResultsHubVersion.currentWithProtocol)
 
     @Option(help: "Events submitted in each measurement.")
     var events = 1_000_000
