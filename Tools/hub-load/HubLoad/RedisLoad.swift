@@ -4,23 +4,20 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Splits what a Redis server sends into replies, passed on as every whole reply of a read at once: one hop to the
-/// async reader per read, not per reply, or the hops cost more than the server's work for each message.
+/// Splits what a Redis server sends into replies.
 final class RESPReplyDecoder: ByteToMessageDecoder {
-    typealias InboundOut = [RESP.Value]
+    typealias InboundOut = RESP.Value
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        var replies: [RESP.Value] = []
-        while let value = try RESP.readValue(from: &buffer) { replies.append(value) }
-        guard !replies.isEmpty else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(replies))
+        guard let value = try RESP.readValue(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(value))
         return .continue
     }
 }
 
 /// A connection to the redis-server this tool started, as an async channel of replies.
 enum RedisConnection {
-    typealias AsyncRedisChannel = NIOAsyncChannel<[RESP.Value], ByteBuffer>
+    typealias AsyncRedisChannel = NIOAsyncChannel<RESP.Value, ByteBuffer>
 
     static func connect(port: Int, group: any EventLoopGroup) async throws -> AsyncRedisChannel {
         try await ClientBootstrap(group: group)
@@ -41,7 +38,7 @@ enum RedisConnection {
             var buffer = ByteBuffer()
             RESP.writeCommand(["PING"], into: &buffer)
             try await outbound.write(buffer)
-            for try await replies in inbound { return replies.first == .simple("PONG") }
+            for try await reply in inbound { return reply == .simple("PONG") }
             return false
         }
     }
@@ -211,11 +208,9 @@ public struct RedisLoad: Sendable {
         try await channel.executeThenClose { inbound, outbound in
             try await withThrowingTaskGroup(of: Void.self) { replies in
                 replies.addTask {
-                    for try await batch in inbound {
-                        for reply in batch {
-                            if case .error(let message) = reply { throw LoadFailure("redis-server: \(message)") }
-                        }
-                        if answered.received.add(batch.count, ordering: .relaxed).newValue
+                    for try await reply in inbound {
+                        if case .error(let message) = reply { throw LoadFailure("redis-server: \(message)") }
+                        if answered.received.add(1, ordering: .relaxed).newValue
                             >= shared.target.load(ordering: .relaxed)
                         {
                             return
@@ -298,20 +293,18 @@ public struct RedisLoad: Sendable {
             case .pubSub:
                 RESP.writeCommand(["SUBSCRIBE", Self.channel], into: &buffer)
                 try await outbound.write(buffer)
-                for try await batch in inbound {
-                    let now = nanos()
-                    for reply in batch {
-                        guard case .array(let parts?) = reply, parts.count == 3, case .bulk(let kind?) = parts[0]
-                        else { throw LoadFailure("subscriber \(number): unexpected reply \(reply)") }
-                        if kind.readableBytesView.elementsEqual("subscribe".utf8) {
-                            me.ready.store(true, ordering: .relaxed)
-                            continue
-                        }
-                        guard case .bulk(let body) = parts[2] else {
-                            throw LoadFailure("subscriber \(number): unexpected message \(reply)")
-                        }
-                        if try receive(body, at: now) { return }
+                for try await reply in inbound {
+                    guard case .array(let parts?) = reply, parts.count == 3, case .bulk(let kind?) = parts[0] else {
+                        throw LoadFailure("subscriber \(number): unexpected reply \(reply)")
                     }
+                    if kind.readableBytesView.elementsEqual("subscribe".utf8) {
+                        me.ready.store(true, ordering: .relaxed)
+                        continue
+                    }
+                    guard case .bulk(let body) = parts[2] else {
+                        throw LoadFailure("subscriber \(number): unexpected message \(reply)")
+                    }
+                    if try receive(body, at: nanos()) { return }
                 }
                 throw LoadFailure("subscriber \(number): redis-server closed the connection")
             case .streams:
@@ -324,8 +317,7 @@ public struct RedisLoad: Sendable {
                         ["XREAD", "COUNT", "\(Self.readCount)", "BLOCK", "0", "STREAMS", Self.channel, lastID],
                         into: &buffer)
                     try await outbound.write(buffer)
-                    // One reply per XREAD: the next is sent only when it has come.
-                    guard let reply = try await replies.next()?.first else {
+                    guard let reply = try await replies.next() else {
                         throw LoadFailure("subscriber \(number): redis-server closed the connection")
                     }
                     let now = nanos()
