@@ -250,11 +250,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HubLoadTests",
-            dependencies: [
-                "HubLoad", "ElectionModel", "HubWire",
-                // ByteBuffer: the RESP codec's tests.
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
+            dependencies: ["HubLoad", "ElectionModel", "HubWire"],
             path: "Tests/HubLoadTests",
             swiftSettings: strictSettings
         ),
