@@ -250,7 +250,11 @@ let package = Package(
         ),
         .testTarget(
             name: "HubLoadTests",
-            dependencies: ["HubLoad", "ElectionModel", "HubWire"],
+            dependencies: [
+                "HubLoad", "ElectionModel", "HubWire",
+                // ByteBuffer: the RESP codec's tests.
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/HubLoadTests",
             swiftSettings: strictSettings
         ),

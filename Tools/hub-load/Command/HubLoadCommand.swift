@@ -9,7 +9,7 @@ struct HubLoadCommand: AsyncParsableCommand {
         commandName: "hub-load",
         abstract: "Load-tests a ResultsHub hub on this machine, and verifies what it delivers.",
         version: ResultsHubVersion.currentWithProtocol,
-        subcommands: [Saturate.self, Night.self])
+        subcommands: [Saturate.self, Night.self, Compare.self])
 }
 
 /// Options of both commands.
@@ -137,6 +137,70 @@ extension HubLoadCommand {
 
         func run() async throws {
             try await common.run(.night(speed: speed), filters: ["all", "region:north-west", "kind:mayoralty"])
+        }
+    }
+
+    struct Compare: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "The same load through Redis (pub/sub, and streams with an fsynced append-only file) and the hub.",
+            discussion: """
+                Starts its own redis-server (Debian's redis-server package; Tools/setup.sh installs it) on a free \
+                loopback port, twice, then its own hub, and prints each figure beside Redis's with the ratio.
+                """)
+
+        @Option(help: "Subscriber connections, for every system.")
+        var subscribers = 10
+
+        @Option(help: "Messages the publisher may be ahead of the slowest subscriber (lossless flow control).")
+        var window = 2000
+
+        @Option(help: "How long each system is loaded: 10s, 1m … (at most 10m).")
+        var duration = "10s"
+
+        @Option(help: "Messages per second (latency mode). Default: as fast as the window allows.")
+        var rate: Double?
+
+        @Option(help: "Stop each system's load after this many messages.")
+        var maxMessages = 10_000_000
+
+        @Flag(
+            inversion: .prefixedNo,
+            help:
+                "The hub's subscribers verify their copies' checksums (off: when the tool, not the hub, is the limit)."
+        )
+        var verify = true
+
+        @Option(help: "Write the figures as JSON to this file.")
+        var report: String?
+
+        func validate() throws {
+            guard (1...256).contains(subscribers) else { throw ValidationError("--subscribers must be 1 to 256") }
+            guard (1...100_000).contains(window) else { throw ValidationError("--window must be 1 to 100000") }
+            guard maxMessages > 1 && maxMessages <= 20_000_000 else {
+                throw ValidationError("--max-messages must be 2 to 20000000")
+            }
+            if let rate, !(rate > 0 && rate <= 1_000_000) {
+                throw ValidationError("--rate must be more than 0 and at most 1000000")
+            }
+            guard try DurationText.parse(duration) <= maximumRun else {
+                throw ValidationError("--duration is at most 10m")
+            }
+        }
+
+        func run() async throws {
+            let workload = CompareWorkload(
+                subscribers: subscribers, window: window,
+                durationSeconds: DurationText.seconds(try DurationText.parse(duration)), rate: rate,
+                maximumMessages: maxMessages)
+            let result = try await CompareRunner(workload: workload, verify: verify).run()
+            print(result.table)
+            if let report {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(result).write(to: URL(fileURLWithPath: report))
+            }
+            if !result.lossless { throw ExitCode.failure }
         }
     }
 }

@@ -34,12 +34,17 @@ extension LoadRunner {
             var plan = plan
             var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
             var exhausted = false
-            return try await withThrowingTaskGroup(of: Answered.self) { inFlight in
+            // nil: a paced desk's timer, due while submissions are in flight.
+            return try await withThrowingTaskGroup(of: Answered?.self) { inFlight in
                 var count = 0
+                var timerPending = false
                 while true {
                     var step = DeskPlan.Step.done
                     if count < pipeline && !exhausted && !state.failed.load(ordering: .relaxed) {
-                        step = plan.next(now: nanos(), start: start)
+                        // A full window (compare): wait for the slowest subscriber, polling, as the Redis side does.
+                        step =
+                            state.windowIsFull(inFlight: count)
+                            ? .wait(until: nanos() + 50_000) : plan.next(now: nanos(), start: start)
                     }
                     switch step {
                     case .submit(let submission):
@@ -58,12 +63,23 @@ extension LoadRunner {
                         // Idle until the next result is due.
                         try await Task.sleep(for: .nanoseconds(due - min(due, nanos())))
                         continue
+                    case .wait(let due) where !timerPending:
+                        // Paced: the next submission is due before the answers in flight may come.
+                        timerPending = true
+                        inFlight.addTask {
+                            try await Task.sleep(for: .nanoseconds(due - min(due, nanos())))
+                            return nil
+                        }
                     case .done where count == 0:
                         return (latency, plan)
                     default:
                         break
                     }
-                    guard let answered = try await inFlight.next() else { throw HubClientError.connectionLost }
+                    guard let next = try await inFlight.next() else { throw HubClientError.connectionLost }
+                    guard let answered = next else {
+                        timerPending = false
+                        continue
+                    }
                     count -= 1
                     let sent = answered.key
                     switch answered.answer {
@@ -109,9 +125,14 @@ extension LoadRunner {
                 var events = events.makeAsyncIterator()
                 var copy = try await subscribe(
                     connection, &events, filter: filter, number: number, metered: metered, state: state)
-                ready.yield(copy.replica.sequence)
+                ready.yield(copy.sequence)
                 try await copy.follow(connection, &events) { state.target.load(ordering: .relaxed) }
                 let caughtUpAt = nanos()
+                guard configuration.verify else {
+                    return SubscriberResult(
+                        wireBytes: copy.wireBytes, meteredDeliveries: copy.meteredDeliveries, caughtUpAt: caughtUpAt,
+                        problems: [])
+                }
                 let checkHello = Hello(
                     role: .subscriber, principal: "hub-load-\(number)-check", secret: "", clientName: "hub-load")
                 let fresh = try await HubConnection.connect(to: hub, hello: checkHello, logger: logger) {
@@ -148,7 +169,7 @@ extension LoadRunner {
         try checkElection(connection.welcome)
         connection.useCompression(dictionary: dictionary)
         try await connection.send(.subscribe(Subscribe(filter: filter, resumeFrom: nil)))
-        var copy = SubscriberCopy(number: number, state: state, metered: metered)
+        var copy = SubscriberCopy(number: number, state: state, metered: metered, verify: configuration.verify)
         try await copy.follow(connection, &events) { 0 }
         return copy
     }
@@ -168,7 +189,11 @@ struct SubscriberCopy {
     /// Counts the bytes of the batch frames received, as the connection read them. The hub compresses each batch
     /// once for all subscribers with the same filter, so one of them measures.
     let metered: Bool
+    /// Apply every batch to `replica`, which recomputes the checksum (see `LoadConfiguration.verify`).
+    let verify: Bool
     var replica = Replica()
+    /// The last sequence received (and applied to `replica` when verifying).
+    var sequence: UInt64 = 0
     var snapshot: Snapshot?
     var wireBytes: UInt64 = 0
     var meteredDeliveries = 0
@@ -178,7 +203,7 @@ struct SubscriberCopy {
     mutating func follow(
         _ connection: HubConnection, _ events: inout HubConnection.Events.AsyncIterator, until target: () -> UInt64
     ) async throws {
-        while snapshot == nil || replica.sequence < target() {
+        while snapshot == nil || sequence < target() {
             guard let event = try await events.next() else { throw HubClientError.connectionLost }
             guard case .message(let message, let frameBytes) = event else { continue }
             let now = nanos()
@@ -186,6 +211,7 @@ struct SubscriberCopy {
             case .snapshot(let snapshot) where self.snapshot == nil:
                 try replica.apply(snapshot)
                 self.snapshot = snapshot
+                sequence = snapshot.sequence
             case .deltaBatch(let batch) where self.snapshot != nil:
                 if metered {
                     wireBytes += UInt64(frameBytes)
@@ -197,7 +223,8 @@ struct SubscriberCopy {
                         ($0.sequence, EventKey(contest: $0.record.contestID, revision: $0.record.revision))
                     })
                 state.ledger.withLock { $0.received(received, by: number, at: now) }
-                try replica.apply(batch)
+                if verify { try replica.apply(batch) }
+                sequence = batch.lastSequence
             case .heartbeat:
                 break
             case .goodbye(let goodbye):
@@ -205,7 +232,7 @@ struct SubscriberCopy {
             default:
                 throw LoadFailure("unexpected \(message.type.specName)")
             }
-            connection.setHeartbeatSequence(replica.sequence)
+            connection.setHeartbeatSequence(sequence)
         }
     }
 }
@@ -214,6 +241,8 @@ struct SubscriberCopy {
 struct DeskPlan: Sendable {
     enum Work: Sendable {
         case generator(SaturationWorkload, for: Duration)
+        /// The generator's submissions, one every `interval` nanoseconds; `sent` so far.
+        case paced(SaturationWorkload, for: Duration, interval: UInt64, sent: Int)
         /// Entries at their time, `speed` times faster than the night.
         case schedule(ArraySlice<NightSchedule.Entry>, speed: Double)
     }
@@ -225,12 +254,27 @@ struct DeskPlan: Sendable {
     var hello: Hello
     var work: Work
 
+    /// The generator behind saturating and paced work, which makes the run's last submission too.
+    var saturationWorkload: SaturationWorkload? {
+        switch work {
+        case .generator(let workload, _), .paced(let workload, _, _, _): return workload
+        case .schedule: return nil
+        }
+    }
+
     mutating func next(now: UInt64, start: UInt64) -> Step {
         switch work {
         case .generator(var workload, let duration):
             guard now < start + UInt64(DurationText.seconds(duration) * 1e9) else { return .done }
             let submission = workload.next()
             work = .generator(workload, for: duration)
+            return .submit(submission)
+        case .paced(var workload, let duration, let interval, let sent):
+            guard now < start + UInt64(DurationText.seconds(duration) * 1e9) else { return .done }
+            let due = start + UInt64(sent) * interval
+            guard now >= due else { return .wait(until: due) }
+            let submission = workload.next()
+            work = .paced(workload, for: duration, interval: interval, sent: sent + 1)
             return .submit(submission)
         case .schedule(var entries, let speed):
             guard let entry = entries.first else { return .done }

@@ -66,6 +66,11 @@ public struct DeliveryLedger: Sendable {
     /// The sequence each subscriber has applied up to.
     public var applied: [UInt64] { subscribers.map(\.applied) }
 
+    /// The sequence the slowest subscriber has applied up to (`base` without subscribers).
+    public var slowestApplied: UInt64 {
+        subscribers.isEmpty ? base : subscribers.reduce(UInt64.max) { min($0, $1.applied) }
+    }
+
     private mutating func problem(_ text: String) {
         problemCount += 1
         if problemList.count < Self.maxProblemsKept { problemList.append(text) }

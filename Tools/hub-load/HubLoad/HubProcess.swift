@@ -87,14 +87,17 @@ public final class HubProcess: Sendable {
     }
 
     /// CPU time and peak memory so far, and the memory resident now, from /proc.
-    public func usage() -> HubUsage? {
+    public func usage() -> HubUsage? { Self.usage(pid: pid) }
+
+    /// CPU time and peak memory so far, and the memory resident now, of any process of this user (a redis-server).
+    public static func usage(pid: Int32) -> HubUsage? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let ticks = Self.cpuTicks(stat: stat), let peak = Self.peakMemoryBytes(status: status)
+            let ticks = cpuTicks(stat: stat), let peak = peakMemoryBytes(status: status)
         else { return nil }
         return HubUsage(
             cpuSeconds: Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))), peakMemoryBytes: peak,
-            residentMemoryBytes: Self.residentMemoryBytes(status: status))
+            residentMemoryBytes: residentMemoryBytes(status: status))
     }
 
     /// utime + stime (fields 14 and 15 of /proc/PID/stat), counted after the command name in parentheses.

@@ -12,6 +12,9 @@ public struct LoadConfiguration: Sendable {
     public enum Mode: Sendable {
         case saturate(duration: Duration, desks: Int, pipeline: Int, maxDeclarations: Int)
         case night(speed: Double)
+        /// `hub-load compare`'s shape: one desk, at most `window` declarations ahead of the slowest subscriber (and
+        /// in flight); as fast as that allows, or paced at `rate` per second; for `duration`.
+        case compare(duration: Duration, window: Int, rate: Double?, maxDeclarations: Int)
     }
     public var mode: Mode
     public var filters: [SubscriptionFilter]
@@ -22,11 +25,16 @@ public struct LoadConfiguration: Sendable {
     public var token: String?
     /// Load a hub given with `hub` even if it already holds results (its watchers will see the tool's fake ones).
     public var force: Bool
+    /// Each subscriber keeps a checked copy (every batch's checksum recomputed) and compares it with a fresh
+    /// snapshot at the end. Off, the ledger still checks order, gaps and counts, and measures latency; the copies'
+    /// hashing, which at saturation costs the tool more CPU than the hub's fan-out, is skipped.
+    public var verify: Bool
 
     public init(
         mode: Mode, filters: [SubscriptionFilter], hub: LoopbackAddress?, desk: String, token: String?,
-        force: Bool = false
+        force: Bool = false, verify: Bool = true
     ) {
+        self.verify = verify
         self.mode = mode
         self.filters = filters
         self.hub = hub
@@ -61,12 +69,17 @@ public struct LoadRunner: Sendable {
         self.digest = definition.digest
     }
 
+    /// Submissions `compare`'s one desk keeps unanswered at most (fewer than the election's contests).
+    static let compareInFlight = 200
+
     public func run() async throws -> LoadReport {
         guard let address = configuration.hub else {
             let hub = try await HubProcess.start(executable: HubProcess.siblingExecutable(), election: election)
             do {
+                let atStart = hub.usage()
                 var report = try await run(at: LoopbackAddress(host: "127.0.0.1", port: hub.port)) { hub.tokens[$0]! }
                 report.hubUsage = hub.usage()
+                report.hubUsage?.cpuSecondsAtStart = atStart?.cpuSeconds
                 report.hub = "child process on 127.0.0.1:\(hub.port)"
                 await hub.stop()
                 return report
@@ -98,6 +111,12 @@ public struct LoadRunner: Sendable {
                     work: .generator(SaturationWorkload(election: election, desk: number, desks: desks), for: duration))
             }
             return (plans, nil, duration)
+        case .compare(let duration, _, let rate, _):
+            let workload = SaturationWorkload(election: election, desk: 0, desks: 1)
+            let work: DeskPlan.Work =
+                rate.map { DeskPlan.Work.paced(workload, for: duration, interval: UInt64(1e9 / $0), sent: 0) }
+                ?? .generator(workload, for: duration)
+            return ([DeskPlan(hello: hello(nil), work: work)], nil, duration)
         case .night(let speed):
             var entries = NightSchedule(election: election).entries
             let last = entries.removeLast()
@@ -114,9 +133,19 @@ public struct LoadRunner: Sendable {
     private func run(at address: LoopbackAddress, token: (String) -> String) async throws -> LoadReport {
         let state = RunState()
         var pipeline = 1
-        if case .saturate(_, _, let depth, let maxDeclarations) = configuration.mode {
+        switch configuration.mode {
+        case .saturate(_, _, let depth, let maxDeclarations):
             pipeline = depth
             state.budget.store(maxDeclarations, ordering: .relaxed)
+        case .compare(_, let window, _, let maxDeclarations):
+            // Each submission is sent from a task of its own, so two in flight may go out in either order: with
+            // more in flight than the election has contests (234), two revisions of one contest could, and the
+            // later arriving first makes the earlier stale. The window still bounds how far subscribers lag.
+            pipeline = min(window, Self.compareInFlight)
+            state.window.store(window, ordering: .relaxed)
+            state.budget.store(maxDeclarations, ordering: .relaxed)
+        case .night:
+            break
         }
         let (plans, finale, bound) = plans(token: token)
         let limit = bound + .seconds(60)
@@ -195,7 +224,7 @@ public struct LoadRunner: Sendable {
                 }
                 for try await (latency, plan) in desks {
                     ackLatency.add(latency)
-                    if finale == nil, case .generator(var workload, _) = plan.work {
+                    if finale == nil, var workload = plan.saturationWorkload {
                         finale = DeskPlan(hello: plan.hello, work: .schedule([workload.next().dueNow], speed: 1))
                     }
                 }
@@ -234,9 +263,16 @@ public struct LoadRunner: Sendable {
         let wireBytes = results.reduce(0) { $0 + $1.wireBytes }
         let metered = results.reduce(0) { $0 + $1.meteredDeliveries }
         var speed: Double?
-        if case .night(let factor) = configuration.mode { speed = factor }
+        var mode = "saturate"
+        switch configuration.mode {
+        case .night(let factor):
+            speed = factor
+            mode = "night"
+        case .compare: mode = "compare"
+        case .saturate: break
+        }
         return LoadReport(
-            mode: speed == nil ? "saturate" : "night", hub: configuration.hub?.description ?? "",
+            mode: mode, hub: configuration.hub?.description ?? "",
             cores: System.coreCount,
             desks: desks, subscribers: configuration.filters.map { FilterText.describe($0, election: election) },
             pipeline: pipeline, speed: speed, loadSeconds: loadSeconds, deliverySeconds: deliverySeconds,
@@ -246,7 +282,7 @@ public struct LoadRunner: Sendable {
             wireBytesMethod: "DELTA_BATCH frames to one subscriber per filter, as read from the socket",
             ackLatencyMicros: LatencySummary(ackLatency), deliveryLatencyMicros: LatencySummary(ledger.deliveryLatency),
             conflatedBatches: ledger.conflatedBatches, supersededDeliveries: superseded, hubUsage: nil,
-            verified: problems.isEmpty, problems: problems)
+            verified: problems.isEmpty, copiesVerified: configuration.verify, problems: problems)
     }
 
     func checkElection(_ welcome: Welcome) throws {
@@ -263,9 +299,20 @@ final class RunState: Sendable {
     let ledger = Mutex(DeliveryLedger(base: 0, filters: []))
     /// Declarations still allowed (saturate's count bound).
     let budget = Atomic<Int>(Int.max)
+    /// Declarations a desk may have submitted beyond what the slowest subscriber received (compare's window).
+    let window = Atomic<Int>(Int.max)
     /// Subscribers stop once they have applied this sequence.
     let target = Atomic<UInt64>(UInt64.max)
     let failed = Atomic<Bool>(false)
+
+    /// Whether a desk with `inFlight` unanswered submissions must wait before the next: the window counts what was
+    /// submitted beyond what the slowest subscriber received.
+    func windowIsFull(inFlight: Int) -> Bool {
+        let window = self.window.load(ordering: .relaxed)
+        guard window != Int.max else { return false }
+        let ahead = ledger.withLock { $0.ackedCount - Int($0.slowestApplied - $0.base) }
+        return ahead + inFlight >= window
+    }
 
     var whereItStands: String {
         ledger.withLock { ledger in

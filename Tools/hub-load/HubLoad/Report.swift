@@ -49,6 +49,8 @@ public struct HubUsage: Codable, Hashable, Sendable {
     public var peakMemoryBytes: UInt64
     /// The resident set when the run ended (the hub still holding its history); absent in older reports.
     public var residentMemoryBytes: UInt64?
+    /// CPU seconds when the load began (the start-up's share), when known: the load's own is the difference.
+    public var cpuSecondsAtStart: Double?
     public init(cpuSeconds: Double, peakMemoryBytes: UInt64, residentMemoryBytes: UInt64? = nil) {
         self.cpuSeconds = cpuSeconds
         self.peakMemoryBytes = peakMemoryBytes
@@ -82,6 +84,9 @@ public struct LoadReport: Codable, Sendable {
     public var supersededDeliveries: Int
     public var hubUsage: HubUsage?
     public var verified: Bool
+    /// Whether the subscribers' copies and checksums were verified too (not with `--no-verify`); absent: yes.
+    public var copiesVerified: Bool?
+    var verifiedCopies: Bool { copiesVerified ?? true }
     public var problems: [String]
 
     /// "all, region:north-west" or "4 × all".
@@ -120,7 +125,9 @@ public struct LoadReport: Codable, Sendable {
         }
         lines.append(
             verified
-                ? "verified      every acked declaration reached every matching subscriber in order, once; checksums equal the hub's"
+                ? (verifiedCopies
+                    ? "verified      every acked declaration reached every matching subscriber in order, once; checksums equal the hub's"
+                    : "checked       every acked declaration reached every matching subscriber in order, once (copies not verified: --no-verify)")
                 : "FAILED        \(problems.count) problems:")
         lines += problems.map { "  - \($0)" }
         return lines.joined(separator: "\n")
