@@ -25,7 +25,7 @@ enum RedisConnection {
     static func connect(port: Int, group: any EventLoopGroup) async throws -> AsyncRedisChannel {
         try await ClientBootstrap(group: group)
             // Commands go out as they are written, like the hub's clients; Nagle would add delay to each.
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPReplyDecoder()))
@@ -34,15 +34,30 @@ enum RedisConnection {
             }
     }
 
-    /// Whether a server answers PING on the port.
-    static func ping(port: Int, group: any EventLoopGroup) async throws -> Bool {
+    /// Whether a server answers PING on the port within `timeout`.
+    static func ping(port: Int, group: any EventLoopGroup, timeout: Duration) async throws -> Bool {
         let channel = try await connect(port: port, group: group)
+        let closeWhenLate = channel.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            channel.channel.close(promise: nil)
+        }
+        defer { closeWhenLate.cancel() }
         return try await channel.executeThenClose { inbound, outbound in
             var buffer = ByteBuffer()
             RESP.writeCommand(["PING"], into: &buffer)
             try await outbound.write(buffer)
             for try await replies in inbound { return replies.first == .simple("PONG") }
             return false
+        }
+    }
+
+    /// Asks the server to exit without saving. It closes the connection instead of answering.
+    static func shutdown(port: Int, group: any EventLoopGroup) async throws {
+        let channel = try await connect(port: port, group: group)
+        try await channel.executeThenClose { inbound, outbound in
+            var buffer = ByteBuffer()
+            RESP.writeCommand(["SHUTDOWN", "NOSAVE"], into: &buffer)
+            try await outbound.write(buffer)
+            for try await _ in inbound {}
         }
     }
 }
