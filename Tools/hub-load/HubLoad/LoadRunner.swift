@@ -29,12 +29,15 @@ public struct LoadConfiguration: Sendable {
     /// snapshot at the end. Off, the ledger still checks order, gaps and counts, and measures latency; the copies'
     /// hashing, which at saturation costs the tool more CPU than the hub's fan-out, is skipped.
     public var verify: Bool
+    /// The `results-hub` to start when `hub` is nil; nil: the one beside this tool.
+    public var hubExecutable: URL?
 
     public init(
         mode: Mode, filters: [SubscriptionFilter], hub: LoopbackAddress?, desk: String, token: String?,
-        force: Bool = false, verify: Bool = true
+        force: Bool = false, verify: Bool = true, hubExecutable: URL? = nil
     ) {
         self.verify = verify
+        self.hubExecutable = hubExecutable
         self.mode = mode
         self.filters = filters
         self.hub = hub
@@ -74,7 +77,8 @@ public struct LoadRunner: Sendable {
 
     public func run() async throws -> LoadReport {
         guard let address = configuration.hub else {
-            let hub = try await HubProcess.start(executable: HubProcess.siblingExecutable(), election: election)
+            let hub = try await HubProcess.start(
+                executable: configuration.hubExecutable ?? HubProcess.siblingExecutable(), election: election)
             do {
                 let atStart = hub.usage()
                 var report = try await run(at: LoopbackAddress(host: "127.0.0.1", port: hub.port)) { hub.tokens[$0]! }
@@ -191,8 +195,19 @@ public struct LoadRunner: Sendable {
                 }
                 bases.insert(sequence)
             }
-            guard bases.count == 1, let base = bases.first else {
-                throw LoadFailure("the hub is not idle: subscribers started at sequences \(bases.sorted())")
+            let base: UInt64
+            if filters.isEmpty {
+                // No subscribers (compare's ingest row) to read the hub's sequence: only a hub this tool started
+                // is known to be empty.
+                guard configuration.hub == nil else {
+                    throw LoadFailure("a load without subscribers needs a hub this tool starts (no --hub)")
+                }
+                base = 0
+            } else {
+                guard bases.count == 1, let only = bases.first else {
+                    throw LoadFailure("the hub is not idle: subscribers started at sequences \(bases.sorted())")
+                }
+                base = only
             }
             // Nothing has been submitted yet: a hub that already holds results is someone's night (or a
             // rehearsal's), and the tool's made-up results would reach its watchers.

@@ -92,15 +92,61 @@ public struct SystemFigures: Codable, Sendable {
     public var publishesPerSecond: Double
     public var deliveriesPerSecond: Double
     public var latencyMicros: LatencySummary
-    /// The server's utime + stime during the load (from /proc/PID/stat).
-    public var serverCPUSeconds: Double?
+    /// The server's utime + stime during the load (from /proc/PID/stat), per publish and per delivery.
+    public var cpuMicrosPerPublish: Double?
+    public var cpuMicrosPerDelivery: Double?
     /// VmHWM of the server process over its life.
     public var serverPeakMemoryBytes: UInt64?
     public var problems: [String]
+    /// Every message reached every subscriber, once, in order.
+    public var lossless: Bool
 
-    public var lossless: Bool { problems.isEmpty && deliveries == expectedDeliveries }
-    public var cpuMicrosPerPublish: Double? { serverCPUSeconds.map { $0 * 1e6 / Double(max(1, published)) } }
-    public var cpuMicrosPerDelivery: Double? { serverCPUSeconds.map { $0 * 1e6 / Double(max(1, deliveries)) } }
+    public init(
+        system: String, published: Int, deliveries: Int, expectedDeliveries: Int, publishesPerSecond: Double,
+        deliveriesPerSecond: Double, latencyMicros: LatencySummary, serverCPUSeconds: Double?,
+        serverPeakMemoryBytes: UInt64?, problems: [String]
+    ) {
+        self.system = system
+        self.published = published
+        self.deliveries = deliveries
+        self.expectedDeliveries = expectedDeliveries
+        self.publishesPerSecond = publishesPerSecond
+        self.deliveriesPerSecond = deliveriesPerSecond
+        self.latencyMicros = latencyMicros
+        self.cpuMicrosPerPublish = serverCPUSeconds.map { $0 * 1e6 / Double(max(1, published)) }
+        self.cpuMicrosPerDelivery = deliveries > 0 ? serverCPUSeconds.map { $0 * 1e6 / Double(deliveries) } : nil
+        self.serverPeakMemoryBytes = serverPeakMemoryBytes
+        self.problems = problems
+        self.lossless = problems.isEmpty && deliveries == expectedDeliveries
+    }
+
+    /// One system's runs as one: each rate, latency, CPU and memory figure is the median of the runs' (the middle
+    /// one, or the lower middle of an even count); counts are summed; lossless only if every run was.
+    public static func median(of runs: [SystemFigures]) -> SystemFigures {
+        guard var result = runs.first, runs.count > 1 else { return runs[0] }
+        func middle<T: Comparable>(_ values: [T]) -> T { values.sorted()[(values.count - 1) / 2] }
+        func middle<T: Comparable>(_ values: [T?]) -> T? {
+            let known = values.compactMap { $0 }
+            return known.count == values.count ? middle(known) : nil
+        }
+        result.published = runs.reduce(0) { $0 + $1.published }
+        result.deliveries = runs.reduce(0) { $0 + $1.deliveries }
+        result.expectedDeliveries = runs.reduce(0) { $0 + $1.expectedDeliveries }
+        result.publishesPerSecond = middle(runs.map(\.publishesPerSecond))
+        result.deliveriesPerSecond = middle(runs.map(\.deliveriesPerSecond))
+        result.latencyMicros.count = runs.reduce(0) { $0 + $1.latencyMicros.count }
+        result.latencyMicros.p50 = middle(runs.map(\.latencyMicros.p50))
+        result.latencyMicros.p90 = middle(runs.map(\.latencyMicros.p90))
+        result.latencyMicros.p99 = middle(runs.map(\.latencyMicros.p99))
+        result.latencyMicros.p999 = middle(runs.map(\.latencyMicros.p999))
+        result.latencyMicros.max = middle(runs.map(\.latencyMicros.max))
+        result.cpuMicrosPerPublish = middle(runs.map(\.cpuMicrosPerPublish))
+        result.cpuMicrosPerDelivery = middle(runs.map(\.cpuMicrosPerDelivery))
+        result.serverPeakMemoryBytes = middle(runs.map(\.serverPeakMemoryBytes))
+        result.problems = runs.flatMap(\.problems)
+        result.lossless = runs.allSatisfy(\.lossless)
+        return result
+    }
 }
 
 /// Runs the workload through a redis-server, as pub/sub (PUBLISH, SUBSCRIBE) or as a stream (XADD, XREAD BLOCK).
@@ -139,7 +185,8 @@ public struct RedisLoad: Sendable {
         /// Subscribers stop after this many messages; set before the last one is published.
         let target = Atomic<Int>(Int.max)
         init(count: Int) { subscribers = (0..<count).map { _ in Subscriber() } }
-        var slowest: Int { subscribers.map { $0.received.load(ordering: .relaxed) }.min() ?? 0 }
+        /// The messages the slowest subscriber has received; nil without subscribers.
+        var slowest: Int? { subscribers.map { $0.received.load(ordering: .relaxed) }.min() }
         var allReady: Bool { subscribers.allSatisfy { $0.ready.load(ordering: .relaxed) } }
     }
 
@@ -243,8 +290,8 @@ public struct RedisLoad: Sendable {
                 while true {
                     let now = nanos()
                     if now >= end || sent >= workload.maximumMessages - 1 { break }
-                    var allowed = min(
-                        window - (sent - shared.slowest), window - (sent - answered.received.load(ordering: .relaxed)))
+                    var allowed = window - (sent - answered.received.load(ordering: .relaxed))
+                    if let slowest = shared.slowest { allowed = min(allowed, window - (sent - slowest)) }
                     if let interval {
                         let due = start + UInt64(sent) * interval
                         if now < due {
