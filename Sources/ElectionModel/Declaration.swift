@@ -81,8 +81,9 @@ public struct ContestRecord: Hashable, Sendable {
         case .declared(var result):
             result.declaredAt = 0
             result.deskID = ""
-            result.seats.removeAll { $0.count == 0 }
-            result.votes?.removeAll { $0.count == 0 }
+            // Only when there is something to remove: a mutation copies the shared array even if it removes nothing.
+            if result.seats.contains(where: { $0.count == 0 }) { result.seats.removeAll { $0.count == 0 } }
+            if result.votes?.contains(where: { $0.count == 0 }) == true { result.votes?.removeAll { $0.count == 0 } }
             if result.votes?.isEmpty == true { result.votes = nil }
             content.state = .declared(result)
         case .withdrawn(var withdrawn):

@@ -228,6 +228,8 @@ public struct Election: Sendable {
         contestPositionByID[id].map { contests[$0] }
     }
 
+    public func hasContest(_ id: ContestID) -> Bool { contestPositionByID[id] != nil }
+
     public func contest(slug: String) -> Contest? {
         contestPositionBySlug[slug].map { contests[$0] }
     }

@@ -165,7 +165,7 @@ public struct HubState: Sendable {
     public func checksum(for filter: SubscriptionFilter) -> UInt64 {
         if filter == .all { return checksum.value }
         var sum: UInt64 = 0
-        for (contest, hash) in hashes where filter.matches(election.contest(contest)!) { sum &+= hash }
+        for (contest, hash) in hashes where filter.matches(contest, in: election) { sum &+= hash }
         return sum
     }
 
@@ -182,7 +182,7 @@ public struct HubState: Sendable {
     ) -> DeltaBatch {
         let events =
             changed
-            .filter { filter.matches(election.contest($0)!) }
+            .filter { filter.matches($0, in: election) }
             .compactMap { contest in
                 records[contest].map { SequencedRecord(sequence: lastChange[contest]!, record: $0) }
             }
