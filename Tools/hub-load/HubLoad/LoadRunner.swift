@@ -72,9 +72,6 @@ public struct LoadRunner: Sendable {
         self.digest = definition.digest
     }
 
-    /// Submissions `compare`'s one desk keeps unanswered at most (fewer than the election's contests).
-    static let compareInFlight = 200
-
     public func run() async throws -> LoadReport {
         guard let address = configuration.hub else {
             let hub = try await HubProcess.start(
@@ -142,10 +139,9 @@ public struct LoadRunner: Sendable {
             pipeline = depth
             state.budget.store(maxDeclarations, ordering: .relaxed)
         case .compare(_, let window, _, let maxDeclarations):
-            // Each submission is sent from a task of its own, so two in flight may go out in either order: with
-            // more in flight than the election has contests (234), two revisions of one contest could, and the
-            // later arriving first makes the earlier stale. The window still bounds how far subscribers lag.
-            pipeline = min(window, Self.compareInFlight)
+            // Submissions go out in order (one writer per desk), so the window alone bounds what is in flight, up to
+            // what one connection lets wait for answers.
+            pipeline = min(window, HubConnection.Configuration().maxPendingRequests)
             state.window.store(window, ordering: .relaxed)
             state.budget.store(maxDeclarations, ordering: .relaxed)
         case .night:
