@@ -262,6 +262,19 @@ extension Election {
 
     /// Known parties, each at most once; zero counts dropped, ascending party order.
     private func canonicalCounts(_ counts: [PartyCount], in contest: Contest) throws(DeclarationError) -> [PartyCount] {
+        // Desks normally send the canonical order already: known parties, strictly ascending, so none twice. Then
+        // the list is kept as it is (without zeros), with no set and no sort.
+        var ascending = true
+        var previous = -1
+        for entry in counts {
+            let party = entry.party.rawValue
+            guard party > previous, party < parties.count else {
+                ascending = false
+                break
+            }
+            previous = party
+        }
+        if ascending { return counts.contains { $0.count == 0 } ? counts.filter { $0.count > 0 } : counts }
         var seen = Set<PartyIndex>()
         for entry in counts {
             guard parties.indices.contains(entry.party.rawValue) else {
