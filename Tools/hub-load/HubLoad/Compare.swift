@@ -94,7 +94,8 @@ public struct CompareRunner: Sendable {
             system: name, published: report.declarationsAccepted, deliveries: report.deliveries,
             expectedDeliveries: report.declarationsAccepted * workload.subscribers,
             publishesPerSecond: report.acceptedPerSecond, deliveriesPerSecond: report.deliveriesPerSecond,
-            latencyMicros: report.deliveryLatencyMicros, serverCPUSeconds: cpu,
+            latencyMicros: report.deliveryLatencyMicros, ackLatencyMicros: report.ackLatencyMicros,
+            serverCPUSeconds: cpu,
             serverPeakMemoryBytes: report.hubUsage?.peakMemoryBytes, problems: problems)
     }
 }
@@ -165,6 +166,12 @@ public struct CompareReport: Codable, Sendable {
         row("latency p99.9, µs", better: lower, { $0.latencyMicros.count > 0 ? Double($0.latencyMicros.p999) : nil }) {
             fixed($0, 0)
         }
+        row("ack p50, µs", better: lower, { $0.ackLatencyMicros.count > 0 ? Double($0.ackLatencyMicros.p50) : nil }) {
+            fixed($0, 0)
+        }
+        row("ack p99, µs", better: lower, { $0.ackLatencyMicros.count > 0 ? Double($0.ackLatencyMicros.p99) : nil }) {
+            fixed($0, 0)
+        }
         row("server CPU per publish, µs", better: lower, { $0.cpuMicrosPerPublish }) { fixed($0, 2) }
         row("server CPU per delivery, µs", better: lower, { $0.cpuMicrosPerDelivery }) { fixed($0, 2) }
         row("server peak memory, MiB", better: lower, { $0.serverPeakMemoryBytes.map { Double($0) / 1_048_576 } }) {
@@ -180,7 +187,8 @@ public struct CompareReport: Codable, Sendable {
                 + " | yes |")
         lines.append("")
         lines.append(
-            "Latency: publish (or submit) to receipt by a subscriber. Server CPU: utime + stime of the server process "
+            "Latency: publish (or submit) to receipt by a subscriber. Ack: from writing a publish (PUBLISH, XADD, SUBMIT) "
+                + "to reading the server's answer to it (for the streams and the hub, once it is fsynced). Server CPU: utime + stime of the server process "
                 + "during the load (/proc/PID/stat); per publish and per delivery it is the same total divided. "
                 + "Peak memory: the server's VmHWM.")
         for system in systems where !system.problems.isEmpty {

@@ -92,6 +92,9 @@ public struct SystemFigures: Codable, Sendable {
     public var publishesPerSecond: Double
     public var deliveriesPerSecond: Double
     public var latencyMicros: LatencySummary
+    /// From sending a message (or declaration) to the server's answer to it: for the hub and Redis streams with
+    /// `appendfsync always`, to its being durable.
+    public var ackLatencyMicros: LatencySummary
     /// The server's utime + stime during the load (from /proc/PID/stat), per publish and per delivery.
     public var cpuMicrosPerPublish: Double?
     public var cpuMicrosPerDelivery: Double?
@@ -103,7 +106,8 @@ public struct SystemFigures: Codable, Sendable {
 
     public init(
         system: String, published: Int, deliveries: Int, expectedDeliveries: Int, publishesPerSecond: Double,
-        deliveriesPerSecond: Double, latencyMicros: LatencySummary, serverCPUSeconds: Double?,
+        deliveriesPerSecond: Double, latencyMicros: LatencySummary, ackLatencyMicros: LatencySummary,
+        serverCPUSeconds: Double?,
         serverPeakMemoryBytes: UInt64?, problems: [String]
     ) {
         self.system = system
@@ -113,6 +117,7 @@ public struct SystemFigures: Codable, Sendable {
         self.publishesPerSecond = publishesPerSecond
         self.deliveriesPerSecond = deliveriesPerSecond
         self.latencyMicros = latencyMicros
+        self.ackLatencyMicros = ackLatencyMicros
         self.cpuMicrosPerPublish = serverCPUSeconds.map { $0 * 1e6 / Double(max(1, published)) }
         self.cpuMicrosPerDelivery = deliveries > 0 ? serverCPUSeconds.map { $0 * 1e6 / Double(deliveries) } : nil
         self.serverPeakMemoryBytes = serverPeakMemoryBytes
@@ -140,6 +145,12 @@ public struct SystemFigures: Codable, Sendable {
         result.latencyMicros.p99 = middle(runs.map(\.latencyMicros.p99))
         result.latencyMicros.p999 = middle(runs.map(\.latencyMicros.p999))
         result.latencyMicros.max = middle(runs.map(\.latencyMicros.max))
+        result.ackLatencyMicros.count = runs.reduce(0) { $0 + $1.ackLatencyMicros.count }
+        result.ackLatencyMicros.p50 = middle(runs.map(\.ackLatencyMicros.p50))
+        result.ackLatencyMicros.p90 = middle(runs.map(\.ackLatencyMicros.p90))
+        result.ackLatencyMicros.p99 = middle(runs.map(\.ackLatencyMicros.p99))
+        result.ackLatencyMicros.p999 = middle(runs.map(\.ackLatencyMicros.p999))
+        result.ackLatencyMicros.max = middle(runs.map(\.ackLatencyMicros.max))
         result.cpuMicrosPerPublish = middle(runs.map(\.cpuMicrosPerPublish))
         result.cpuMicrosPerDelivery = middle(runs.map(\.cpuMicrosPerDelivery))
         result.serverPeakMemoryBytes = middle(runs.map(\.serverPeakMemoryBytes))
@@ -229,8 +240,10 @@ public struct RedisLoad: Sendable {
             guard shared.allReady else { throw LoadFailure("\(name): subscribers not ready within 10 s") }
             let before = measure()
             let start = nanos()
+            let acks = Locked(Histogram<UInt64>(numberOfSignificantValueDigits: .three))
             group.addTask {
-                try await self.publish(shared: shared, start: start)
+                let answered = try await self.publish(shared: shared, start: start)
+                acks.withLock { $0 = answered }
                 return nil
             }
             var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
@@ -255,7 +268,8 @@ public struct RedisLoad: Sendable {
                 expectedDeliveries: published * workload.subscribers,
                 publishesPerSecond: Double(published) / (Double(publishedAt - start) / 1e9),
                 deliveriesPerSecond: Double(deliveries) / (Double(max(deliveredAt, start + 1) - start) / 1e9),
-                latencyMicros: LatencySummary(latency), serverCPUSeconds: cpu,
+                latencyMicros: LatencySummary(latency),
+                ackLatencyMicros: LatencySummary(acks.withLock { $0 }), serverCPUSeconds: cpu,
                 serverPeakMemoryBytes: after?.peakMemoryBytes, problems: problems)
         }
     }
@@ -263,24 +277,30 @@ public struct RedisLoad: Sendable {
     // MARK: Publisher
 
     /// Publishes until the duration ends (or the message bound), never more than the window ahead of the slowest
-    /// subscriber nor more than the window unanswered; then one last message, after setting the target.
-    private func publish(shared: Shared, start: UInt64) async throws {
+    /// subscriber nor more than the window unanswered; then one last message, after setting the target. Returns the
+    /// time from writing each command to reading its reply (replies come in order), in microseconds.
+    private func publish(shared: Shared, start: UInt64) async throws -> Histogram<UInt64> {
         let channel = try await RedisConnection.connect(port: port, group: group)
         let window = workload.window
         let end = start + UInt64(workload.durationSeconds * 1e9)
         let interval = workload.rate.map { UInt64(1e9 / $0) }
         let answered = Subscriber()
-        try await channel.executeThenClose { inbound, outbound in
-            try await withThrowingTaskGroup(of: Void.self) { replies in
+        let sentTimes = Locked(SendTimes())
+        return try await channel.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { replies in
                 replies.addTask {
+                    var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
                     for try await batch in inbound {
+                        let now = nanos()
                         for reply in batch {
                             if case .error(let message) = reply { throw LoadFailure("redis-server: \(message)") }
+                            let sentAt = sentTimes.withLock { $0.removeFirst() }
+                            latency.record(now >= sentAt ? (now - sentAt) / 1000 : 0)
                         }
                         if answered.received.add(batch.count, ordering: .relaxed).newValue
                             >= shared.target.load(ordering: .relaxed)
                         {
-                            return
+                            return latency
                         }
                     }
                     throw LoadFailure("redis-server closed the publisher's connection")
@@ -307,18 +327,50 @@ public struct RedisLoad: Sendable {
                     }
                     buffer.clear()
                     // Up to 256 commands in one write: pipelined, as a C client with a send buffer would.
-                    for _ in 0..<min(allowed, 256, workload.maximumMessages - 1 - sent) {
+                    let count = min(allowed, 256, workload.maximumMessages - 1 - sent)
+                    for _ in 0..<count {
                         sent += 1
                         writeMessage(sequence: UInt64(sent), into: &buffer)
                     }
+                    let writtenAt = nanos()
+                    sentTimes.withLock { $0.append(writtenAt, count: count) }
                     try await outbound.write(buffer)
                 }
                 shared.target.store(sent + 1, ordering: .relaxed)
                 buffer.clear()
                 writeMessage(sequence: UInt64(sent + 1), into: &buffer)
+                let writtenAt = nanos()
+                sentTimes.withLock { $0.append(writtenAt, count: 1) }
                 try await outbound.write(buffer)
-                _ = try await replies.next()
+                return try await replies.next()!
             }
+        }
+    }
+
+    /// A value behind a lock that tasks can share (a `Mutex` cannot be captured: it is not copyable).
+    final class Locked<Value: Sendable>: Sendable {
+        private let mutex: Mutex<Value>
+        init(_ value: Value) { mutex = Mutex(value) }
+        func withLock<Result>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
+    }
+
+    /// When each command still unanswered was written, oldest first.
+    struct SendTimes {
+        private var times: [UInt64] = []
+        private var head = 0
+
+        mutating func append(_ time: UInt64, count: Int) {
+            if head > 4096 && head * 2 > times.count {
+                times.removeFirst(head)
+                head = 0
+            }
+            times.append(contentsOf: repeatElement(time, count: count))
+        }
+
+        mutating func removeFirst() -> UInt64 {
+            precondition(head < times.count, "a reply to no command")
+            head += 1
+            return times[head - 1]
         }
     }
 
