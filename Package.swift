@@ -97,11 +97,20 @@ let package = Package(
             exclude: ["FORMAT.md"],
             swiftSettings: strictSettings
         ),
+        // How a PEM file that would not load is described, the same on the hub's side and the client's.
+        .target(
+            name: "TLSFiles",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The SwiftNIO hub: carries out the machines' actions on connections and the store; lifecycle.
         .target(
             name: "HubServer",
             dependencies: [
-                "ElectionModel", "HubWire", "HubCore", "HubJournal",
+                "ElectionModel", "HubWire", "HubCore", "HubJournal", "TLSFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -133,7 +142,7 @@ let package = Package(
         .target(
             name: "HubClient",
             dependencies: [
-                "ElectionModel", "HubWire",
+                "ElectionModel", "HubWire", "TLSFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

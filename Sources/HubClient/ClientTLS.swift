@@ -3,6 +3,7 @@ import HubWire
 import NIOCore
 import NIOSSL
 import Synchronization
+import TLSFiles
 
 /// TLS to the hub (issue 13): the hub's certificate is checked against `caFile`, or the system's trusted CAs, and must
 /// be for the host connected to (or `serverName`). The protocol inside is unchanged (SPEC.md, "TLS").
@@ -41,7 +42,7 @@ public struct ClientTLS: Hashable, Sendable {
             } catch {
                 throw .tls(
                     address: "\(address)",
-                    reason: "cannot read PEM CA certificates from \(caFile) (\(Self.fileReason(error)))")
+                    reason: "cannot read PEM CA certificates from \(caFile) (\(TLSFileReason.describe(error)))")
             }
         }
         if let certificateFile, let privateKeyFile {
@@ -54,7 +55,7 @@ public struct ClientTLS: Hashable, Sendable {
                 throw .tls(
                     address: "\(address)",
                     reason:
-                        "cannot read the client certificate \(certificateFile) or key \(privateKeyFile) (\(Self.fileReason(error)))"
+                        "cannot read the client certificate \(certificateFile) or key \(privateKeyFile) (\(TLSFileReason.describe(error)))"
                 )
             }
         }
@@ -124,18 +125,5 @@ public struct ClientTLS: Hashable, Sendable {
             )
         }
         return .tls(address: "\(address)", reason: "the TLS handshake failed: \(text)")
-    }
-
-    private static func fileReason(_ error: any Error) -> String {
-        if let error = error as? NIOSSLError {
-            switch error {
-            case .noSuchFilesystemObject: return "no such file"
-            case .failedToLoadCertificate: return "not a PEM certificate"
-            case .failedToLoadPrivateKey: return "not a PEM private key"
-            default: break
-            }
-        }
-        if let error = error as? IOError { return error.description }
-        return "\(error)"
     }
 }

@@ -22,14 +22,19 @@ public struct StartupError: Error, Hashable, Sendable, CustomStringConvertible {
 /// What the hub checks before it writes anything: the address it will listen on, the data directory, and the
 /// files that hold secrets. Secrets are created readable by their owner only, from the first byte.
 public enum StartupChecks {
+    /// A TCP port, or 0 for any free one.
+    public static func checkPortRange(_ port: Int, option: String) throws(StartupError) {
+        guard (0...65535).contains(port) else {
+            throw StartupError("\(option) \(port) is out of range: use 1 to 65535, or 0 for any free port")
+        }
+    }
+
     /// Binds `host:port` and lets it go again, so that a port in use is reported before anything is written.
     /// Port 0 (any free port) always passes.
     public static func checkListenAddress(
         host: String, port: Int, options: (host: String, port: String) = ("--host", "--port")
     ) throws(StartupError) {
-        guard (0...65535).contains(port) else {
-            throw StartupError("\(options.port) \(port) is out of range: use 1 to 65535, or 0 for any free port")
-        }
+        try checkPortRange(port, option: options.port)
         guard port != 0 else { return }
         let address: SocketAddress
         do {

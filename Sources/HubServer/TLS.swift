@@ -2,6 +2,7 @@ import Foundation
 import HubWire
 import NIOCore
 import NIOSSL
+import TLSFiles
 
 /// TLS on the hub's port (issue 13): a certificate chain and its key, PEM files. TLS is a transport below the
 /// unchanged protocol (SPEC.md, "TLS"); the hub advertises ALPN `TransportSecurity.alpnIdentifier`.
@@ -27,7 +28,8 @@ public struct HubTLS: Sendable, Hashable {
         } catch {
             throw HubServerError(
                 message:
-                    "cannot read a PEM certificate from \(certificateFile) (\(Self.reason(error))); check --tls-cert")
+                    "cannot read a PEM certificate from \(certificateFile) (\(TLSFileReason.describe(error))); check --tls-cert"
+            )
         }
         guard !chain.isEmpty else {
             throw HubServerError(message: "\(certificateFile) holds no PEM certificate; check --tls-cert")
@@ -37,7 +39,8 @@ public struct HubTLS: Sendable, Hashable {
             key = try NIOSSLPrivateKey(file: privateKeyFile, format: .pem)
         } catch {
             throw HubServerError(
-                message: "cannot read a PEM private key from \(privateKeyFile) (\(Self.reason(error))); check --tls-key"
+                message:
+                    "cannot read a PEM private key from \(privateKeyFile) (\(TLSFileReason.describe(error))); check --tls-key"
             )
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
@@ -51,7 +54,7 @@ public struct HubTLS: Sendable, Hashable {
             } catch {
                 throw HubServerError(
                     message:
-                        "cannot read PEM certificates from \(clientCAFile) (\(Self.reason(error))); check --tls-client-ca"
+                        "cannot read PEM certificates from \(clientCAFile) (\(TLSFileReason.describe(error))); check --tls-client-ca"
                 )
             }
             configuration.trustRoots = .certificates(authorities)
@@ -65,19 +68,6 @@ public struct HubTLS: Sendable, Hashable {
                     "the TLS key \(privateKeyFile) does not go with the certificate \(certificateFile); check --tls-cert and --tls-key"
             )
         }
-    }
-
-    private static func reason(_ error: any Error) -> String {
-        if let error = error as? NIOSSLError {
-            switch error {
-            case .noSuchFilesystemObject: return "no such file"
-            case .failedToLoadCertificate: return "not a PEM certificate"
-            case .failedToLoadPrivateKey: return "not a PEM private key"
-            default: break
-            }
-        }
-        if let error = error as? IOError { return error.description }
-        return "\(error)"
     }
 }
 

@@ -127,8 +127,11 @@ extension ResultsHubCommand {
 
         func validate() throws {
             guard !Self.checksValuesAlone else { return }
-            for (name, value) in [("--port", port), ("--admin-port", adminPort)] where !(0...65535).contains(value) {
-                throw ValidationError("\(name) \(value) is out of range: use 1 to 65535, or 0 for any free port")
+            do {
+                try StartupChecks.checkPortRange(port, option: "--port")
+                try StartupChecks.checkPortRange(adminPort, option: "--admin-port")
+            } catch {
+                throw ValidationError(error.message)
             }
             if port == adminPort && port != 0 {
                 throw ValidationError("--port and --admin-port are both \(port): give the admin HTTP port another")
