@@ -133,9 +133,9 @@ def main():
         print(f"| {name} | {duration(result['time'])} | {rate(result['time'])} | {result.get('mallocs', 0):.0f} |")
 
     for name, result in results.items():
-        if "residentBytesPerEvent" in result:
-            print(f"\n{name}: {result['residentBytesPerEvent']:.0f} resident bytes per event, "
-                  f"{result.get('heapBytesPerEvent', 0):.0f} heap bytes per event (p50 of its iterations)")
+        for metric in ["residentBytesPerEvent", "heapBytesPerEvent"]:
+            if metric in result:
+                print(f"\n{name}: {result[metric]:.0f} {metric} (p50 of its iterations, first run given)")
 
     if len(runs) > 1:
         print(f"\nSpread over {len(runs)} runs: each benchmark's lowest and highest median, and their ratio:\n")

@@ -126,26 +126,6 @@ struct CompressionSizes {
         MessageCodec.encodePayload(.submit(Fixtures.typicalSubmit), into: &submitPayload)
         let submitJSON = try encoder.encode(JSONMirror.Submit(Fixtures.typicalSubmit))
         let submitProtobuf: [UInt8] = try Resultshub_Bench_Submit(Fixtures.typicalSubmit).serializedBytes()
-        print(
-            """
-            Wire bytes per declaration, ResultsHub DELTA_BATCH frames (6-byte header included) against the same \
-            messages as JSON (keys sorted) and protobuf (bare, no framing). Compressed frames carry the payload's length varint.
-            Data: \(Fixtures.realDeclarationCount) of \(Fixtures.nightDeclarations.count) contests with the real \
-            2023 seats; batches are the first 64 councils with real seats, desk "national".
-            Preset dictionary: \(dictionary.count) bytes.
-
-            | per declaration | uncompressed | deflate, no dictionary | deflate + dictionary | zlib + dictionary \
-            | hub sends (deflate + dictionary if smaller) | JSON | JSON deflated | protobuf | protobuf deflated |
-            | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |
-            """)
-        for (name, size) in rows {
-            let n = size.count
-            let cells = [
-                size.plain, size.deflateNoDictionary, size.deflate, size.zlib, size.hubSends, size.json,
-                size.jsonDeflated, size.protobuf, size.protobufDeflated,
-            ].map { perDeclaration($0, n) }
-            print("| \(name) | " + cells.joined(separator: " | ") + " |")
-        }
         func ratio(_ bytes: Int, _ against: Int) -> String { String(format: "%.1fx", Double(bytes) / Double(against)) }
         print(
             """
