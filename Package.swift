@@ -254,6 +254,8 @@ let package = Package(
                 "HubLoad", "ElectionModel", "HubWire",
                 // ByteBuffer: the RESP codec's tests.
                 .product(name: "NIOCore", package: "swift-nio"),
+                // Latency summaries in the compare figures' tests.
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Tests/HubLoadTests",
             swiftSettings: strictSettings

@@ -81,8 +81,9 @@ public struct ContestRecord: Hashable, Sendable {
         case .declared(var result):
             result.declaredAt = 0
             result.deskID = ""
-            result.seats.removeAll { $0.count == 0 }
-            result.votes?.removeAll { $0.count == 0 }
+            // Only when there is something to remove: a mutation copies the shared array even if it removes nothing.
+            if result.seats.contains(where: { $0.count == 0 }) { result.seats.removeAll { $0.count == 0 } }
+            if result.votes?.contains(where: { $0.count == 0 }) == true { result.votes?.removeAll { $0.count == 0 } }
             if result.votes?.isEmpty == true { result.votes = nil }
             content.state = .declared(result)
         case .withdrawn(var withdrawn):
@@ -261,6 +262,19 @@ extension Election {
 
     /// Known parties, each at most once; zero counts dropped, ascending party order.
     private func canonicalCounts(_ counts: [PartyCount], in contest: Contest) throws(DeclarationError) -> [PartyCount] {
+        // Desks normally send the canonical order already: known parties, strictly ascending, so none twice. Then
+        // the list is kept as it is (without zeros), with no set and no sort.
+        var ascending = true
+        var previous = -1
+        for entry in counts {
+            let party = entry.party.rawValue
+            guard party > previous, party < parties.count else {
+                ascending = false
+                break
+            }
+            previous = party
+        }
+        if ascending { return counts.contains { $0.count == 0 } ? counts.filter { $0.count > 0 } : counts }
         var seen = Set<PartyIndex>()
         for entry in counts {
             guard parties.indices.contains(entry.party.rawValue) else {

@@ -101,6 +101,37 @@ public struct Contest: Hashable, Sendable {
     }
 }
 
+/// Where each contest is in `Election.contests`, by id. When the ids are dense enough (the usual 1...N) it is an
+/// array indexed by the raw id, so that the hub's several lookups per declaration index rather than hash.
+public struct ContestPositions: Sendable {
+    /// -1 where no contest has the id; empty when the ids are too sparse for an array.
+    @usableFromInline let byRawID: [Int32]
+    @usableFromInline let byID: [ContestID: Int]
+
+    init(_ byID: [ContestID: Int]) {
+        let largest = Int(byID.keys.map(\.rawValue).max() ?? 0)
+        if largest <= max(4 * byID.count, 4096) {
+            var byRawID = [Int32](repeating: -1, count: largest + 1)
+            for (id, position) in byID { byRawID[Int(id.rawValue)] = Int32(position) }
+            self.byRawID = byRawID
+            self.byID = [:]
+        } else {
+            self.byRawID = []
+            self.byID = byID
+        }
+    }
+
+    @inlinable
+    public func position(_ id: ContestID) -> Int? {
+        guard byRawID.isEmpty else {
+            let raw = Int(id.rawValue)
+            guard raw < byRawID.count, byRawID[raw] >= 0 else { return nil }
+            return Int(byRawID[raw])
+        }
+        return byID[id]
+    }
+}
+
 /// One election: its parties, regions and contests, with lookups. Built once and shared read-only.
 public struct Election: Sendable {
     public let id: String
@@ -116,7 +147,8 @@ public struct Election: Sendable {
     /// Ascending contest id.
     public let contests: [Contest]
 
-    private let contestPositionByID: [ContestID: Int]
+    /// Where each contest is in `contests`.
+    public let contestPositions: ContestPositions
     private let contestPositionBySlug: [String: Int]
     private let partyIndexByCode: [String: PartyIndex]
     private let regionIndexByID: [String: RegionIndex]
@@ -211,7 +243,7 @@ public struct Election: Sendable {
         self.parties = parties
         self.regions = regions
         self.contests = sorted
-        self.contestPositionByID = byID
+        self.contestPositions = ContestPositions(byID)
         self.contestPositionBySlug = bySlug
         self.partyIndexByCode = partyIndexByCode
         self.regionIndexByID = regionIndexByID
@@ -225,8 +257,10 @@ public struct Election: Sendable {
     public static let maxSeatsBeforeNoteBytes = 1024
 
     public func contest(_ id: ContestID) -> Contest? {
-        contestPositionByID[id].map { contests[$0] }
+        contestPositions.position(id).map { contests[$0] }
     }
+
+    public func hasContest(_ id: ContestID) -> Bool { contestPositions.position(id) != nil }
 
     public func contest(slug: String) -> Contest? {
         contestPositionBySlug[slug].map { contests[$0] }

@@ -170,6 +170,45 @@ public struct HubConnection: Sendable {
         }
     }
 
+    /// Sends several requests in one write (one flush, one hop to the connection's event loop) and returns the
+    /// answers in the order the requests were given: for a desk with many results to send at once, where a
+    /// `request` each would cost a write and a wake-up each. The same failures as `request`.
+    public func requests(_ makes: [@Sendable (UInt64) -> HubMessage]) async throws -> [HubMessage] {
+        try await send(makes).answers()
+    }
+
+    /// Sends several requests in one write and returns at once, with what their answers will be: a desk that keeps
+    /// many in flight sends from one task, in order, and waits for answers elsewhere.
+    public func send(_ makes: [@Sendable (UInt64) -> HubMessage]) async throws -> PendingAnswers {
+        let answers = makes.map { _ in channel.eventLoop.makePromise(of: HubMessage.self) }
+        do {
+            try await outbound.write(contentsOf: zip(makes, answers).map { ClientOutbound.request($0, $1) })
+            for answer in answers { Self.failIfClosedMeanwhile(answer, channel: channel) }
+        } catch {
+            for answer in answers { answer.fail(HubClientError.connectionLost) }
+        }
+        return PendingAnswers(promises: answers)
+    }
+
+    /// The answers to requests sent together (`send(_:)`), in the order sent.
+    public struct PendingAnswers: Sendable {
+        let promises: [EventLoopPromise<HubMessage>]
+
+        public var count: Int { promises.count }
+
+        /// Waits for every answer; cancelling the waiting task fails those not yet come with `CancellationError`.
+        public func answers() async throws -> [HubMessage] {
+            try await withTaskCancellationHandler {
+                var results: [HubMessage] = []
+                results.reserveCapacity(promises.count)
+                for promise in promises { results.append(try await promise.futureResult.get()) }
+                return results
+            } onCancel: {
+                for promise in promises { promise.fail(CancellationError()) }
+            }
+        }
+    }
+
     /// A frame the writer handed on just as the connection closed is dropped before `ClientHandler` sees it, so
     /// nothing would ever complete its promise. This runs on the loop after that hand-over: if the connection is
     /// closed by then, the promise fails (a no-op when the handler already completed it).

@@ -150,7 +150,7 @@ public enum DeltaBatching {
         var running = checksumAfter
         for (offset, event) in all.enumerated().reversed() {
             checksumsAfter[offset] = running
-            guard let contest = election.contest(event.record.contestID), filter.matches(contest) else { continue }
+            guard filter.matches(event.record.contestID, in: election) else { continue }
             running = running &- event.checksumDelta
         }
         var batches: [DeltaBatch] = []
@@ -158,9 +158,7 @@ public enum DeltaBatching {
         while chunkStart < all.count {
             let chunkEnd = min(chunkStart + maxEvents, all.count)
             let chunk = all[chunkStart..<chunkEnd]
-            let matching = chunk.filter { event in
-                election.contest(event.record.contestID).map { filter.matches($0) } ?? false
-            }
+            let matching = chunk.filter { filter.matches($0.record.contestID, in: election) }
             batches.append(
                 DeltaBatch(
                     firstSequence: chunk.first!.sequence, lastSequence: chunk.last!.sequence, conflated: false,

@@ -40,11 +40,11 @@ public struct HubState: Sendable {
     public let election: Election
     public private(set) var latestSequence: UInt64 = 0
     public private(set) var checksum = StateChecksum()
-    private var records: [ContestID: ContestRecord] = [:]
+    private var records: ContestTable<ContestRecord>
     /// `H(record)` per contest, so that filtered checksums are sums of cached values.
-    private var hashes: [ContestID: UInt64] = [:]
+    private var hashes: ContestTable<UInt64>
     /// The sequence number of each contest's latest change (conflated batches carry it).
-    private var lastChange: [ContestID: UInt64] = [:]
+    private var lastChange: ContestTable<UInt64>
     /// The latest accepted (contest, revision)s: their sequence numbers and a hash of their content, for idempotent
     /// resubmission of any earlier revision. A hash rather than the record keeps this to a few dozen bytes per event;
     /// past `retainedRevisions` the oldest are forgotten, so memory stays bounded however long the hub runs. A retry
@@ -64,6 +64,9 @@ public struct HubState: Sendable {
     public init(election: Election, retainedRevisions: Int = 1_000_000) {
         precondition(retainedRevisions > 0)
         self.election = election
+        self.records = ContestTable(election: election)
+        self.hashes = ContestTable(election: election)
+        self.lastChange = ContestTable(election: election)
         self.remembered = RememberedRevisions(bound: retainedRevisions)
         self.tally = ScoreboardTally(election: election)
     }
@@ -165,7 +168,9 @@ public struct HubState: Sendable {
     public func checksum(for filter: SubscriptionFilter) -> UInt64 {
         if filter == .all { return checksum.value }
         var sum: UInt64 = 0
-        for (contest, hash) in hashes where filter.matches(election.contest(contest)!) { sum &+= hash }
+        for (position, hash) in hashes.values.enumerated() {
+            if let hash, filter.matches(election.contests[position]) { sum &+= hash }
+        }
         return sum
     }
 
@@ -182,7 +187,7 @@ public struct HubState: Sendable {
     ) -> DeltaBatch {
         let events =
             changed
-            .filter { filter.matches(election.contest($0)!) }
+            .filter { filter.matches($0, in: election) }
             .compactMap { contest in
                 records[contest].map { SequencedRecord(sequence: lastChange[contest]!, record: $0) }
             }

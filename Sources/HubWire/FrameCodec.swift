@@ -38,20 +38,25 @@ public final class FrameCodec {
     }
 
     /// The whole frame for `message`, compressed when the type is compressible and compression makes it smaller.
+    /// The payload is encoded after room left for the header, which is filled in last: an uncompressed frame (every
+    /// ACK) takes one buffer and no copy.
     public func encode(_ message: HubMessage) -> ByteBuffer {
-        var payload = allocator.buffer(capacity: 64)
-        MessageCodec.encodePayload(message, into: &payload)
-        var flags: UInt8 = 0
+        var frame = allocator.buffer(capacity: 64)
+        frame.moveWriterIndex(forwardBy: Frame.headerLength)
+        MessageCodec.encodePayload(message, into: &frame)
+        let payloadLength = frame.writerIndex - Frame.headerLength
         if let compressor, Self.isCompressible(message.type) {
-            var compressed = allocator.buffer(capacity: payload.readableBytes / 2 + 32)
-            compressor.compress(payload, into: &compressed)
-            if compressed.readableBytes < payload.readableBytes {
-                payload = compressed
-                flags |= Frame.compressedFlag
+            var compressed = allocator.buffer(capacity: payloadLength / 2 + 32)
+            compressor.compress(frame.getSlice(at: Frame.headerLength, length: payloadLength)!, into: &compressed)
+            if compressed.readableBytes < payloadLength {
+                var whole = allocator.buffer(capacity: Frame.headerLength + compressed.readableBytes)
+                Frame(type: message.type.rawValue, flags: Frame.compressedFlag, payload: compressed).write(into: &whole)
+                return whole
             }
         }
-        var frame = allocator.buffer(capacity: Frame.headerLength + payload.readableBytes)
-        Frame(type: message.type.rawValue, flags: flags, payload: payload).write(into: &frame)
+        frame.setInteger(UInt32(payloadLength) + WireLimits.minFrameLength, at: 0, endianness: .big)
+        frame.setInteger(message.type.rawValue, at: Frame.lengthFieldLength)
+        frame.setInteger(UInt8(0), at: Frame.lengthFieldLength + 1)
         return frame
     }
 

@@ -36,6 +36,61 @@ extension ByteBuffer {
     }
 }
 
+/// Writes bytes into memory reserved up front for a whole record. `ByteBuffer`'s own writes check capacity,
+/// uniqueness and exclusive access on every call, which costs more than the bytes themselves; here the caller
+/// reserves a bound once (`RecordCodec.maximumSize`) and each write checks only that bound.
+@usableFromInline
+struct RawWriter {
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline let capacity: Int
+    @usableFromInline private(set) var count = 0
+
+    @inlinable
+    init(_ memory: UnsafeMutableRawBufferPointer) {
+        base = memory.baseAddress!
+        capacity = memory.count
+    }
+
+    @inlinable
+    mutating func byte(_ value: UInt8) {
+        precondition(count < capacity, "RawWriter: the reserved bound is too small")
+        base.storeBytes(of: value, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    /// Unsigned LEB128 (spec 2), at most 10 bytes.
+    @inlinable
+    mutating func varint(_ value: UInt64) {
+        precondition(count + 10 <= capacity, "RawWriter: the reserved bound is too small")
+        var value = value
+        var offset = count
+        while value >= 0x80 {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: value) | 0x80, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+            value >>= 7
+        }
+        base.storeBytes(of: UInt8(value), toByteOffset: offset, as: UInt8.self)
+        count = offset + 1
+    }
+
+    @inlinable
+    mutating func varint(_ value: some BinaryInteger) { varint(UInt64(value)) }
+
+    /// A varint byte count, then the UTF-8 bytes (the bound must include `value.utf8.count`).
+    @inlinable
+    mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            varint(UInt64(utf8.count))
+            precondition(count + utf8.count <= capacity, "RawWriter: the reserved bound is too small")
+            if let source = utf8.baseAddress {
+                (base + count).copyMemory(from: source, byteCount: utf8.count)
+            }
+            count += utf8.count
+        }
+    }
+}
+
 /// Reads the fields of one payload in order. Every read checks bounds and limits and throws a `WireError`
 /// naming the field, with the field's bytes; nothing is allocated for a count before it is checked.
 public struct WireReader {
@@ -185,31 +240,32 @@ enum VarintParser {
         case overflow
     }
 
-    /// Reads a varint, moving the reader index only on success.
+    /// Reads a varint, moving the reader index only on success. The bytes are read through one pointer rather than
+    /// one bounds-checked `ByteBuffer` read each.
     @inlinable
     static func parse(_ buffer: inout ByteBuffer) -> Result {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        var index = buffer.readerIndex
-        let end = buffer.writerIndex
-        var consumed = 0
-        while true {
-            guard index < end, let byte = buffer.getInteger(at: index, as: UInt8.self) else { return .truncated }
-            index += 1
-            consumed += 1
-            let group = UInt64(byte & 0x7F)
-            if consumed == 10 {
-                // The tenth byte may carry only the top bit of a 64-bit value.
-                guard byte <= 1 else { return .overflow }
+        let (result, consumed) = buffer.withUnsafeReadableBytes { bytes -> (Result, Int) in
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            var consumed = 0
+            while true {
+                guard consumed < bytes.count else { return (.truncated, 0) }
+                let byte = bytes[consumed]
+                consumed += 1
+                if consumed == 10 {
+                    // The tenth byte may carry only the top bit of a 64-bit value.
+                    guard byte <= 1 else { return (.overflow, 0) }
+                }
+                value |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 {
+                    if consumed > 1 && byte == 0 { return (.nonMinimal, 0) }
+                    return (.value(value), consumed)
+                }
+                shift += 7
+                if consumed == 10 { return (.overflow, 0) }
             }
-            result |= group << shift
-            if byte & 0x80 == 0 {
-                if consumed > 1 && byte == 0 { return .nonMinimal }
-                buffer.moveReaderIndex(to: index)
-                return .value(result)
-            }
-            shift += 7
-            if consumed == 10 { return .overflow }
         }
+        if consumed > 0 { buffer.moveReaderIndex(forwardBy: consumed) }
+        return result
     }
 }

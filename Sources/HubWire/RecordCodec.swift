@@ -34,28 +34,65 @@ public enum RecordStatus: UInt8, Hashable, Sendable {
 /// The contest record (spec 4.2), used by snapshots, deltas, contest answers and the checksum.
 public enum RecordCodec {
     public static func encode(_ record: ContestRecord, into buffer: inout ByteBuffer) {
-        buffer.writeVarint(record.contestID.rawValue)
-        buffer.writeVarint(record.revision)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maximumSize(record)) { memory in
+            var writer = RawWriter(memory)
+            write(record, to: &writer)
+            return writer.count
+        }
+    }
+
+    /// Calls `body` with the record's bytes, encoded on the stack (or in a temporary allocation when large): for
+    /// hashing a record without a buffer of its own.
+    static func withEncoded<Result>(_ record: ContestRecord, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        withUnsafeTemporaryAllocation(byteCount: maximumSize(record), alignment: 1) { memory in
+            var writer = RawWriter(memory)
+            write(record, to: &writer)
+            return body(UnsafeRawBufferPointer(rebasing: memory[..<writer.count]))
+        }
+    }
+
+    /// At least the bytes `write` takes: 10 per varint, each count entry two varints, each string its UTF-8 bytes.
+    static func maximumSize(_ record: ContestRecord) -> Int {
         switch record.state {
         case .declared(let result):
-            buffer.writeInteger(RecordStatus.declared.rawValue)
-            buffer.writeVarint(WireControl.encode(result.control))
-            buffer.writeInteger(result.outcome.rawValue)
+            return 8 * 10 + 20 * (result.seats.count + (result.votes?.count ?? 0)) + 3 * 10
+                + 10 * (result.candidateVotes?.count ?? 0) + result.deskID.utf8.count
+        case .withdrawn(let withdrawn):
+            return 7 * 10 + withdrawn.deskID.utf8.count + withdrawn.reason.utf8.count
+        }
+    }
+
+    static func write(_ record: ContestRecord, to writer: inout RawWriter) {
+        writer.varint(record.contestID.rawValue)
+        writer.varint(record.revision)
+        switch record.state {
+        case .declared(let result):
+            writer.byte(RecordStatus.declared.rawValue)
+            writer.varint(WireControl.encode(result.control))
+            writer.byte(result.outcome.rawValue)
             let fields = OptionalFields(
                 votes: result.votes != nil, turnout: result.turnoutBasisPoints != nil,
                 candidateVotes: result.candidateVotes != nil)
-            buffer.writeVarint(fields.rawValue)
-            writeCounts(result.seats, into: &buffer)
-            if let votes = result.votes { writeCounts(votes, into: &buffer) }
-            if let turnout = result.turnoutBasisPoints { buffer.writeVarint(turnout) }
-            if let candidateVotes = result.candidateVotes { writeCandidateVotes(candidateVotes, into: &buffer) }
-            buffer.writeVarint(result.declaredAt)
-            buffer.writeWireString(result.deskID)
+            writer.varint(fields.rawValue)
+            writeCounts(result.seats, to: &writer)
+            if let votes = result.votes { writeCounts(votes, to: &writer) }
+            if let turnout = result.turnoutBasisPoints { writer.varint(turnout) }
+            if let candidateVotes = result.candidateVotes { writeCandidateVotes(candidateVotes, to: &writer) }
+            writer.varint(result.declaredAt)
+            writer.string(result.deskID)
         case .withdrawn(let withdrawn):
-            buffer.writeInteger(RecordStatus.withdrawn.rawValue)
-            buffer.writeVarint(withdrawn.withdrawnAt)
-            buffer.writeWireString(withdrawn.deskID)
-            buffer.writeWireString(withdrawn.reason)
+            writer.byte(RecordStatus.withdrawn.rawValue)
+            writer.varint(withdrawn.withdrawnAt)
+            writer.string(withdrawn.deskID)
+            writer.string(withdrawn.reason)
+        }
+    }
+
+    static func writeCounts(_ counts: [PartyCount], to writer: inout RawWriter) {
+        writer.varint(counts.count)
+        for entry in counts {
+            writer.varint(entry.party.rawValue)
+            writer.varint(entry.count)
         }
     }
 
@@ -102,10 +139,10 @@ public enum RecordCodec {
     }
 
     static func writeCounts(_ counts: [PartyCount], into buffer: inout ByteBuffer) {
-        buffer.writeVarint(counts.count)
-        for entry in counts {
-            buffer.writeVarint(entry.party.rawValue)
-            buffer.writeVarint(entry.count)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 10 + 20 * counts.count) { memory in
+            var writer = RawWriter(memory)
+            writeCounts(counts, to: &writer)
+            return writer.count
         }
     }
 
@@ -128,8 +165,16 @@ public enum RecordCodec {
     }
 
     static func writeCandidateVotes(_ votes: [UInt32], into buffer: inout ByteBuffer) {
-        buffer.writeVarint(votes.count)
-        for value in votes { buffer.writeVarint(value) }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 10 + 10 * votes.count) { memory in
+            var writer = RawWriter(memory)
+            writeCandidateVotes(votes, to: &writer)
+            return writer.count
+        }
+    }
+
+    static func writeCandidateVotes(_ votes: [UInt32], to writer: inout RawWriter) {
+        writer.varint(votes.count)
+        for value in votes { writer.varint(value) }
     }
 
     static func readCandidateVotes(_ reader: inout WireReader, _ field: StaticString) throws(WireError) -> [UInt32] {

@@ -17,11 +17,9 @@ public enum StateHash {
         return h
     }
 
-    /// `H` of a record's canonical bytes.
+    /// `H` of a record's canonical bytes, encoded on the stack rather than into a buffer of its own.
     public static func hash(_ record: ContestRecord) -> UInt64 {
-        var buffer = ByteBufferAllocator().buffer(capacity: 96)
-        RecordCodec.encode(record, into: &buffer)
-        return hash(buffer.readableBytesView)
+        RecordCodec.withEncoded(record) { hash($0) }
     }
 }
 

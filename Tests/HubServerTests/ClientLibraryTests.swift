@@ -82,6 +82,41 @@ struct ClientLibraryTests {
         #expect(final.records.count == 30)
     }
 
+    /// Requests sent together go out in one write, in order: revisions 1, 2 and 3 of one contest in one batch are
+    /// each accepted (none is stale), and the answers come back in the order given, matched by request id.
+    @Test func requestsSentTogetherArriveInOrderAndAreAnsweredInOrder() async throws {
+        let hub = try await TestHub.start()
+        defer { hub.removeFiles() }
+        let address = HubAddress(host: "127.0.0.1", port: hub.port)
+        try await withTimeout {
+            try await HubConnection.connect(to: address, hello: .desk(), logger: logger) { connection, _ in
+                let (first, second) = (Declarations.councils[0], Declarations.councils[1])
+                let declarations = [
+                    Declarations.real(first, revision: 1), Declarations.allTo(first, party: "LAB", revision: 2),
+                    Declarations.real(first, revision: 3), Declarations.real(second),
+                ]
+                let pending = try await connection.send(
+                    declarations.map { declaration in { .submit(Submit(requestID: $0, declaration: declaration)) } })
+                #expect(pending.count == 4)
+                let answers = try await pending.answers()
+                let acks = answers.compactMap { answer -> Ack? in
+                    if case .ack(let ack) = answer { return ack }
+                    return nil
+                }
+                #expect(acks.count == 4, "\(answers)")
+                #expect(acks.map(\.sequence) == [1, 2, 3, 4])
+                #expect(acks.map(\.revision) == [1, 2, 3, 1])
+                #expect(acks.allSatisfy { !$0.duplicate })
+                let again = try await connection.requests([
+                    { .submit(Submit(requestID: $0, declaration: declarations[3])) }
+                ])
+                guard case .ack(let duplicate) = again.first else { throw TestFailure("no ack: \(again)") }
+                #expect(duplicate.duplicate && duplicate.sequence == 4)
+            }
+        }
+        try await hub.stop()
+    }
+
     /// Each message comes with its frame's size on the wire: for a compressed batch, what the hub's codec makes of it.
     @Test func eventsCarryTheirFramesSizeOnTheWire() async throws {
         let hub = try await TestHub.start()

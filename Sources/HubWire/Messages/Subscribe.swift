@@ -15,6 +15,13 @@ public enum SubscriptionFilter: Hashable, Sendable {
         case .contestKind(let kind): return contest.kind == kind
         }
     }
+
+    /// Whether the filter matches the contest with this id; false for an id the election does not have. `.all`
+    /// answers without copying the contest out, which fan-out would do for every event.
+    public func matches(_ id: ContestID, in election: Election) -> Bool {
+        if case .all = self { return election.hasContest(id) }
+        return election.contest(id).map(matches) ?? false
+    }
 }
 
 /// SUBSCRIBE (spec 6.8): a subscriber asks for state and changes, afresh or resuming.

@@ -174,8 +174,18 @@ extension HubLoadCommand {
         @Option(help: "Write the figures as JSON to this file.")
         var report: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Another results-hub (an earlier build) to measure in the same run, for figures before and after.",
+                valueName: "path"))
+        var baselineHub: String?
+
+        @Option(help: "Measure each system this many times, in turn; each figure is the median (1 to 9).")
+        var runs = 1
+
         func validate() throws {
-            guard (1...256).contains(subscribers) else { throw ValidationError("--subscribers must be 1 to 256") }
+            guard (0...256).contains(subscribers) else { throw ValidationError("--subscribers must be 0 to 256") }
+            guard (1...9).contains(runs) else { throw ValidationError("--runs must be 1 to 9") }
             guard (1...100_000).contains(window) else { throw ValidationError("--window must be 1 to 100000") }
             guard maxMessages > 1 && maxMessages <= 20_000_000 else {
                 throw ValidationError("--max-messages must be 2 to 20000000")
@@ -193,7 +203,10 @@ extension HubLoadCommand {
                 subscribers: subscribers, window: window,
                 durationSeconds: DurationText.seconds(try DurationText.parse(duration)), rate: rate,
                 maximumMessages: maxMessages)
-            let result = try await CompareRunner(workload: workload, verify: verify).run()
+            let result = try await CompareRunner(
+                workload: workload, verify: verify, baselineHub: baselineHub.map { URL(fileURLWithPath: $0) },
+                runs: runs
+            ).run()
             print(result.table)
             if let report {
                 let encoder = JSONEncoder()

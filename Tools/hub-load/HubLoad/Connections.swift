@@ -35,30 +35,46 @@ extension LoadRunner {
             var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
             var exhausted = false
             // nil: a paced desk's timer, due while submissions are in flight.
-            return try await withThrowingTaskGroup(of: Answered?.self) { inFlight in
+            return try await withThrowingTaskGroup(of: [Answered]?.self) { inFlight in
                 var count = 0
                 var timerPending = false
                 while true {
+                    // What is due now, up to the pipeline, goes out as one batch: one write and one task, not one
+                    // of each per submission, or the tool rather than the hub would set the pace.
+                    var batch: [Submission] = []
                     var step = DeskPlan.Step.done
-                    if count < pipeline && !exhausted && !state.failed.load(ordering: .relaxed) {
+                    while count + batch.count < pipeline && batch.count < Self.maxBatch && !exhausted
+                        && !state.failed.load(ordering: .relaxed)
+                    {
                         // A full window (compare): wait for the slowest subscriber, polling, as the Redis side does.
                         step =
-                            state.windowIsFull(inFlight: count)
+                            state.windowIsFull(inFlight: count + batch.count)
                             ? .wait(until: nanos() + 50_000) : plan.next(now: nanos(), start: start)
-                    }
-                    switch step {
-                    case .submit(let submission):
+                        guard case .submit(let submission) = step else { break }
                         guard state.budget.subtract(1, ordering: .relaxed).newValue >= 0 else {
                             exhausted = true
-                            continue
+                            step = .done
+                            break
                         }
-                        count += 1
+                        batch.append(submission)
+                    }
+                    if !batch.isEmpty {
+                        count += batch.count
                         let sentAt = nanos()
-                        inFlight.addTask {
-                            let answer = try await connection.request { submission.message(requestID: $0) }
-                            return Answered(answer: answer, key: submission.key, sentAt: sentAt, at: nanos())
+                        // Written here, in order, so that two revisions of one contest in flight arrive in order;
+                        // only the waiting for answers is a task of its own.
+                        let pending = try await connection.send(
+                            batch.map { submission in { submission.message(requestID: $0) } })
+                        inFlight.addTask { [batch] in
+                            let answers = try await pending.answers()
+                            let at = nanos()
+                            return zip(answers, batch).map {
+                                Answered(answer: $0, key: $1.key, sentAt: sentAt, at: at)
+                            }
                         }
                         continue
+                    }
+                    switch step {
                     case .wait(let due) where count == 0:
                         // Idle until the next result is due.
                         try await Task.sleep(for: .nanoseconds(due - min(due, nanos())))
@@ -76,31 +92,39 @@ extension LoadRunner {
                         break
                     }
                     guard let next = try await inFlight.next() else { throw HubClientError.connectionLost }
-                    guard let answered = next else {
+                    guard let answers = next else {
                         timerPending = false
                         continue
                     }
-                    count -= 1
-                    let sent = answered.key
-                    switch answered.answer {
-                    case .ack(let ack):
-                        guard EventKey(contest: ack.contestID, revision: ack.revision) == sent else {
-                            throw LoadFailure("an ack for \(ack.contestID) revision \(ack.revision) answers no request")
+                    count -= answers.count
+                    for answered in answers {
+                        let sent = answered.key
+                        switch answered.answer {
+                        case .ack(let ack):
+                            guard EventKey(contest: ack.contestID, revision: ack.revision) == sent else {
+                                throw LoadFailure(
+                                    "an ack for \(ack.contestID) revision \(ack.revision) answers no request")
+                            }
+                            guard !ack.duplicate else {
+                                throw LoadFailure("the hub already had \(sent) (a duplicate ack): load a fresh hub")
+                            }
+                            latency.record((answered.at - answered.sentAt) / 1000)
+                            state.ledger.withLock {
+                                $0.acked(sequence: ack.sequence, key: sent, sentAt: answered.sentAt)
+                            }
+                        case .reject(let reject):
+                            throw LoadFailure("\(sent) rejected: \(reject.code.name): \(reject.message)")
+                        case let message:
+                            throw LoadFailure("unexpected \(message.type.specName)")
                         }
-                        guard !ack.duplicate else {
-                            throw LoadFailure("the hub already had \(sent) (a duplicate ack): load a fresh hub")
-                        }
-                        latency.record((answered.at - answered.sentAt) / 1000)
-                        state.ledger.withLock { $0.acked(sequence: ack.sequence, key: sent, sentAt: answered.sentAt) }
-                    case .reject(let reject):
-                        throw LoadFailure("\(sent) rejected: \(reject.code.name): \(reject.message)")
-                    case let message:
-                        throw LoadFailure("unexpected \(message.type.specName)")
                     }
                 }
             }
         }
     }
+
+    /// Submissions one desk sends in one write at most.
+    static let maxBatch = 32
 
     /// A desk's answer, with when its submission was sent and when the answer came (nanoseconds).
     private struct Answered: Sendable {

@@ -67,8 +67,9 @@ public struct DeliveryLedger: Sendable {
     public var applied: [UInt64] { subscribers.map(\.applied) }
 
     /// The sequence the slowest subscriber has applied up to (`base` without subscribers).
+    /// With no subscribers, the last acked sequence: nothing is behind.
     public var slowestApplied: UInt64 {
-        subscribers.isEmpty ? base : subscribers.reduce(UInt64.max) { min($0, $1.applied) }
+        subscribers.isEmpty ? base + UInt64(ackedCount) : subscribers.reduce(UInt64.max) { min($0, $1.applied) }
     }
 
     private mutating func problem(_ text: String) {

@@ -29,12 +29,15 @@ public struct LoadConfiguration: Sendable {
     /// snapshot at the end. Off, the ledger still checks order, gaps and counts, and measures latency; the copies'
     /// hashing, which at saturation costs the tool more CPU than the hub's fan-out, is skipped.
     public var verify: Bool
+    /// The `results-hub` to start when `hub` is nil; nil: the one beside this tool.
+    public var hubExecutable: URL?
 
     public init(
         mode: Mode, filters: [SubscriptionFilter], hub: LoopbackAddress?, desk: String, token: String?,
-        force: Bool = false, verify: Bool = true
+        force: Bool = false, verify: Bool = true, hubExecutable: URL? = nil
     ) {
         self.verify = verify
+        self.hubExecutable = hubExecutable
         self.mode = mode
         self.filters = filters
         self.hub = hub
@@ -69,12 +72,10 @@ public struct LoadRunner: Sendable {
         self.digest = definition.digest
     }
 
-    /// Submissions `compare`'s one desk keeps unanswered at most (fewer than the election's contests).
-    static let compareInFlight = 200
-
     public func run() async throws -> LoadReport {
         guard let address = configuration.hub else {
-            let hub = try await HubProcess.start(executable: HubProcess.siblingExecutable(), election: election)
+            let hub = try await HubProcess.start(
+                executable: configuration.hubExecutable ?? HubProcess.siblingExecutable(), election: election)
             do {
                 let atStart = hub.usage()
                 var report = try await run(at: LoopbackAddress(host: "127.0.0.1", port: hub.port)) { hub.tokens[$0]! }
@@ -138,10 +139,9 @@ public struct LoadRunner: Sendable {
             pipeline = depth
             state.budget.store(maxDeclarations, ordering: .relaxed)
         case .compare(_, let window, _, let maxDeclarations):
-            // Each submission is sent from a task of its own, so two in flight may go out in either order: with
-            // more in flight than the election has contests (234), two revisions of one contest could, and the
-            // later arriving first makes the earlier stale. The window still bounds how far subscribers lag.
-            pipeline = min(window, Self.compareInFlight)
+            // Submissions go out in order (one writer per desk), so the window alone bounds what is in flight, up to
+            // what one connection lets wait for answers.
+            pipeline = min(window, HubConnection.Configuration().maxPendingRequests)
             state.window.store(window, ordering: .relaxed)
             state.budget.store(maxDeclarations, ordering: .relaxed)
         case .night:
@@ -191,8 +191,19 @@ public struct LoadRunner: Sendable {
                 }
                 bases.insert(sequence)
             }
-            guard bases.count == 1, let base = bases.first else {
-                throw LoadFailure("the hub is not idle: subscribers started at sequences \(bases.sorted())")
+            let base: UInt64
+            if filters.isEmpty {
+                // No subscribers (compare's ingest row) to read the hub's sequence: only a hub this tool started
+                // is known to be empty.
+                guard configuration.hub == nil else {
+                    throw LoadFailure("a load without subscribers needs a hub this tool starts (no --hub)")
+                }
+                base = 0
+            } else {
+                guard bases.count == 1, let only = bases.first else {
+                    throw LoadFailure("the hub is not idle: subscribers started at sequences \(bases.sorted())")
+                }
+                base = only
             }
             // Nothing has been submitted yet: a hub that already holds results is someone's night (or a
             // rehearsal's), and the tool's made-up results would reach its watchers.

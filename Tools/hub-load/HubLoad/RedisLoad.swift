@@ -25,7 +25,7 @@ enum RedisConnection {
     static func connect(port: Int, group: any EventLoopGroup) async throws -> AsyncRedisChannel {
         try await ClientBootstrap(group: group)
             // Commands go out as they are written, like the hub's clients; Nagle would add delay to each.
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPReplyDecoder()))
@@ -34,15 +34,30 @@ enum RedisConnection {
             }
     }
 
-    /// Whether a server answers PING on the port.
-    static func ping(port: Int, group: any EventLoopGroup) async throws -> Bool {
+    /// Whether a server answers PING on the port within `timeout`.
+    static func ping(port: Int, group: any EventLoopGroup, timeout: Duration) async throws -> Bool {
         let channel = try await connect(port: port, group: group)
+        let closeWhenLate = channel.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            channel.channel.close(promise: nil)
+        }
+        defer { closeWhenLate.cancel() }
         return try await channel.executeThenClose { inbound, outbound in
             var buffer = ByteBuffer()
             RESP.writeCommand(["PING"], into: &buffer)
             try await outbound.write(buffer)
             for try await replies in inbound { return replies.first == .simple("PONG") }
             return false
+        }
+    }
+
+    /// Asks the server to exit without saving. It closes the connection instead of answering.
+    static func shutdown(port: Int, group: any EventLoopGroup) async throws {
+        let channel = try await connect(port: port, group: group)
+        try await channel.executeThenClose { inbound, outbound in
+            var buffer = ByteBuffer()
+            RESP.writeCommand(["SHUTDOWN", "NOSAVE"], into: &buffer)
+            try await outbound.write(buffer)
+            for try await _ in inbound {}
         }
     }
 }
@@ -77,15 +92,62 @@ public struct SystemFigures: Codable, Sendable {
     public var publishesPerSecond: Double
     public var deliveriesPerSecond: Double
     public var latencyMicros: LatencySummary
-    /// The server's utime + stime during the load (from /proc/PID/stat).
-    public var serverCPUSeconds: Double?
+    /// From sending a message (or declaration) to the server's answer to it: for the hub and Redis streams with
+    /// `appendfsync always`, to its being durable.
+    public var ackLatencyMicros: LatencySummary
+    /// The server's utime + stime during the load (from /proc/PID/stat), per publish and per delivery.
+    public var cpuMicrosPerPublish: Double?
+    public var cpuMicrosPerDelivery: Double?
     /// VmHWM of the server process over its life.
     public var serverPeakMemoryBytes: UInt64?
     public var problems: [String]
+    /// Every message reached every subscriber, once, in order.
+    public var lossless: Bool
 
-    public var lossless: Bool { problems.isEmpty && deliveries == expectedDeliveries }
-    public var cpuMicrosPerPublish: Double? { serverCPUSeconds.map { $0 * 1e6 / Double(max(1, published)) } }
-    public var cpuMicrosPerDelivery: Double? { serverCPUSeconds.map { $0 * 1e6 / Double(max(1, deliveries)) } }
+    public init(
+        system: String, published: Int, deliveries: Int, expectedDeliveries: Int, publishesPerSecond: Double,
+        deliveriesPerSecond: Double, latencyMicros: LatencySummary, ackLatencyMicros: LatencySummary,
+        serverCPUSeconds: Double?,
+        serverPeakMemoryBytes: UInt64?, problems: [String]
+    ) {
+        self.system = system
+        self.published = published
+        self.deliveries = deliveries
+        self.expectedDeliveries = expectedDeliveries
+        self.publishesPerSecond = publishesPerSecond
+        self.deliveriesPerSecond = deliveriesPerSecond
+        self.latencyMicros = latencyMicros
+        self.ackLatencyMicros = ackLatencyMicros
+        self.cpuMicrosPerPublish = serverCPUSeconds.map { $0 * 1e6 / Double(max(1, published)) }
+        self.cpuMicrosPerDelivery = deliveries > 0 ? serverCPUSeconds.map { $0 * 1e6 / Double(deliveries) } : nil
+        self.serverPeakMemoryBytes = serverPeakMemoryBytes
+        self.problems = problems
+        self.lossless = problems.isEmpty && deliveries == expectedDeliveries
+    }
+
+    /// One system's runs as one: each rate, latency, CPU and memory figure is the median of the runs' (the middle
+    /// one, or the lower middle of an even count); counts are summed; lossless only if every run was.
+    public static func median(of runs: [SystemFigures]) -> SystemFigures {
+        guard var result = runs.first, runs.count > 1 else { return runs[0] }
+        func middle<T: Comparable>(_ values: [T]) -> T { values.sorted()[(values.count - 1) / 2] }
+        func middle<T: Comparable>(_ values: [T?]) -> T? {
+            let known = values.compactMap { $0 }
+            return known.count == values.count ? middle(known) : nil
+        }
+        result.published = runs.reduce(0) { $0 + $1.published }
+        result.deliveries = runs.reduce(0) { $0 + $1.deliveries }
+        result.expectedDeliveries = runs.reduce(0) { $0 + $1.expectedDeliveries }
+        result.publishesPerSecond = middle(runs.map(\.publishesPerSecond))
+        result.deliveriesPerSecond = middle(runs.map(\.deliveriesPerSecond))
+        result.latencyMicros = LatencySummary.median(of: runs.map(\.latencyMicros))
+        result.ackLatencyMicros = LatencySummary.median(of: runs.map(\.ackLatencyMicros))
+        result.cpuMicrosPerPublish = middle(runs.map(\.cpuMicrosPerPublish))
+        result.cpuMicrosPerDelivery = middle(runs.map(\.cpuMicrosPerDelivery))
+        result.serverPeakMemoryBytes = middle(runs.map(\.serverPeakMemoryBytes))
+        result.problems = runs.flatMap(\.problems)
+        result.lossless = runs.allSatisfy(\.lossless)
+        return result
+    }
 }
 
 /// Runs the workload through a redis-server, as pub/sub (PUBLISH, SUBSCRIBE) or as a stream (XADD, XREAD BLOCK).
@@ -124,7 +186,8 @@ public struct RedisLoad: Sendable {
         /// Subscribers stop after this many messages; set before the last one is published.
         let target = Atomic<Int>(Int.max)
         init(count: Int) { subscribers = (0..<count).map { _ in Subscriber() } }
-        var slowest: Int { subscribers.map { $0.received.load(ordering: .relaxed) }.min() ?? 0 }
+        /// The messages the slowest subscriber has received; nil without subscribers.
+        var slowest: Int? { subscribers.map { $0.received.load(ordering: .relaxed) }.min() }
         var allReady: Bool { subscribers.allSatisfy { $0.ready.load(ordering: .relaxed) } }
     }
 
@@ -167,8 +230,10 @@ public struct RedisLoad: Sendable {
             guard shared.allReady else { throw LoadFailure("\(name): subscribers not ready within 10 s") }
             let before = measure()
             let start = nanos()
+            let acks = Locked(Histogram<UInt64>(numberOfSignificantValueDigits: .three))
             group.addTask {
-                try await self.publish(shared: shared, start: start)
+                let answered = try await self.publish(shared: shared, start: start)
+                acks.withLock { $0 = answered }
                 return nil
             }
             var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
@@ -193,7 +258,8 @@ public struct RedisLoad: Sendable {
                 expectedDeliveries: published * workload.subscribers,
                 publishesPerSecond: Double(published) / (Double(publishedAt - start) / 1e9),
                 deliveriesPerSecond: Double(deliveries) / (Double(max(deliveredAt, start + 1) - start) / 1e9),
-                latencyMicros: LatencySummary(latency), serverCPUSeconds: cpu,
+                latencyMicros: LatencySummary(latency),
+                ackLatencyMicros: LatencySummary(acks.withLock { $0 }), serverCPUSeconds: cpu,
                 serverPeakMemoryBytes: after?.peakMemoryBytes, problems: problems)
         }
     }
@@ -201,24 +267,30 @@ public struct RedisLoad: Sendable {
     // MARK: Publisher
 
     /// Publishes until the duration ends (or the message bound), never more than the window ahead of the slowest
-    /// subscriber nor more than the window unanswered; then one last message, after setting the target.
-    private func publish(shared: Shared, start: UInt64) async throws {
+    /// subscriber nor more than the window unanswered; then one last message, after setting the target. Returns the
+    /// time from writing each command to reading its reply (replies come in order), in microseconds.
+    private func publish(shared: Shared, start: UInt64) async throws -> Histogram<UInt64> {
         let channel = try await RedisConnection.connect(port: port, group: group)
         let window = workload.window
         let end = start + UInt64(workload.durationSeconds * 1e9)
         let interval = workload.rate.map { UInt64(1e9 / $0) }
         let answered = Subscriber()
-        try await channel.executeThenClose { inbound, outbound in
-            try await withThrowingTaskGroup(of: Void.self) { replies in
+        let sentTimes = Locked(SendTimes())
+        return try await channel.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { replies in
                 replies.addTask {
+                    var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
                     for try await batch in inbound {
+                        let now = nanos()
                         for reply in batch {
                             if case .error(let message) = reply { throw LoadFailure("redis-server: \(message)") }
+                            let sentAt = sentTimes.withLock { $0.removeFirst() }
+                            latency.record(now >= sentAt ? (now - sentAt) / 1000 : 0)
                         }
                         if answered.received.add(batch.count, ordering: .relaxed).newValue
                             >= shared.target.load(ordering: .relaxed)
                         {
-                            return
+                            return latency
                         }
                     }
                     throw LoadFailure("redis-server closed the publisher's connection")
@@ -228,8 +300,8 @@ public struct RedisLoad: Sendable {
                 while true {
                     let now = nanos()
                     if now >= end || sent >= workload.maximumMessages - 1 { break }
-                    var allowed = min(
-                        window - (sent - shared.slowest), window - (sent - answered.received.load(ordering: .relaxed)))
+                    var allowed = window - (sent - answered.received.load(ordering: .relaxed))
+                    if let slowest = shared.slowest { allowed = min(allowed, window - (sent - slowest)) }
                     if let interval {
                         let due = start + UInt64(sent) * interval
                         if now < due {
@@ -245,18 +317,50 @@ public struct RedisLoad: Sendable {
                     }
                     buffer.clear()
                     // Up to 256 commands in one write: pipelined, as a C client with a send buffer would.
-                    for _ in 0..<min(allowed, 256, workload.maximumMessages - 1 - sent) {
+                    let count = min(allowed, 256, workload.maximumMessages - 1 - sent)
+                    for _ in 0..<count {
                         sent += 1
                         writeMessage(sequence: UInt64(sent), into: &buffer)
                     }
+                    let writtenAt = nanos()
+                    sentTimes.withLock { $0.append(writtenAt, count: count) }
                     try await outbound.write(buffer)
                 }
                 shared.target.store(sent + 1, ordering: .relaxed)
                 buffer.clear()
                 writeMessage(sequence: UInt64(sent + 1), into: &buffer)
+                let writtenAt = nanos()
+                sentTimes.withLock { $0.append(writtenAt, count: 1) }
                 try await outbound.write(buffer)
-                _ = try await replies.next()
+                return try await replies.next()!
             }
+        }
+    }
+
+    /// A value behind a lock that tasks can share (a `Mutex` cannot be captured: it is not copyable).
+    final class Locked<Value: Sendable>: Sendable {
+        private let mutex: Mutex<Value>
+        init(_ value: Value) { mutex = Mutex(value) }
+        func withLock<Result>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
+    }
+
+    /// When each command still unanswered was written, oldest first.
+    struct SendTimes {
+        private var times: [UInt64] = []
+        private var head = 0
+
+        mutating func append(_ time: UInt64, count: Int) {
+            if head > 4096 && head * 2 > times.count {
+                times.removeFirst(head)
+                head = 0
+            }
+            times.append(contentsOf: repeatElement(time, count: count))
+        }
+
+        mutating func removeFirst() -> UInt64 {
+            precondition(head < times.count, "a reply to no command")
+            head += 1
+            return times[head - 1]
         }
     }
 

@@ -31,8 +31,40 @@ public final class RedisProcess: Sendable {
         )
     }
 
-    /// Starts a server on a free loopback port and waits until it answers PING (at most 10 s).
+    /// Starts a server on a free loopback port and waits until it answers PING. A server that exits at once (another
+    /// process took the port between our choosing it and Redis binding it) is started again on another port, twice
+    /// at most; one that neither answers nor exits within 30 s is stopped and reported with its log.
     public static func start(durability: Durability, group: any EventLoopGroup) async throws -> RedisProcess {
+        var failures: [String] = []
+        for _ in 0..<3 {
+            let redis = try await launch(durability: durability, group: group)
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(30)
+            var lastError = "no attempt"
+            while clock.now < deadline && redis.process.isRunning {
+                do {
+                    if try await RedisConnection.ping(port: redis.port, group: group, timeout: .seconds(2)) {
+                        return redis
+                    }
+                } catch {
+                    lastError = "\(error)"
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let running = redis.process.isRunning
+            await redis.stop()
+            let log = redis.log.trimmingCharacters(in: .whitespacesAndNewlines)
+            let what =
+                running
+                ? "did not answer PING within 30 s (the last attempt: \(lastError))"
+                : "exited with status \(redis.process.terminationStatus) before answering PING"
+            failures.append("redis-server on port \(redis.port) \(what); its log: \(log.isEmpty ? "(empty)" : log)")
+            if running { break }
+        }
+        throw LoadFailure(failures.joined(separator: "\n"))
+    }
+
+    private static func launch(durability: Durability, group: any EventLoopGroup) async throws -> RedisProcess {
         let executable = try findExecutable()
         let port = try await freeLoopbackPort(group: group)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -55,15 +87,13 @@ public final class RedisProcess: Sendable {
         process.standardOutput = logHandle
         process.standardError = logHandle
         try process.run()
-        let redis = RedisProcess(process: process, port: port, directory: directory)
-        for _ in 0..<200 {
-            if !process.isRunning { break }
-            if (try? await RedisConnection.ping(port: port, group: group)) == true { return redis }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        await redis.stop()
-        throw LoadFailure("redis-server on port \(port) did not answer PING within 10 s: \(text)")
+        try? logHandle.close()
+        return RedisProcess(process: process, port: port, directory: directory)
+    }
+
+    /// What the server wrote, read before `stop` removes its directory.
+    private var log: String {
+        (try? String(contentsOf: directory.appendingPathComponent("redis.log"), encoding: .utf8)) ?? ""
     }
 
     private init(process: Process, port: Int, directory: URL) {
@@ -86,12 +116,16 @@ public final class RedisProcess: Sendable {
     /// CPU so far and peak memory, from /proc, as for the hub.
     public func usage() -> HubUsage? { HubProcess.usage(pid: pid) }
 
-    /// SIGTERM, wait (SIGKILL after 10 s), and remove the directory with its append-only file.
+    /// Asks the server to shut down (SHUTDOWN NOSAVE), waits for it to exit (SIGKILL after 5 s), and removes its
+    /// directory with its append-only file. Not SIGTERM: a child started from a thread of this process inherits that
+    /// thread's blocked signals, and Redis then never sees the SIGTERM.
     public func stop() async {
         let process = self.process
-        if process.isRunning { process.terminate() }
+        if process.isRunning {
+            try? await RedisConnection.shutdown(port: port, group: MultiThreadedEventLoopGroup.singleton)
+        }
         _ = try? await NIOThreadPool.singleton.runIfActive {
-            for _ in 0..<100 where process.isRunning { usleep(100_000) }
+            for _ in 0..<50 where process.isRunning { usleep(100_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }

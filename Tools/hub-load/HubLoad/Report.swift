@@ -10,6 +10,20 @@ public struct LatencySummary: Codable, Hashable, Sendable {
     public var p999: UInt64
     public var max: UInt64
 
+    /// Several runs' summaries as one: each percentile the median of the runs' (the lower middle of an even
+    /// count), the counts summed.
+    public static func median(of runs: [LatencySummary]) -> LatencySummary {
+        func middle(_ values: [UInt64]) -> UInt64 { values.sorted()[(values.count - 1) / 2] }
+        var result = runs[0]
+        result.count = runs.reduce(0) { $0 + $1.count }
+        result.p50 = middle(runs.map(\.p50))
+        result.p90 = middle(runs.map(\.p90))
+        result.p99 = middle(runs.map(\.p99))
+        result.p999 = middle(runs.map(\.p999))
+        result.max = middle(runs.map(\.max))
+        return result
+    }
+
     public init(_ histogram: Histogram<UInt64>) {
         count = histogram.totalCount
         let empty = count == 0
