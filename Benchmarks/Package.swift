@@ -20,6 +20,8 @@ let package = Package(
         // The runtime library only: `Sources/ResultsProto/results.pb.swift` is generated once and checked in.
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // The journal suite's `FileJournal` takes a `Logger`.
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // The Swift generated from `Proto/results.proto` (README.md has the command). No plugin at build time.
@@ -32,6 +34,7 @@ let package = Package(
             name: "BenchmarkFixtures",
             dependencies: [
                 "ResultsProto",
+                .product(name: "ElectionDefaults", package: "ResultsHub"),
                 .product(name: "ElectionModel", package: "ResultsHub"),
                 .product(name: "HubWire", package: "ResultsHub"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -39,6 +42,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // glibc's count of heap bytes in use (mallinfo2), for the retained-memory benchmark.
+        .target(name: "CHeapBytes"),
         // Prints the wire bytes table (deterministic, so README.md quotes it exactly).
         .executableTarget(
             name: "compression-sizes",
@@ -57,7 +62,17 @@ let package = Package(
 for (name, extra) in [
     ("CodecBenchmarks", [Target.Dependency]()),
     ("CompressionBenchmarks", []),
-    ("HubCoreBenchmarks", [.product(name: "HubServer", package: "ResultsHub")]),
+    ("HubCoreBenchmarks", [.product(name: "HubCore", package: "ResultsHub")]),
+    ("HubMachineBenchmarks", ["CHeapBytes", .product(name: "HubCore", package: "ResultsHub")]),
+    // HubJournal is not a product of the main package: the suite imports it through HubServer, which SwiftPM
+    // builds and links with it.
+    (
+        "JournalBenchmarks",
+        [
+            .product(name: "HubCore", package: "ResultsHub"), .product(name: "HubServer", package: "ResultsHub"),
+            .product(name: "Logging", package: "swift-log"),
+        ]
+    ),
 ] {
     package.targets.append(
         .executableTarget(

@@ -1,7 +1,6 @@
 import Benchmark
 import BenchmarkFixtures
 import ElectionModel
-// HubCore is not a product of the main package; it is built and linked here through the HubServer product.
 import HubCore
 import HubWire
 import NIOCore
@@ -97,13 +96,7 @@ struct HubCoreFixture: Sendable {
                 fatalError("a first declaration was not accepted")
             }
         }
-        let councils = zip(election.contests, Fixtures.nightDeclarations).filter { $0.0.kind == .council }.map(\.1)
-        let corrections = (0..<1001).map { index in
-            var correction = councils[index % councils.count]
-            correction.revision = UInt32(2 + index / councils.count)
-            correction.declaredAt += 3_600_000 + UInt64(index) * 1_000
-            return correction
-        }
+        let corrections = (0..<1001).map(Fixtures.correction)
         // Check that every correction is accepted, as the benchmark assumes.
         var check = declared
         for correction in corrections {

@@ -28,13 +28,13 @@ public enum Codecs {
         return Frame.headerLength + compressed.readableBytes
     }
 
-    /// Raw deflate (zlib level 6, no dictionary, no length prefix) of `bytes`: what a per-message deflated JSON or
-    /// protobuf message would cost.
-    public static func deflatedLength(_ bytes: some Collection<UInt8>) -> Int {
+    /// Raw deflate (zlib level 6, no length prefix) of `bytes`, with `dictionary` as the preset dictionary (none
+    /// when empty): what a per-message deflated JSON or protobuf message would cost.
+    public static func deflatedLength(_ bytes: some Collection<UInt8>, dictionary: [UInt8] = []) -> Int {
         var input = ByteBuffer()
         input.writeBytes(bytes)
         var output = ByteBuffer()
-        PayloadCompressor(format: .deflate, dictionary: []).compress(input, into: &output)
+        PayloadCompressor(format: .deflate, dictionary: dictionary).compress(input, into: &output)
         // PayloadCompressor writes the uncompressed length as a varint first: not part of the deflate stream.
         let lengthBits = UInt64.bitWidth - UInt64(bytes.count).leadingZeroBitCount
         return output.readableBytes - max(1, (lengthBits + 6) / 7)

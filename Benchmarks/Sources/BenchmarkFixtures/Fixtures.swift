@@ -1,3 +1,4 @@
+import ElectionDefaults
 import ElectionModel
 import Foundation
 import HubWire
@@ -5,21 +6,12 @@ import HubWire
 /// The data every benchmark and `compression-sizes` use: the embedded 4 May 2023 English local elections and
 /// declarations built from their real results. Everything here is deterministic, so byte counts repeat exactly.
 public enum Fixtures {
-    /// The default election, read from the main package's resource file.
-    ///
-    /// `ElectionDefaults` (which embeds it) is not a product of the main package, so the file is read from the
-    /// checkout, found relative to this source file. Both live in the same repository, so this holds in any clone.
+    /// The default election, as the hub embeds it (`ElectionDefaults`, a product of the main package).
     public static let election: Election = {
-        let url = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()  // BenchmarkFixtures
-            .deletingLastPathComponent()  // Sources
-            .deletingLastPathComponent()  // Benchmarks
-            .deletingLastPathComponent()  // the repository
-            .appendingPathComponent("Sources/ElectionDefaults/Resources/england-2023.json")
         do {
-            return try Election(json: try Data(contentsOf: url))
+            return try Election.england2023()
         } catch {
-            fatalError("cannot load the default election from \(url.path): \(error)")
+            fatalError("cannot load the embedded default election: \(error)")
         }
     }()
 
@@ -131,4 +123,21 @@ public enum Fixtures {
     public static let fullSnapshot = Snapshot(
         sequence: UInt64(nightRecords.count), reason: .newSubscription, records: nightRecords,
         checksum: StateChecksum(records: nightRecords).value)
+
+    // MARK: Corrections without end
+
+    /// The council declarations of `nightDeclarations` (230), in contest-id order.
+    public static let councilDeclarations: [Declaration] = zip(election.contests, nightDeclarations).filter {
+        $0.0.kind == .council
+    }.map(\.1)
+
+    /// The `index`th of an endless run of valid corrections after `nightDeclarations`: cycling over the councils,
+    /// each round with the next revision (2, 3, ...) and a later declaration time, so that every one is accepted by a
+    /// state that holds the ones before it.
+    public static func correction(_ index: Int) -> Declaration {
+        var correction = councilDeclarations[index % councilDeclarations.count]
+        correction.revision = UInt32(2 + index / councilDeclarations.count)
+        correction.declaredAt += 3_600_000 + UInt64(index) * 1_000
+        return correction
+    }
 }
