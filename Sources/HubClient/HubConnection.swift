@@ -170,15 +170,9 @@ public struct HubConnection: Sendable {
         }
     }
 
-    /// Sends several requests in one write (one flush, one hop to the connection's event loop) and returns the
-    /// answers in the order the requests were given: for a desk with many results to send at once, where a
-    /// `request` each would cost a write and a wake-up each. The same failures as `request`.
-    public func requests(_ makes: [@Sendable (UInt64) -> HubMessage]) async throws -> [HubMessage] {
-        try await send(makes).answers()
-    }
-
-    /// Sends several requests in one write and returns at once, with what their answers will be: a desk that keeps
-    /// many in flight sends from one task, in order, and waits for answers elsewhere.
+    /// Sends several requests in one write (one flush, one hop to the connection's event loop) and returns at once,
+    /// with what their answers will be: a desk that keeps many in flight sends from one task, in order, and waits
+    /// for the answers (`PendingAnswers.answers()`) elsewhere. The same failures as `request`.
     public func send(_ makes: [@Sendable (UInt64) -> HubMessage]) async throws -> PendingAnswers {
         let answers = makes.map { _ in channel.eventLoop.makePromise(of: HubMessage.self) }
         do {

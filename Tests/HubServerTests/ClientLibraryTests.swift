@@ -107,9 +107,9 @@ struct ClientLibraryTests {
                 #expect(acks.map(\.sequence) == [1, 2, 3, 4])
                 #expect(acks.map(\.revision) == [1, 2, 3, 1])
                 #expect(acks.allSatisfy { !$0.duplicate })
-                let again = try await connection.requests([
+                let again = try await connection.send([
                     { .submit(Submit(requestID: $0, declaration: declarations[3])) }
-                ])
+                ]).answers()
                 guard case .ack(let duplicate) = again.first else { throw TestFailure("no ack: \(again)") }
                 #expect(duplicate.duplicate && duplicate.sequence == 4)
             }
