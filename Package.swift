@@ -183,7 +183,7 @@ let package = Package(
         .target(
             name: "ResultsWeb",
             dependencies: [
-                "WebFeed", "HubClient", "ElectionModel",
+                "WebFeed", "HubClient", "HubWire", "ElectionModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

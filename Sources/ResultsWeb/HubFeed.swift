@@ -1,5 +1,6 @@
 import Foundation
 import HubClient
+import HubWire
 import Logging
 import ServiceLifecycle
 import WebFeed
@@ -56,9 +57,10 @@ public struct HubFeed: Service {
             case .snapshot:
                 feed.replaceAll(
                     election: update.election, records: update.replica.records.values,
-                    sequence: update.replica.sequence, rehearsal: update.rehearsal)
+                    sequence: update.replica.sequence, checksum: update.replica.checksum.value,
+                    rehearsal: update.rehearsal)
             case .changes(let records, _):
-                feed.apply(records, through: update.replica.sequence)
+                feed.apply(records, through: update.replica.sequence, checksum: update.replica.checksum.value)
             }
             if feed.status != .live { feed.setStatus(.live) }
         case .silent(let since):

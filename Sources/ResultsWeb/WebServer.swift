@@ -53,35 +53,39 @@ public struct WebServer: Service {
             },
             logger: logger)
         // Streams never end by themselves: on shutdown they are ended, so that their connections close and the
-        // server can stop.
+        // server can stop; a second later, connections still open (a client that does not read) are cut.
         try await withGracefulShutdownHandler {
             try await application.run()
         } onGracefulShutdown: {
-            feed.close()
+            let cut = feed.close()
+            Task {
+                try? await Task.sleep(for: .seconds(1))
+                cut()
+            }
         }
     }
 
     func makeRouter() -> Router<WebRequestContext> {
         let router = Router(context: WebRequestContext.self)
-        router.middlewares.add(SecurityHeaders())
+        router.middlewares.add(WebAnswers())
         let feed = self.feed
         let files = self.files
-        router.get("/") { request, _ in
+        router.read("/") { request, _ in
             Self.file("index.html", in: files, request: request)
         }
-        router.get("/static/{name}") { request, context in
+        router.read("/static/{name}") { request, context in
             Self.file(context.parameters.get("name") ?? "", in: files, request: request)
         }
-        router.get("/openapi.yaml") { request, _ in
+        router.read("/openapi.yaml") { request, _ in
             Self.file("openapi.yaml", in: files, request: request)
         }
-        router.get("/v1/election") { request, _ in
+        router.read("/v1/election") { request, _ in
             Self.json(request, feed.read { ($0.electionBody(), $0.etag) })
         }
-        router.get("/v1/scoreboard") { request, _ in
+        router.read("/v1/scoreboard") { request, _ in
             Self.json(request, feed.read { ($0.scoreboardBody(), $0.etag) })
         }
-        router.get("/v1/contests") { request, _ in
+        router.read("/v1/contests") { request, _ in
             let query = request.uri.queryParameters
             let declared: Bool?
             switch query.get("declared") {
@@ -110,8 +114,9 @@ public struct WebServer: Service {
             case .success(let body)?: return Self.json(request, body)
             }
         }
-        router.get("/v1/contests/{slug}") { request, context in
-            let slug = context.parameters.get("slug") ?? ""
+        router.read("/v1/contests/{slug}") { request, context in
+            // Slugs are lower case; any case finds them, as in `reporter`.
+            let slug = (context.parameters.get("slug") ?? "").lowercased()
             let answer = feed.read { results -> Result<(ByteBuffer, String), WebAPIError> in
                 guard let body = results.contestBody(slug: slug) else {
                     let close = results.election.slugs(closeTo: slug)
@@ -134,7 +139,9 @@ public struct WebServer: Service {
             do {
                 events = try feed.subscribe(lastEventID: lastEventID) { channel.close(promise: nil) }
             } catch {
-                return Self.problem(.serviceUnavailable, "\(error)")
+                var answer = Self.problem(.serviceUnavailable, "\(error)")
+                answer.headers[.retryAfter] = "5"
+                return answer
             }
             // A browser that goes away is forgotten at once, not at the next event this stream would write.
             channel.closeFuture.whenComplete { _ in feed.end(events) }
@@ -159,9 +166,15 @@ public struct WebServer: Service {
         let router = Router(context: WebRequestContext.self)
         let feed = self.feed
         router.ws("/v1/ws") { request, _ in
-            feed.statistics.clients < feed.limits.maxClients ? .upgrade([:]) : .dontUpgrade
+            guard feed.statistics.clients < feed.limits.maxClients else {
+                throw HTTPError(
+                    .serviceUnavailable, headers: [.retryAfter: "5"],
+                    message: "\(LiveFeedError.tooManyClients(limit: feed.limits.maxClients))")
+            }
+            return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
-            let lastEventID = context.request.uri.queryParameters.get("lastEventId").flatMap { UInt64($0) }
+            let lastEventID = context.request.uri.queryParameters.get("lastEventId")
+                .flatMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
             let channel = context.requestContext.channel
             let events = try feed.subscribe(lastEventID: lastEventID) { channel.close(promise: nil) }
             channel.closeFuture.whenComplete { _ in feed.end(events) }
@@ -247,6 +260,18 @@ final class ClientConnectionPolicy: ChannelInboundHandler, RemovableChannelHandl
     }
 }
 
+extension Router {
+    /// A GET route that answers HEAD too (RFC 9110 9.3.2: the same head; `WebAnswers` drops the body).
+    @discardableResult
+    func read(
+        _ path: RouterPath, use handler: @escaping @Sendable (Request, Context) async throws -> Response
+    ) -> Self {
+        on(path, method: .get, use: handler)
+        on(path, method: .head, use: handler)
+        return self
+    }
+}
+
 /// Hummingbird's request context, with the connection: a client dropped as too slow is disconnected through it.
 struct WebRequestContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
@@ -278,18 +303,49 @@ enum HTTPCaching {
     }
 }
 
-/// Headers every answer carries: no MIME sniffing, and only the page's own files may run or load.
-struct SecurityHeaders: RouterMiddleware {
+/// What every answer gets, whatever route made it (or none did):
+/// - HEAD is GET without the body (RFC 9110 9.3.2); an event stream is not opened for it;
+/// - a method other than GET or HEAD is 405 with `Allow`, an unknown path 404, and every error the same JSON shape
+///   as the API's own;
+/// - no MIME sniffing, and only the page's own files may run or load.
+struct WebAnswers: RouterMiddleware {
     typealias Context = WebRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        var response = try await next(request, context)
+        var response: Response
+        switch request.method {
+        case .get:
+            response = await answer(request, context: context, next: next)
+        case .head where request.uri.path == "/v1/stream":
+            response = Response(
+                status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"])
+        case .head:
+            response = await answer(request, context: context, next: next)
+            response.body = ResponseBody()
+        default:
+            response = WebServer.problem(.methodNotAllowed, "\(request.method) \(request.uri.path): only GET and HEAD")
+            response.headers[.allow] = "GET, HEAD"
+        }
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.contentSecurityPolicy] =
             "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'"
         return response
+    }
+
+    private func answer(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return WebServer.problem(.notFound, "no such page: \(request.uri.path)")
+        } catch let error as HTTPError {
+            return WebServer.problem(error.status, error.body ?? "\(error.status)")
+        } catch {
+            return WebServer.problem(.internalServerError, "\(error)")
+        }
     }
 }
 
@@ -299,6 +355,9 @@ extension HTTPField.Name {
 }
 
 extension LiveResults {
-    /// The ETag of every body made from this state: the same election, sequence and marking are the same results.
-    var etag: String { "\(election.id)-\(sequence)\(rehearsal ? "-rehearsal" : "")" }
+    /// The ETag of every body made from this state: the same election, sequence, state checksum and marking are the
+    /// same results (the checksum tells apart two hubs, or a replaced journal, at the same sequence).
+    var etag: String {
+        "\(election.id)-\(sequence)-\(String(checksum, radix: 16))\(rehearsal ? "-rehearsal" : "")"
+    }
 }

@@ -40,11 +40,19 @@ public struct Subscription: AsyncSequence, Sendable {
 }
 
 /// Why a client cannot have a stream.
-public enum LiveFeedError: Error, Hashable, Sendable {
+public enum LiveFeedError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `Limits.maxClients` are connected.
     case tooManyClients(limit: Int)
     /// results-web is shutting down.
     case closed
+
+    public var description: String {
+        switch self {
+        case .tooManyClients(let limit):
+            return "results-web serves \(limit) streams at most (--max-clients), and has that many: try again shortly"
+        case .closed: return "results-web is shutting down"
+        }
+    }
 }
 
 /// The live results shared by every browser: one writer (the hub subscription) applies updates to `LiveResults`;
@@ -138,20 +146,23 @@ public final class LiveFeed: Sendable {
 
     /// A whole new copy from the hub, of `election`.
     public func replaceAll(
-        election: Election, records: some Sequence<ContestRecord>, sequence: UInt64, rehearsal: Bool
+        election: Election, records: some Sequence<ContestRecord>, sequence: UInt64, checksum: UInt64 = 0,
+        rehearsal: Bool
     ) {
         let historyLimits = limits.history
         publish { state in
             if state.results?.election.id != election.id {
                 state.results = LiveResults(election: election, historyLimits: historyLimits)
             }
-            return [state.results!.replaceAll(with: records, sequence: sequence, rehearsal: rehearsal)]
+            return [
+                state.results!.replaceAll(with: records, sequence: sequence, checksum: checksum, rehearsal: rehearsal)
+            ]
         }
     }
 
     /// One verified batch from the hub, continuing from the last snapshot or batch.
-    public func apply(_ changes: [SequencedRecord], through sequence: UInt64) {
-        publish { state in state.results?.apply(changes, through: sequence) ?? [] }
+    public func apply(_ changes: [SequencedRecord], through sequence: UInt64, checksum: UInt64 = 0) {
+        publish { state in state.results?.apply(changes, through: sequence, checksum: checksum) ?? [] }
     }
 
     /// The hub connection's state changed, or it is time to say it again (the page takes a feed that says nothing
@@ -163,14 +174,18 @@ public final class LiveFeed: Sendable {
         }
     }
 
-    /// Ends every client's stream, and refuses new ones: results-web is shutting down.
-    public func close() {
+    /// Ends every client's stream, and refuses new ones: results-web is shutting down. The streams end cleanly (a
+    /// client that reads sees the end of the answer); the returned closure cuts the connections, for the caller to
+    /// call once the clients have had a moment: one that does not read would otherwise hold the shutdown.
+    @discardableResult
+    public func close() -> @Sendable () -> Void {
         let clients = state.withLock { state in
             state.closed = true
             defer { state.clients.removeAll() }
             return Array(state.clients.values)
         }
-        for client in clients { client.drop() }
+        for client in clients { client.continuation.finish() }
+        return { for client in clients { client.disconnect() } }
     }
 
     public var status: FeedStatus { state.withLock { $0.feed } }

@@ -14,12 +14,22 @@ public struct LiveResults: Sendable {
     public private(set) var sequence: UInt64 = 0
     /// False until the first snapshot: there is nothing to serve before it.
     public private(set) var hasData = false
+    /// The hub's state checksum at `sequence` (spec 7.1), verified by the client library: with the sequence, what
+    /// identifies this state even across a hub whose journal was replaced (the ETag).
+    public private(set) var checksum: UInt64 = 0
+    /// After a fresh copy that replaced an earlier one (the hub could not resume: its journal may be another), an
+    /// event id at or below this may be from the earlier copy: such a client gets a resync.
+    private var resumeBarrier: UInt64?
 
     private var records: [ContestRecord?]
     private var contestJSON: [ByteBuffer]
     private var tally: ScoreboardTally
     private var scoreboardJSON = ByteBuffer()
     private var history: EventHistory
+    /// The latest changes, each `{"change", "contest", "sequence"}`, oldest first: a resync carries them, so that a
+    /// page that (re)connects shows the latest declarations as they happened, corrections marked.
+    private var recent = CircularBuffer<ByteBuffer>()
+    public static let recentChanges = 20
 
     public init(election: Election, rehearsal: Bool = false, historyLimits: EventHistory.Limits = .init()) {
         self.election = election
@@ -34,9 +44,9 @@ public struct LiveResults: Sendable {
 
     /// A whole new copy (the first snapshot, or a fresh one after the hub could not resume): clients cannot
     /// resume across it, so the history starts again and the returned resync event is for every client.
-    public mutating func replaceAll(with records: some Sequence<ContestRecord>, sequence: UInt64, rehearsal: Bool)
-        -> WebEvent
-    {
+    public mutating func replaceAll(
+        with records: some Sequence<ContestRecord>, sequence: UInt64, checksum: UInt64 = 0, rehearsal: Bool
+    ) -> WebEvent {
         self.rehearsal = rehearsal
         self.records = Array(repeating: nil, count: election.contests.count)
         for record in records {
@@ -46,15 +56,21 @@ public struct LiveResults: Sendable {
         tally = ScoreboardTally(election: election, records: self.records.compactMap { $0 })
         for position in election.contests.indices { contestJSON[position] = encodeContest(at: position) }
         scoreboardJSON = encodeScoreboard()
+        if hasData { resumeBarrier = sequence }
         self.sequence = sequence
+        self.checksum = checksum
         hasData = true
         history.reset()
+        recent.removeAll()
         return resyncEvent()
     }
 
     /// The records of one batch, in sequence order, and the sequence the copy is at after it: one change event per
     /// record, each with the scoreboard after it.
-    public mutating func apply(_ changes: [SequencedRecord], through sequence: UInt64) -> [WebEvent] {
+    public mutating func apply(_ changes: [SequencedRecord], through sequence: UInt64, checksum: UInt64 = 0)
+        -> [WebEvent]
+    {
+        defer { self.checksum = checksum }
         var events: [WebEvent] = []
         events.reserveCapacity(changes.count)
         for change in changes {
@@ -70,13 +86,17 @@ public struct LiveResults: Sendable {
             case (.declared?, .declared): kind = "corrected"
             default: kind = "declared"
             }
-            var object = JSONObjectWriter(
-                capacity: contestJSON[position].readableBytes + scoreboardJSON.readableBytes + 80)
-            object.field("change", raw: "\"\(kind)\"")
-            object.field("contest", json: contestJSON[position])
+            var entry = JSONObjectWriter(capacity: contestJSON[position].readableBytes + 60)
+            entry.field("change", raw: "\"\(kind)\"")
+            entry.field("contest", json: contestJSON[position])
+            entry.field("sequence", raw: String(change.sequence))
+            let recentEntry = entry.finish()
+            if recent.count == Self.recentChanges { recent.removeFirst() }
+            recent.append(recentEntry)
+            var object = JSONObjectWriter(capacity: recentEntry.readableBytes + scoreboardJSON.readableBytes + 40)
+            object.fields(of: recentEntry)
             object.field("rehearsal", raw: rehearsal ? "true" : "false")
             object.field("scoreboard", json: scoreboardJSON)
-            object.field("sequence", raw: String(change.sequence))
             let event = WebEvent(kind: .change, id: change.sequence, data: object.finish())
             history.append(event, after: self.sequence)
             self.sequence = change.sequence
@@ -94,6 +114,7 @@ public struct LiveResults: Sendable {
     /// are more than `limit`): that client needs a resync.
     public func events(after lastEventID: UInt64, limit: Int) -> [WebEvent]? {
         guard hasData else { return nil }
+        if let resumeBarrier, lastEventID <= resumeBarrier { return nil }
         if lastEventID == sequence { return [] }
         return history.events(after: lastEventID, limit: limit)
     }
@@ -102,6 +123,7 @@ public struct LiveResults: Sendable {
     public func resyncEvent() -> WebEvent {
         var object = JSONObjectWriter(capacity: 512 * contestJSON.count)
         object.field("contests", array: contestJSON)
+        object.field("recent", array: recent)
         object.field("rehearsal", raw: rehearsal ? "true" : "false")
         object.field("scoreboard", json: scoreboardJSON)
         object.field("sequence", raw: String(sequence))

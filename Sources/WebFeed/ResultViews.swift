@@ -25,6 +25,7 @@ public struct ContestView: Encodable, Hashable, Sendable {
     public var seatChanges: [String: Int]?
     public var turnoutPercent: Double?
     public var declaredAt: String?
+    public var withdrawnAt: String?
     public var withdrawnReason: String?
 
     public init(contest: Contest, record: ContestRecord?, in election: Election) {
@@ -42,7 +43,7 @@ public struct ContestView: Encodable, Hashable, Sendable {
         case .withdrawn(let withdrawn)?:
             status = .withdrawn
             withdrawnReason = withdrawn.reason
-            declaredAt = Self.timestamp(withdrawn.withdrawnAt)
+            withdrawnAt = Self.timestamp(withdrawn.withdrawnAt)
         case .declared(let result)?:
             status = .declared
             control = election.code(of: result.control)
@@ -61,7 +62,7 @@ public struct ContestView: Encodable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case slug, name, region, kind, gss, totalSeats, controlBefore, status, revision, control, outcome, headline
-        case seats, seatChanges, turnoutPercent, declaredAt, withdrawnReason
+        case seats, seatChanges, turnoutPercent, declaredAt, withdrawnAt, withdrawnReason
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -83,6 +84,7 @@ public struct ContestView: Encodable, Hashable, Sendable {
         try container.encode(seatChanges, forKey: .seatChanges)
         try container.encode(turnoutPercent, forKey: .turnoutPercent)
         try container.encode(declaredAt, forKey: .declaredAt)
+        try container.encode(withdrawnAt, forKey: .withdrawnAt)
         try container.encode(withdrawnReason, forKey: .withdrawnReason)
     }
 

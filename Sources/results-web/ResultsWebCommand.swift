@@ -44,6 +44,12 @@ struct ResultsWebCommand: AsyncParsableCommand {
         help: "With --tls: PEM file of the CA that signed the hub's certificate. Default: the system's trusted CAs.")
     var ca: String?
 
+    @Option(help: "With --tls: a client certificate (PEM), for a hub started with --tls-client-ca.")
+    var tlsCert: String?
+
+    @Option(help: "With --tls-cert: its private key (PEM).")
+    var tlsKey: String?
+
     @Option(help: "Browsers connected at once, at most; more are answered 503.")
     var maxClients = 10_000
 
@@ -67,7 +73,8 @@ struct ResultsWebCommand: AsyncParsableCommand {
             throw ValidationError("--hub \(hub) is not HOST:PORT or [IPv6]:PORT with a port from 1 to 65535")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not 0 to 65535") }
-        if !tls, ca != nil { throw ValidationError("--ca goes with --tls") }
+        if !tls, ca != nil || tlsCert != nil { throw ValidationError("--ca and --tls-cert go with --tls") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (1...1_000_000).contains(maxClients) else {
             throw ValidationError("--max-clients \(maxClients) is not 1 to 1000000")
         }
@@ -86,7 +93,7 @@ struct ResultsWebCommand: AsyncParsableCommand {
         var logger = Logger(label: "results-web")
         logger.logLevel = logLevel
         var address = HubAddress(hub) ?? .default
-        if tls { address.tls = ClientTLS(caFile: ca) }
+        if tls { address.tls = ClientTLS(caFile: ca, certificateFile: tlsCert, privateKeyFile: tlsKey) }
         let feed = LiveFeed(
             limits: .init(
                 eventsPerClient: eventsPerClient, maxClients: maxClients,

@@ -99,6 +99,20 @@ struct ResultsWebTests {
                 #expect(!file.body.isEmpty, "\(path)")
             }
             #expect(try await HTTPTestClient.get(port: web.port, "/static/../Package.swift").status == 404)
+            // Every other answer has the API's JSON error shape and the same headers.
+            let unknown = try await HTTPTestClient.get(port: web.port, "/nowhere")
+            #expect(unknown.status == 404)
+            #expect((try Self.json(unknown.body)["error"] as? String)?.contains("/nowhere") == true)
+            #expect(unknown.headers.first(name: "X-Content-Type-Options") == "nosniff")
+            let post = try await HTTPTestClient.request(port: web.port, method: .POST, "/v1/scoreboard")
+            #expect(post.status == 405)
+            #expect(post.headers.first(name: "Allow") == "GET, HEAD")
+            let head = try await HTTPTestClient.request(port: web.port, method: .HEAD, "/v1/scoreboard")
+            #expect(head.status == 200)
+            #expect(head.body.isEmpty)
+            #expect(head.headers.first(name: "ETag") == currentTag)
+            let any = try await HTTPTestClient.get(port: web.port, "/v1/contests/SWINDON")
+            #expect(any.status == 200, "slugs in any case")
         }
         try await web.stop()
         try await hub.stop()

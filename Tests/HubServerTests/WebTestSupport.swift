@@ -74,7 +74,14 @@ struct HTTPTestResponse: Sendable {
 enum HTTPTestClient {
     /// GET `path`, the whole answer.
     static func get(port: Int, _ path: String, headers: [(String, String)] = []) async throws -> HTTPTestResponse {
-        try await stream(port: port, path, headers: headers) { head, body in
+        try await request(port: port, method: .GET, path, headers: headers)
+    }
+
+    /// Any method, the whole answer.
+    static func request(
+        port: Int, method: HTTPMethod, _ path: String, headers: [(String, String)] = []
+    ) async throws -> HTTPTestResponse {
+        try await stream(port: port, method: method, path, headers: headers) { head, body in
             var text = ""
             while let chunk = try await body.nextChunk() { text += chunk }
             return HTTPTestResponse(status: Int(head.status.code), headers: head.headers, body: text)
@@ -84,7 +91,7 @@ enum HTTPTestClient {
     /// GET `path` and hand the answer's head and its body (read as it arrives) to `read`; the connection closes when
     /// `read` returns.
     static func stream<T: Sendable>(
-        port: Int, _ path: String, headers: [(String, String)] = [],
+        port: Int, method: HTTPMethod = .GET, _ path: String, headers: [(String, String)] = [],
         _ read: (HTTPResponseHead, inout HTTPTestBody) async throws -> T
     ) async throws -> T {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -96,7 +103,7 @@ enum HTTPTestClient {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+            var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
             head.headers.add(name: "Host", value: "127.0.0.1:\(port)")
             for (name, value) in headers { head.headers.add(name: name, value: value) }
             try await outbound.write(.head(head))

@@ -119,6 +119,8 @@
     S.byGss.clear();
     for (const slug of S.order) { const c = S.contests.get(slug); if (c.kind === 'council' && c.gss) S.byGss.set(c.gss, slug); }
   }
+  // When the contest's latest event happened, as the desk gave it (ms), or 0.
+  const eventTime = (c) => Date.parse(c.status === 'withdrawn' ? c.withdrawnAt : c.declaredAt) || 0;
   function onResync(d) {
     touch(); setRehearsal(d);
     S.sequence = d.sequence;
@@ -126,10 +128,14 @@
     S.contests = new Map(); S.order = [];
     for (const c of d.contests || []) { S.contests.set(c.slug, c); S.order.push(c.slug); }
     indexContests();
-    // The resync has no event history: rebuild the ticker from the declarations it holds, newest first.
-    S.ticker = S.order.map((s) => S.contests.get(s)).filter((c) => c.status !== 'awaiting' && c.declaredAt)
-      .sort((a, b) => Date.parse(b.declaredAt) - Date.parse(a.declaredAt)).slice(0, TICKER_MAX)
-      .map((c) => ({ key: ++tickerKey, change: c.status === 'withdrawn' ? 'withdrawn' : 'declared', contest: c, at: Date.parse(c.declaredAt) }));
+    // The latest changes as they happened (corrections marked), when results-web has them; after a fresh copy from
+    // the hub it has none: then the ticker is rebuilt from the declarations held, newest first.
+    const recent = Array.isArray(d.recent) ? d.recent.filter((e) => e && e.contest) : [];
+    S.ticker = recent.length
+      ? recent.slice(-TICKER_MAX).reverse().map((e) => ({ key: ++tickerKey, change: e.change, contest: e.contest, at: eventTime(e.contest) }))
+      : S.order.map((s) => S.contests.get(s)).filter((c) => c.status !== 'awaiting' && eventTime(c))
+        .sort((a, b) => eventTime(b) - eventTime(a)).slice(0, TICKER_MAX)
+        .map((c) => ({ key: ++tickerKey, change: c.status === 'withdrawn' ? 'withdrawn' : 'declared', contest: c, at: eventTime(c) }));
     dirty.all = true; schedule();
   }
   function onChange(d) {
@@ -142,7 +148,7 @@
     S.contests.set(c.slug, c);
     if (c.kind === 'council' && c.gss) { S.byGss.set(c.gss, c.slug); dirty.map.add(c.gss); }
     if (old && old.gss && old.gss !== c.gss) dirty.map.add(old.gss);
-    const entry = { key: ++tickerKey, change: d.change, contest: c, at: (d.change === 'declared' && Date.parse(c.declaredAt)) || Date.now() };
+    const entry = { key: ++tickerKey, change: d.change, contest: c, at: eventTime(c) || Date.now() };
     S.ticker.unshift(entry); S.ticker.length = Math.min(S.ticker.length, TICKER_MAX);
     dirty.tickerNew.push(entry);
     dirty.rows.add(c.slug); dirty.header = dirty.board = dirty.legend = true;
