@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "results-hub", targets: ["results-hub"]),
         .executable(name: "reporter", targets: ["reporter"]),
         .executable(name: "hub-load", targets: ["hub-load"]),
+        .executable(name: "results-web", targets: ["results-web"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -41,6 +42,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // results-web only (issue 14): /v1/ws, and the tests' WebSocket client (also what drives the browser).
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        // HTTP field names (Last-Event-ID) for results-web; Hummingbird builds on it already.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         // results-hub only: `--config FILE` (TOML). Kept out of the library modules.
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
@@ -163,6 +168,45 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // What results-web serves, without I/O: each contest's and the scoreboard's JSON encoded once per change,
+        // the change events shared by every browser, the history that lets one resume, bounded queues per browser.
+        .target(
+            name: "WebFeed",
+            dependencies: [
+                "ElectionModel", "HubWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // results-web's services: the hub subscription feeding the `LiveFeed`, and the HTTP server (the page, the
+        // JSON API, server-sent events, WebSocket).
+        .target(
+            name: "ResultsWeb",
+            dependencies: [
+                "WebFeed", "HubClient", "HubWire", "ElectionModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "results-web",
+            dependencies: [
+                "ResultsWeb", "WebFeed", "HubClient", "HubWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "reporter",
             dependencies: [
@@ -184,6 +228,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
+                // `hub-load web`: server-sent-event streams from results-web.
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tools/hub-load/HubLoad",
             swiftSettings: strictSettings
@@ -244,8 +290,13 @@ let package = Package(
             dependencies: [
                 "HubServer", "HubAdmin", "HubClient", "HubCore", "HubJournal", "HubWire", "ElectionModel",
                 "ElectionDefaults",
+                // results-web over HTTP (issue 14).
+                "ResultsWeb", "WebFeed",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 // Built so that tests can run them as separate processes.
-                "reporter", "results-hub", "hub-load",
+                "reporter", "results-hub", "hub-load", "results-web",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 // EmbeddedChannel: the small handlers tested without sockets.
@@ -254,6 +305,14 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WebFeedTests",
+            dependencies: [
+                "WebFeed", "ElectionModel", "ElectionDefaults", "HubWire", "HubTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -2,13 +2,15 @@
 # Installs, from Debian's packages, what a fresh Debian/Ubuntu machine lacks to build and test ResultsHub: zlib's
 # headers (zlib1g-dev), and for the tests the Prometheus text parser of the `prometheus_client` Python package
 # (python3-prometheus-client, for the system's /usr/bin/python3: the reference parser that reads the hub's /metrics),
-# and redis-server, the baseline that `hub-load compare` starts on loopback as the current user.
+# redis-server, the baseline that `hub-load compare` starts on loopback as the current user, and chromium, the
+# headless browser the tests load results-web's page in.
 # The Swift toolchain itself is assumed (Swift 6.2 or later). Does nothing when everything is there.
 set -euo pipefail
 missing=()
 dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
 /usr/bin/python3 -c "import prometheus_client" >/dev/null 2>&1 || missing+=(python3-prometheus-client)
 [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

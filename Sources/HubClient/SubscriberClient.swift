@@ -19,6 +19,8 @@ public struct ReplicaUpdate: Sendable {
     public var replica: Replica
     /// The election the copy is of (fetched from the hub once, checked against its digest).
     public var election: Election
+    /// The hub serves a rehearsal: these results are test data, and a display must say so (spec 6.17).
+    public var rehearsal: Bool
 }
 
 /// What happens to a subscription: its connection's state as well as its updates, for a display that must say
@@ -152,7 +154,8 @@ public struct SubscriberClient: Sendable {
                             emit(
                                 .update(
                                     ReplicaUpdate(
-                                        kind: .snapshot(snapshot.reason), replica: replica, election: current)))
+                                        kind: .snapshot(snapshot.reason), replica: replica, election: current,
+                                        rehearsal: connection.welcome.rehearsal || snapshot.rehearsal)))
                         case .deltaBatch(let batch):
                             let changed = try replica.apply(batch)
                             resumePoint = replica.sequence
@@ -162,7 +165,7 @@ public struct SubscriberClient: Sendable {
                                 .update(
                                     ReplicaUpdate(
                                         kind: .changes(changed, conflated: batch.conflated), replica: replica,
-                                        election: current)))
+                                        election: current, rehearsal: connection.welcome.rehearsal || batch.rehearsal)))
                         case .goodbye(let goodbye):
                             throw HubClientError.closedByHub(goodbye)
                         default:
@@ -259,7 +262,10 @@ public struct SubscriberClient: Sendable {
             var replica = Replica()
             var sequences: [ContestID: UInt64]? = [:]
             // Nothing has happened yet, and the hub answers nothing to a resume from its latest sequence.
-            guard latest > 0 else { return CurrentState(election: election, replica: replica, sequences: [:]) }
+            let rehearsal = connection.welcome.rehearsal
+            guard latest > 0 else {
+                return CurrentState(election: election, replica: replica, sequences: [:], rehearsal: rehearsal)
+            }
             connection.useCompression(dictionary: ElectionDefinition(election).presetDictionary)
             try await connection.send(.subscribe(Subscribe(filter: filter, resumeFrom: 0)))
             for try await event in events {
@@ -278,7 +284,8 @@ public struct SubscriberClient: Sendable {
                     continue
                 }
                 if replica.sequence >= latest {
-                    return CurrentState(election: election, replica: replica, sequences: sequences)
+                    return CurrentState(
+                        election: election, replica: replica, sequences: sequences, rehearsal: rehearsal)
                 }
             }
             throw HubClientError.connectionLost
@@ -328,6 +335,8 @@ public struct CurrentState: Sendable {
     public var replica: Replica
     /// Each contest's latest sequence number, when the hub could replay every event (nil after a snapshot).
     public var sequences: [ContestID: UInt64]?
+    /// The hub serves a rehearsal: these results are test data (spec 6.17).
+    public var rehearsal: Bool
 }
 
 /// The hub no longer keeps the events after this sequence number.

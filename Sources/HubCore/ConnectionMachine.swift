@@ -13,10 +13,12 @@ public struct ConnectionMachine: Sendable {
         public var definitionDigest: UInt64
         public var heartbeatIntervalMillis: UInt32
         public var regionCount: Int
+        /// The hub serves a rehearsal (spec 6.17): WELCOME says so.
+        public var rehearsal: Bool
 
         public init(
             hubName: String, electionID: String, electionDigest: UInt64, definitionDigest: UInt64,
-            heartbeatIntervalMillis: UInt32, regionCount: Int
+            heartbeatIntervalMillis: UInt32, regionCount: Int, rehearsal: Bool = false
         ) {
             self.hubName = hubName
             self.electionID = electionID
@@ -24,6 +26,7 @@ public struct ConnectionMachine: Sendable {
             self.definitionDigest = definitionDigest
             self.heartbeatIntervalMillis = heartbeatIntervalMillis
             self.regionCount = regionCount
+            self.rehearsal = rehearsal
         }
     }
 
@@ -174,6 +177,7 @@ public struct ConnectionMachine: Sendable {
             electionDigest: context.electionDigest, latestSequence: latestSequence, compression: compression,
             heartbeatIntervalMillis: context.heartbeatIntervalMillis, allRegions: false, regions: [],
             definitionDigest: context.definitionDigest)
+        welcome.rehearsal = context.rehearsal
         switch (hello.role, authenticate(hello)) {
         case (.desk, .desk(let desk)):
             switch desk.scope {

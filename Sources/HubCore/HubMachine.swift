@@ -60,11 +60,13 @@ public struct HubMachine {
         /// Resumes that missed more events than this get a snapshot instead: a long absence is cheaper to repair
         /// with a snapshot than with every event missed.
         public var maxResumeEvents: Int
+        /// A rehearsal's hub: every message that carries results is marked as test data (spec 6.17).
+        public var rehearsal: Bool
 
         public init(
             election: Election, retainedEvents: Int = 200_000, retainedRevisions: Int = 1_000_000,
             subscriberByteLimit: Int = 1 << 20, stallTimeoutNanos: UInt64 = 30_000_000_000,
-            maxResumeEvents: Int = WireLimits.maxResumeReplayEvents
+            maxResumeEvents: Int = WireLimits.maxResumeReplayEvents, rehearsal: Bool = false
         ) {
             self.election = election
             self.retainedEvents = retainedEvents
@@ -72,6 +74,7 @@ public struct HubMachine {
             self.subscriberByteLimit = subscriberByteLimit
             self.stallTimeoutNanos = stallTimeoutNanos
             self.maxResumeEvents = maxResumeEvents
+            self.rehearsal = rehearsal
         }
     }
 
@@ -580,7 +583,28 @@ public struct HubMachine {
             actions.append(.send(codecs[peers[peer]?.compression ?? .none].encode(.election(answer)), to: peer))
             return
         }
-        actions.append(.send(codecs.plain.encode(message), to: peer))
+        actions.append(.send(codecs.plain.encode(marked(message)), to: peer))
+    }
+
+    /// `message` as this hub sends it: marked as test data when the hub serves a rehearsal (spec 6.17).
+    private func marked(_ message: HubMessage) -> HubMessage {
+        guard configuration.rehearsal else { return message }
+        switch message {
+        case .snapshot(var snapshot):
+            snapshot.rehearsal = true
+            return .snapshot(snapshot)
+        case .deltaBatch(var batch):
+            batch.rehearsal = true
+            return .deltaBatch(batch)
+        case .scoreboard(var answer):
+            answer.rehearsal = true
+            return .scoreboard(answer)
+        case .contest(var answer):
+            answer.rehearsal = true
+            return .contest(answer)
+        default:
+            return message
+        }
     }
 
     // MARK: Subscribers
@@ -607,12 +631,12 @@ public struct HubMachine {
             } else if let missed = log.events(after: from), missed.count <= configuration.maxResumeEvents {
                 frames = DeltaBatching.batches(
                     missed, filter: filter, election: configuration.election, checksumAfter: state.checksum(for: filter)
-                ).map { codec.encode(.deltaBatch($0)) }
+                ).map { codec.encode(marked(.deltaBatch($0))) }
             } else {
-                frames = [codec.encode(.snapshot(state.snapshot(for: filter, reason: .resumeUnavailable)))]
+                frames = [codec.encode(marked(.snapshot(state.snapshot(for: filter, reason: .resumeUnavailable))))]
             }
         } else {
-            frames = [codec.encode(.snapshot(state.snapshot(for: filter, reason: .newSubscription)))]
+            frames = [codec.encode(marked(.snapshot(state.snapshot(for: filter, reason: .newSubscription))))]
         }
         // One subscription per peer (`ConnectionMachine` refuses a second SUBSCRIBE); a second replaces the first.
         removeSubscriber(peer)
@@ -650,7 +674,7 @@ public struct HubMachine {
             let codec = codecs[group.compression]
             for batch in batches {
                 // Encoded and compressed once; the same buffer goes to every subscriber in the group.
-                let frame = codec.encode(.deltaBatch(batch))
+                let frame = codec.encode(marked(.deltaBatch(batch)))
                 var receivers: [PeerID] = []
                 receivers.reserveCapacity(group.members.count)
                 for id in group.members {
@@ -669,7 +693,7 @@ public struct HubMachine {
     private mutating func catchUp(_ id: PeerID, into actions: inout [Action]) {
         guard let subscriber = subscribers[id], let pending = subscriber.flow.catchUp else { return }
         let batch = state.conflatedBatch(first: pending.first, changed: pending.changed, filter: subscriber.filter)
-        let frame = codecs[subscriber.compression].encode(.deltaBatch(batch))
+        let frame = codecs[subscriber.compression].encode(marked(.deltaBatch(batch)))
         subscribers[id]!.flow.caughtUp(through: batch.lastSequence, bytes: frame.readableBytes)
         actions.append(
             .notice(

@@ -15,6 +15,9 @@ public struct HubConfiguration: Sendable {
     public var subscriberKeys: SubscriberKeys?
     /// Where the journal lives.
     public var dataDirectory: String
+    /// A rehearsal: every message that carries results is marked as test data (spec 6.17). Its data directory must
+    /// be a rehearsal's (`StartupChecks.checkRehearsalMarking`).
+    public var rehearsal = false
     /// A corrupt record in the middle of the journal stops the hub unless this is set (a backup is kept).
     public var repairJournal = false
     /// Idle time after which each side sends a heartbeat; a peer silent for 3 intervals is dropped.
@@ -51,6 +54,7 @@ public struct HubConfiguration: Sendable {
     var machine: HubMachine.Configuration {
         HubMachine.Configuration(
             election: election, retainedEvents: retainedEvents, retainedRevisions: retainedRevisions,
-            subscriberByteLimit: subscriberByteLimit, stallTimeoutNanos: UInt64(stallTimeout.nanoseconds))
+            subscriberByteLimit: subscriberByteLimit, stallTimeoutNanos: UInt64(stallTimeout.nanoseconds),
+            rehearsal: rehearsal)
     }
 }

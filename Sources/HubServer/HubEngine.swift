@@ -46,7 +46,8 @@ actor HubEngine {
             hubName: hubName, electionID: machine.configuration.election.id,
             electionDigest: machine.definition.digest, definitionDigest: machine.definition.definitionDigest,
             heartbeatIntervalMillis: UInt32(heartbeatInterval.nanoseconds / 1_000_000),
-            regionCount: machine.configuration.election.regions.count)
+            regionCount: machine.configuration.election.regions.count,
+            rehearsal: machine.configuration.rehearsal)
         self.presetDictionary = machine.definition.presetDictionary
         self.stopped = loop.makePromise()
         self.stallCheckInterval = .nanoseconds(max(10_000_000, Int64(machine.configuration.stallTimeoutNanos / 4)))

@@ -102,6 +102,40 @@ public enum StartupChecks {
         return nil
     }
 
+    /// The file that marks a data directory as a rehearsal's.
+    public static let rehearsalMarkerName = "REHEARSAL"
+
+    /// A rehearsal must never write into the live night's journal, nor the live hub serve a rehearsal's test data:
+    /// a rehearsal's data directory carries a marker file, written here on its first start. A rehearsal refuses a
+    /// directory that holds a journal without the marker; a live hub refuses one with it.
+    public static func checkRehearsalMarking(_ path: String, rehearsal: Bool) throws(StartupError) {
+        let marker = "\(path)/\(rehearsalMarkerName)"
+        let marked = access(marker, F_OK) == 0
+        let hasJournal = access("\(path)/journal.rhj", F_OK) == 0
+        switch (rehearsal, marked) {
+        case (true, true), (false, false):
+            return
+        case (false, true):
+            throw StartupError(
+                "the data directory \(path) holds a rehearsal's test data (\(marker)); a live hub cannot use it: choose another --data, or add --rehearsal"
+            )
+        case (true, false):
+            guard !hasJournal else {
+                throw StartupError(
+                    "the data directory \(path) holds a live journal; a rehearsal cannot use it: give it its own --data (by default --rehearsal uses ./hub-data-rehearsal)"
+                )
+            }
+            let text = Array(
+                "This directory holds a ResultsHub rehearsal's journal: test data, not results. A live hub refuses it.\n"
+                    .utf8)
+            let created = text.withUnsafeBytes { Posix.createFileAtomically(marker, contents: $0, mode: 0o600) }
+            switch created {
+            case .success(let fd): _ = Posix.closeFile(fd)
+            case .failure(let failure): throw StartupError("cannot create \(marker): \(failure.description)")
+            }
+        }
+    }
+
     /// Writes a new file that only its owner can read (0600 whatever the umask), atomically: no other user can read
     /// it at any moment and nobody sees it half written. Fails if `path` exists.
     public static func writeSecretFile(_ bytes: [UInt8], to path: String) throws(StartupError) {

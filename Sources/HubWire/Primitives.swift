@@ -198,6 +198,12 @@ public struct WireReader {
         }
     }
 
+    /// Specification 1.2's rehearsal marking (section 6.17): a bool after the last field of a message that carries
+    /// results, present only from a rehearsal hub (or as 0). Absent, the data is live.
+    mutating func rehearsalMarking(_ field: StaticString) throws(WireError) -> Bool {
+        remaining > 0 ? try bool(field) : false
+    }
+
     /// A `u8` that must be one of `Value`'s raw values (spec 2: an enumeration value outside its table is
     /// `malformedFrame`).
     mutating func enumeration<Value: RawRepresentable<UInt8>>(

@@ -37,7 +37,8 @@ extension Reporter {
             let (election, board) = try await explained(address) {
                 (try await client.election(), try await client.scoreboard())
             }
-            print(
+            await noteRehearsal(of: client)
+            say(
                 json ? jsonLine(ScoreboardJSON(board, election: election)) : scoreboardTable(board, election: election))
         }
     }
@@ -61,16 +62,17 @@ extension Reporter {
             let client = hub.queryClient()
             defer { Task { await client.close() } }
             let election = try await explained(address) { try await client.election() }
+            await noteRehearsal(of: client)
             let contest = try election.contest(named: slug)
             let answer = try await explained(address) { try await client.contest(contest.id) }
             let line = ContestJSON(
                 contest: contest, record: answer.record, sequence: nil, asOf: answer.sequence, election: election)
             if json {
-                print(jsonLine(line))
+                say(jsonLine(line))
                 return
             }
             guard let record = answer.record else {
-                print("\(contest.name): not declared yet (sequence \(answer.sequence))")
+                say("\(contest.name): not declared yet (sequence \(answer.sequence))")
                 return
             }
             var text = [
@@ -101,7 +103,7 @@ extension Reporter {
             }
             if let turnout = line.turnout { text.append("turnout: \(turnout)%") }
             if let reason = line.reason, !reason.isEmpty { text.append("reason: \(reason)") }
-            print(text.joined(separator: "\n"))
+            say(text.joined(separator: "\n"))
         }
     }
 
@@ -140,6 +142,7 @@ extension Reporter {
         func run() async throws {
             let address = hub.address
             let state = try await explained(address) { try await hub.subscriberClient().currentState() }
+            noteRehearsal(state.rehearsal)
             let election = state.election
             let regionIndex = try region.map { try election.region(named: $0) }
             let lines = election.contests.filter { regionIndex == nil || $0.region == regionIndex }.compactMap {
@@ -154,19 +157,24 @@ extension Reporter {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(lines), as: UTF8.self))
+                say(String(decoding: try encoder.encode(lines), as: UTF8.self))
                 return
             }
             func seats(_ line: ContestJSON) -> String { line.totalSeats.map(String.init) ?? "unknown" }
             if csv {
+                // From a rehearsal hub each row says so in a last column: a prefix would corrupt the first.
+                let test = state.rehearsal
                 print(
                     try csvText(
-                        [["slug", "name", "region", "kind", "seats", "control_before", "result", "sequence"]]
+                        [
+                            ["slug", "name", "region", "kind", "seats", "control_before", "result", "sequence"]
+                                + (test ? ["test_data"] : [])
+                        ]
                             + lines.map {
                                 [
                                     $0.contest, $0.name, $0.region, $0.kind, seats($0), $0.controlBefore ?? "unknown",
                                     $0.summary, $0.sequence.map(String.init) ?? "",
-                                ]
+                                ] + (test ? ["TEST"] : [])
                             }),
                     terminator: "")
                 return
@@ -192,7 +200,7 @@ extension Reporter {
                 text +=
                     "\n(the hub no longer keeps every event, so the sequence numbers of earlier results are not shown)"
             }
-            print(text)
+            say(text)
         }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import HubClient
 import HubWire
 import Logging
+import Synchronization
 
 @main
 struct Reporter: AsyncParsableCommand {
@@ -152,6 +153,47 @@ func explained<T>(_ address: HubAddress, _ body: () async throws -> T) async thr
     } catch {
         throw explanation(of: error, at: address)
     }
+}
+
+/// Whether the hub this run talks to serves a rehearsal (spec 6.17), from its WELCOME or its results: every output
+/// then says so.
+let rehearsalHub = Atomic<Bool>(false)
+
+/// Notes that the hub serves a rehearsal when `marked`; it never goes back to live on one run.
+func noteRehearsal(_ marked: Bool) {
+    if marked { rehearsalHub.store(true, ordering: .relaxed) }
+}
+
+/// Notes the rehearsal marking of a desk or query client's hub (already connected: no round trip).
+func noteRehearsal(of client: DeskClient) async {
+    noteRehearsal((try? await client.welcome())?.rehearsal ?? false)
+}
+
+/// Everything the reporter writes to standard output. From a rehearsal hub, nothing may pass for real results: each
+/// text line starts with "TEST", and each JSON object (a line, or each object of a JSON array) gains
+/// `"rehearsal": true`.
+func say(_ text: String) {
+    print(rehearsalHub.load(ordering: .relaxed) ? markedAsTest(text) : text)
+}
+
+func markedAsTest(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+        guard line.first == "{" || line.first == "[",
+            let value = try? JSONSerialization.jsonObject(with: Data(line.utf8))
+        else { return line.isEmpty ? "" : "TEST  " + line }
+        let marked: Any
+        if let object = value as? [String: Any] {
+            marked = object.merging(["rehearsal": true]) { _, new in new }
+        } else if let array = value as? [Any] {
+            marked = array.map { element -> Any in
+                (element as? [String: Any]).map { $0.merging(["rehearsal": true]) { _, new in new } } ?? element
+            }
+        } else {
+            return "TEST  " + line
+        }
+        let data = try? JSONSerialization.data(withJSONObject: marked, options: [.sortedKeys, .withoutEscapingSlashes])
+        return data.map { String(decoding: $0, as: UTF8.self) } ?? "TEST  " + line
+    }.joined(separator: "\n")
 }
 
 func writeError(_ line: String) {

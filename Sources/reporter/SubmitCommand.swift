@@ -69,6 +69,7 @@ extension Reporter {
             let client = dryRun ? hub.queryClient() : hub.deskClient()
             defer { Task { await client.close() } }
             let election = try await explained(address) { try await client.election() }
+            await noteRehearsal(of: client)
             guard let file else {
                 let entry = Entry(
                     contest: contest ?? "", seats: seats, votes: votes, candidateVotes: candidateVotes,
@@ -77,13 +78,13 @@ extension Reporter {
                 if dryRun {
                     var checker = DryRun(election: election, client: client, address: address)
                     let verdict = try await checker.check(declaration, contest: contest)
-                    print(verdict.line)
+                    say(verdict.line)
                     if verdict.outcome == .rejected { throw ExitCode(1) }
                     return
                 }
                 do {
                     let ack = try await explained(address) { try await client.submit(declaration) }
-                    print(
+                    say(
                         ackLine(ack, contest: contest, election: election, candidateVotes: declaration.candidateVotes))
                 } catch let rejection as HubRejection {
                     writeError(rejectionText(rejection, contest: contest, election: election))
@@ -110,14 +111,14 @@ extension Reporter {
                     if verdict.outcome == .rejected {
                         writeError("\(item.label): \(verdict.line)")
                     } else {
-                        print("\(item.label): \(verdict.line)")
+                        say("\(item.label): \(verdict.line)")
                     }
                     continue
                 }
                 do {
                     let ack = try await explained(address) { try await client.submit(declaration) }
                     tally.count(ack.duplicate ? .duplicate : .accepted)
-                    print(
+                    say(
                         "\(item.label): "
                             + ackLine(
                                 ack, contest: contest, election: election, candidateVotes: declaration.candidateVotes))
@@ -126,13 +127,13 @@ extension Reporter {
                     writeError("\(item.label): " + rejectionText(rejection, contest: contest, election: election))
                 } catch {
                     // The hub stopped answering: the entries after this one were not tried.
-                    print(tally.summary(dryRun: false))
+                    say(tally.summary(dryRun: false))
                     throw Failure(
                         "\(error)\n\(item.label) and the entries after it were not submitted; run the file again "
                             + "(what was accepted is recognised as a duplicate)")
                 }
             }
-            print(tally.summary(dryRun: dryRun))
+            say(tally.summary(dryRun: dryRun))
             if tally.rejected > 0 { throw ExitCode(1) }
         }
     }
@@ -475,6 +476,7 @@ extension Reporter {
             let client = hub.deskClient()
             defer { Task { await client.close() } }
             let election = try await explained(address) { try await client.election() }
+            await noteRehearsal(of: client)
             let contest = try election.contest(named: self.contest)
             var withdrawal = Withdrawal(
                 contestID: contest.id, revision: revision ?? 0, withdrawnAt: nowMillis(), reason: reason)
@@ -495,11 +497,11 @@ extension Reporter {
                 let ack = try await explained(address) { try await client.withdraw(withdrawal) }
                 if alreadyWithdrawn || (ack.duplicate && ack.status == .withdrawn) {
                     let because = withdrawal.reason.isEmpty ? "" : " (reason: \(withdrawal.reason))"
-                    print(
+                    say(
                         "\(contest.slug): already withdrawn as sequence \(ack.sequence), revision \(ack.revision)\(because); nothing changed"
                     )
                 } else {
-                    print(ackLine(ack, contest: contest, election: election))
+                    say(ackLine(ack, contest: contest, election: election))
                 }
             } catch let rejection as HubRejection {
                 writeError(rejectionText(rejection, contest: contest, election: election))

@@ -123,7 +123,7 @@ struct WatchView {
             draw()
         } else if state.kind != shownKind {
             let line = "hub: " + statusLine
-            if json { writeError(line) } else { print(line) }
+            if json { writeError(line) } else { say(line) }
         }
         shownKind = state.kind
     }
@@ -158,7 +158,10 @@ struct WatchView {
         switch event {
         case .connecting:
             return
-        case .connected, .heard:
+        case .connected(let welcome):
+            noteRehearsal(welcome.rehearsal)
+            show(.live)
+        case .heard:
             show(.live)
         case .silent(let since):
             show(.silent(since: since))
@@ -171,6 +174,7 @@ struct WatchView {
                 show(.reconnecting(since: Date(), reason: reason))
             }
         case .update(let update):
+            noteRehearsal(update.rehearsal)
             try await apply(update, client: client)
         }
     }
@@ -201,7 +205,7 @@ struct WatchView {
         if redraw {
             draw()
         } else if !json && title != lastTitle {
-            print(title)
+            say(title)
         }
         lastTitle = title
     }
@@ -211,7 +215,7 @@ struct WatchView {
         let election = update.election
         guard let contest = election.contest(change.record.contestID) else { return }
         if json {
-            print(
+            say(
                 jsonLine(
                     WatchLineJSON(
                         type: "change", conflated: conflated,
@@ -239,9 +243,9 @@ struct WatchView {
         let contests = election.contests.filter { region == nil || election.regions[$0.region.rawValue] == region }
         let records = update.replica.records
         if json {
-            print(jsonLine(ResyncJSON(reason: reason, sequence: update.replica.sequence, contests: contests.count)))
+            say(jsonLine(ResyncJSON(reason: reason, sequence: update.replica.sequence, contests: contests.count)))
             for contest in contests {
-                print(
+                say(
                     jsonLine(
                         WatchLineJSON(
                             type: "state", conflated: false,
@@ -272,7 +276,7 @@ struct WatchView {
     private mutating func note(_ line: String) {
         latest.append(line)
         latest = Array(latest.suffix(12))
-        if !redraw { print(line) }
+        if !redraw { say(line) }
     }
 
     private func scope(_ election: Election) -> String {
@@ -300,7 +304,7 @@ struct WatchView {
                 "\n" + scoreboardTable(board(update), election: update.election, scope: scope(update.election))
                 + "\n\nlatest:\n" + latest.reversed().map { "  " + $0 }.joined(separator: "\n")
         }
-        print(screen)
+        say(screen)
         fflushStandardOutput()
     }
 }

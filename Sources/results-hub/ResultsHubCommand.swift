@@ -67,8 +67,22 @@ extension ResultsHubCommand {
         @Option(help: "The admin HTTP port; 0 picks a free port and prints it.")
         var adminPort = 7401
 
-        @Option(name: .customLong("data"), help: "Directory for the journal (and the generated desks file).")
-        var dataDirectory = "./hub-data"
+        @Option(
+            name: .customLong("data"),
+            help:
+                "Directory for the journal (and the generated desks file). Default: ./hub-data, or ./hub-data-rehearsal with --rehearsal."
+        )
+        var data: String?
+
+        @Flag(
+            help: """
+                Serve a rehearsal: every result is marked as test data (SPEC.md 6.17), and the journal is a \
+                rehearsal's own (a live hub refuses its directory, and it refuses the live one).
+                """)
+        var rehearsal = false
+
+        /// `--data`, or the default for a live hub or a rehearsal.
+        var dataDirectory: String { data ?? (rehearsal ? "./hub-data-rehearsal" : "./hub-data") }
 
         @Option(help: "Election definition (JSON). Default: the embedded 4 May 2023 English local elections.")
         var election: String?
@@ -190,12 +204,14 @@ extension ResultsHubCommand {
             if let warning = try StartupChecks.prepareDataDirectory(dataDirectory) {
                 logger.warning("\(warning)")
             }
+            try StartupChecks.checkRehearsalMarking(dataDirectory, rehearsal: rehearsal)
             let desksFile = try loadOrGenerateDesks(election: election, logger: logger)
             let desks = try DeskDirectory(desks: desksFile.stored, election: election)
             var configuration = HubConfiguration(election: election, desks: desks, dataDirectory: dataDirectory)
             configuration.host = host
             configuration.port = port
             configuration.repairJournal = repairJournal
+            configuration.rehearsal = rehearsal
             configuration.tls = tls
             let metrics = PrometheusCollectorRegistry()
             configuration.metricsFactory = HubPrometheus.makeFactory(registry: metrics)
@@ -229,6 +245,9 @@ extension ResultsHubCommand {
                 say(
                     "results-hub: serving \(election.name) (\(contests) contests)\(overTLS) on \(address.ipAddress ?? host):\(address.port ?? port)"
                 )
+                if rehearsal {
+                    say("results-hub: REHEARSAL: every result this hub serves is marked as test data")
+                }
                 say(
                     "results-hub: journal in \(dataDirectory)/journal.rhj; desks: \(desks.deskIDs.joined(separator: ", "))"
                 )

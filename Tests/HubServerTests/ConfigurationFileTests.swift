@@ -123,7 +123,7 @@ struct ConfigurationFileTests {
     @Test func anUnknownKeyNamesTheFileAndTheKeyAndListsTheKeys() throws {
         let message = Self.error { try Self.serve(["--config", "hub.toml"], files: ["hub.toml": "prot = 7400"]) }
         #expect(message.hasPrefix("hub.toml: unknown key \"prot\"; the keys are the options of results-hub serve: "))
-        #expect(message.contains("port, repair-journal") && message.contains("tls-cert"))
+        #expect(message.contains("port, rehearsal, repair-journal") && message.contains("tls-cert"))
         #expect(!message.contains("help") && !message.contains(" config,"))
         // A section is a table, so an unknown key too.
         #expect(

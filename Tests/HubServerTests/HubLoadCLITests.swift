@@ -1,3 +1,4 @@
+import ElectionModel
 import Foundation
 import HubClient
 import HubServer
@@ -43,5 +44,23 @@ struct HubLoadCLITests {
         #expect(!run.errors.contains("\r"))
         #expect(run.output.contains("verified"))
         try await hub.stop()
+    }
+
+    /// `hub-load web` as an ordinary user: event streams on results-web while the night is replayed into the hub;
+    /// every stream gets every change event once, in order, and ends on the same state. 100 streams here; `.ci/run`
+    /// runs it with 1,000 after the tests, on its own, so that its load does not disturb the timing of others.
+    @Test func eventStreamsEachReceiveEveryEventOfANight() async throws {
+        let directory = try OrdinaryUser.makeDirectory("hub-load-web")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let reportPath = directory + "/report.json"
+        let run = try await CommandRun.run(
+            Self.binary, ["web", "--clients", "100", "--speed", "2880", "--report", reportPath], asOrdinaryUser: true)
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        #expect(run.output.contains("verified      every stream received every change event once"), "\(run.output)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: reportPath))
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let events = object?["events"] as? Int ?? 0
+        #expect(events >= TestHub.election.contests.count)
+        #expect(object?["deliveries"] as? Int == events * 100)
     }
 }

@@ -93,6 +93,57 @@ struct RoundTripTests {
         }
     }
 
+    /// The messages spec 1.2 can mark as a rehearsal's (6.17).
+    static let markedIn12: Set<MessageType> = [.welcome, .snapshot, .deltaBatch, .scoreboard, .contest]
+
+    static func markedAsRehearsal(_ message: HubMessage) -> HubMessage {
+        switch message {
+        case .welcome(var welcome):
+            welcome.rehearsal = true
+            return .welcome(welcome)
+        case .snapshot(var snapshot):
+            snapshot.rehearsal = true
+            return .snapshot(snapshot)
+        case .deltaBatch(var batch):
+            batch.rehearsal = true
+            return .deltaBatch(batch)
+        case .scoreboard(var answer):
+            answer.rehearsal = true
+            return .scoreboard(answer)
+        case .contest(var answer):
+            answer.rehearsal = true
+            return .contest(answer)
+        default:
+            return message
+        }
+    }
+
+    /// A rehearsal hub's message is the live one's bytes and then 01; a 1.1 reader (which stops before it) gets the
+    /// live message, and any other value is malformed.
+    @Test(arguments: Array(markedIn12).sorted { $0.rawValue < $1.rawValue })
+    func theRehearsalMarkingIsOneByteAfterTheLiveMessage(type: MessageType) throws {
+        var random = RandomMessages(seed: UInt64(type.rawValue) * 31)
+        for _ in 0..<50 {
+            let live = random.message(type)
+            let marked = Self.markedAsRehearsal(live)
+            #expect(marked != live)
+            var livePayload = ByteBuffer()
+            MessageCodec.encodePayload(live, into: &livePayload)
+            var payload = ByteBuffer()
+            MessageCodec.encodePayload(marked, into: &payload)
+            #expect(payload.readableBytes == livePayload.readableBytes + 1)
+            #expect(payload.getSlice(at: payload.readerIndex, length: livePayload.readableBytes) == livePayload)
+            #expect(payload.getInteger(at: payload.writerIndex - 1, as: UInt8.self) == 1)
+            #expect(try MessageCodec.decodePayload(type: type, payload: payload) == marked)
+            var zero = livePayload
+            zero.writeInteger(UInt8(0))
+            #expect(try MessageCodec.decodePayload(type: type, payload: zero) == live)
+            var two = livePayload
+            two.writeInteger(UInt8(2))
+            #expect(throws: WireError.self) { try MessageCodec.decodePayload(type: type, payload: two) }
+        }
+    }
+
     /// Later versions append fields; a v1 reader ignores them (spec 2.1).
     @Test func trailingBytesAreIgnored() throws {
         var random = RandomMessages(seed: 5)
@@ -100,6 +151,8 @@ struct RoundTripTests {
             let message = random.message(type)
             var payload = ByteBuffer()
             MessageCodec.encodePayload(message, into: &payload)
+            // The 1.2 fields, then what a later specification would append.
+            if Self.markedIn12.contains(type) { payload.writeInteger(UInt8(0)) }
             payload.writeBytes([0xAB, 0xCD])
             #expect(try MessageCodec.decodePayload(type: type, payload: payload) == message)
         }

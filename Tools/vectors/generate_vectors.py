@@ -150,8 +150,9 @@ SCOREBOARD_DERIVED = rh.derive_scoreboard(DEFN_DETAILS, STATE_AFTER_BATCH)
 
 
 def without_11(type_name: str, fields: dict) -> dict:
-    """The 1.0 form of a message's fields: the 1.1 fields left out (what a 1.0 hub sends)."""
+    """The 1.0 form of a message's fields: the 1.1 fields (and the 1.2 marking) left out (what a 1.0 hub sends)."""
     out = json.loads(json.dumps(fields))
+    out.pop("rehearsal", None)
     if type_name == "WELCOME":
         out.pop("definitionDigest")
     elif type_name == "SCOREBOARD":
@@ -288,6 +289,22 @@ def message_vectors() -> list:
     add("goodbye-normal", "GOODBYE", {"code": 0, "message": "", "lastSequence": 0}, "A client's normal close.")
     add("goodbye-slow-consumer", "GOODBYE", {"code": 13, "message": "you stayed behind for 30 s",
                                              "lastSequence": 1234}, "The hub drops a slow subscriber.")
+    # Specification 1.2 (SPEC 6.17): a rehearsal hub marks every message that carries results.
+    add("welcome-subscriber-rehearsal", "WELCOME", dict(welcome, compression=0, regions=[], rehearsal=True),
+        "WELCOME to a subscriber from a hub serving a rehearsal (1.2): welcome-desk-regions' fields for a "
+        "subscriber, then the marking 01 after the definition digest.")
+    add("snapshot-rehearsal", "SNAPSHOT", dict(SNAPSHOT_THREE, rehearsal=True),
+        "snapshot-three-records from a rehearsal hub (1.2): the same bytes, then 01. The checksum does not cover "
+        "the marking.")
+    add("delta-batch-rehearsal", "DELTA_BATCH",
+        dict(batch(1, 2, [{"sequence": 1, "record": R_CASTERBRIDGE_1}, {"sequence": 2, "record": R_AMBRIDGE_1}]),
+             rehearsal=True),
+        "delta-batch-two-events from a rehearsal hub (1.2): the same bytes, then 01.")
+    add("scoreboard-rehearsal", "SCOREBOARD", dict(SCOREBOARD_11, rehearsal=True),
+        "The scoreboard vector from a rehearsal hub (1.2): after the 1.1 councillor rows, 01.")
+    add("contest-rehearsal", "CONTEST", {"requestID": 8, "sequence": 1234, "present": False,
+                                         "seatChangesKnown": False, "rehearsal": True},
+        "contest-absent from a rehearsal hub (1.2): after seatChangesKnown (00), 01.")
 
     by_name = {e["name"]: e for e in v}
     for e in v:

@@ -769,6 +769,8 @@ def _enc_welcome(w, f):
         w.varint(g)
     if "definitionDigest" in f:  # 1.1
         w.u64(parse_u64(f["definitionDigest"]))
+        if f.get("rehearsal"):  # 1.2: only a rehearsal hub sends it (SPEC 6.17)
+            w.boolean(True)
 
 
 def _dec_welcome(r):
@@ -785,6 +787,8 @@ def _dec_welcome(r):
         raise ProtocolError("malformedFrame", "regions listed although allRegions is set")
     if r.remaining():  # 1.1; a 1.0 hub's WELCOME ends here
         f["definitionDigest"] = u64hex(r.u64("definitionDigest"))
+        if r.remaining():  # 1.2: a rehearsal hub's marking (SPEC 6.17); absent is live data
+            f["rehearsal"] = r.boolean("rehearsal")
     return f
 
 
@@ -896,6 +900,8 @@ def _enc_snapshot(w, f):
         previous = rec["contestID"]
         put_record(w, rec)
     w.u64(parse_u64(f["checksum"]))
+    if f.get("rehearsal"):  # 1.2: only a rehearsal hub sends it (SPEC 6.17)
+        w.boolean(True)
 
 
 def _dec_snapshot(r, verify=True):
@@ -910,6 +916,8 @@ def _dec_snapshot(r, verify=True):
     if verify and checksum != state_checksum(f["contests"]):
         raise ProtocolError("checksumMismatch", f"snapshot checksum {f['checksum']} is not its records' "
                                                 f"{u64hex(state_checksum(f['contests']))}")
+    if r.remaining():  # 1.2: a rehearsal hub's marking (SPEC 6.17); absent is live data
+        f["rehearsal"] = r.boolean("rehearsal")
     return f
 
 
@@ -927,6 +935,8 @@ def _enc_delta_batch(w, f):
         w.varint(ev["sequence"] - first)
         put_record(w, ev["record"])
     w.u64(parse_u64(f["checksum"]))
+    if f.get("rehearsal"):  # 1.2: only a rehearsal hub sends it (SPEC 6.17)
+        w.boolean(True)
 
 
 def _dec_delta_batch(r):
@@ -942,6 +952,8 @@ def _dec_delta_batch(r):
             raise ProtocolError("malformedFrame", "event sequence outside the range or not ascending")
         f["events"].append({"sequence": f["firstSequence"] + offset, "record": get_record(r)})
     f["checksum"] = u64hex(r.u64("checksum"))
+    if r.remaining():  # 1.2: a rehearsal hub's marking (SPEC 6.17); absent is live data
+        f["rehearsal"] = r.boolean("rehearsal")
     return f
 
 
@@ -992,6 +1004,9 @@ def _enc_scoreboard(w, f):
             w.varint(row["councillorsCompared"])
             w._ensure(abs(row["councillorsChange"]) <= MAX_CHANGE, "councillorsChange within ±(2^32-1)")
             w.svarint(row["councillorsChange"])
+    if f.get("rehearsal"):  # 1.2: only a rehearsal hub sends it, after the 1.1 fields (SPEC 6.17)
+        w._ensure("councilsCompared" in f, "the rehearsal marking follows the 1.1 fields")
+        w.boolean(True)
 
 
 def _dec_scoreboard(r):
@@ -1015,6 +1030,8 @@ def _dec_scoreboard(r):
         for row in f["rows"]:
             row["councillorsCompared"] = r.bounded(ID_MAX, "councillorsCompared")
             row["councillorsChange"] = r.change("councillorsChange")
+    if r.remaining():  # 1.2: a rehearsal hub's marking (SPEC 6.17); absent is live data
+        f["rehearsal"] = r.boolean("rehearsal")
     return f
 
 
@@ -1034,6 +1051,9 @@ def _enc_contest(w, f):
                 previous = p
                 w.varint(p)
                 w.svarint(c)
+    if f.get("rehearsal"):  # 1.2: only a rehearsal hub sends it, after the 1.1 fields (SPEC 6.17)
+        w._ensure("seatChangesKnown" in f, "the rehearsal marking follows the 1.1 fields")
+        w.boolean(True)
 
 
 def _dec_contest(r):
@@ -1049,6 +1069,8 @@ def _dec_contest(r):
                 if (f["seatChanges"] and p <= f["seatChanges"][-1][0]) or c == 0:
                     raise ProtocolError("malformedFrame", "seatChanges not ascending, or a zero change")
                 f["seatChanges"].append([p, c])
+    if r.remaining():  # 1.2: a rehearsal hub's marking (SPEC 6.17); absent is live data
+        f["rehearsal"] = r.boolean("rehearsal")
     return f
 
 

@@ -105,6 +105,33 @@ class Specification11(unittest.TestCase):
         self.assertEqual(rh.u64hex(rh.definition_digest(v["fields"]["definition"])), v["fields"]["definitionDigest"])
 
 
+
+class Specification12(unittest.TestCase):
+    """Specification 1.2's rehearsal marking (SPEC 6.17): one byte 01 after the 1.1 fields, sent only by a rehearsal
+    hub; 00 or absent is live data, another value malformedFrame."""
+
+    def test_each_marked_message_is_its_live_form_then_01(self):
+        vectors = load("messages.json")["vectors"]
+        marked = [v for v in vectors if v["fields"].get("rehearsal")]
+        self.assertEqual(sorted(v["type"] for v in marked),
+                         ["CONTEST", "DELTA_BATCH", "SCOREBOARD", "SNAPSHOT", "WELCOME"])
+        for v in marked:
+            with self.subTest(v["name"]):
+                live = dict(v["fields"])
+                live.pop("rehearsal")
+                old = rh.encode_message(v["type"], live)
+                new = bytes.fromhex(v["hex"])
+                self.assertEqual(len(new), len(old) + 1)
+                self.assertEqual(new[6:-1], old[6:])
+                self.assertEqual(new[-1], 1)
+                self.assertNotIn("rehearsal", rh.decode_frame(old)[2])
+                zero = rh.decode_frame(rh.encode_frame(v["type"], new[6:-1] + b"\x00"))[2]
+                self.assertIs(zero["rehearsal"], False)
+                with self.assertRaises(rh.ProtocolError) as raised:
+                    rh.decode_frame(rh.encode_frame(v["type"], new[6:-1] + b"\x02"))
+                self.assertEqual(raised.exception.error, "malformedFrame")
+
+
 class Derived(unittest.TestCase):
     """derived.json: records, seat changes and scoreboards as the hub derives them (4.1, 6.13, 7.2)."""
 

@@ -9,6 +9,9 @@ public struct ContestAnswer: Hashable, Sendable {
     /// Protocol 1.1: the declared council result's seat changes against the composition before, parties whose seats
     /// changed in ascending party index; nil when there is nothing to compare (or from a 1.0 hub).
     public var seatChanges: [SeatChange]?
+    /// Specification 1.2 (section 6.17): the hub serves a rehearsal, so the results are test data. Encoded only when
+    /// set; absent is live data.
+    public var rehearsal = false
     public init(requestID: UInt64, sequence: UInt64, record: ContestRecord?, seatChanges: [SeatChange]? = nil) {
         self.requestID = requestID
         self.sequence = sequence
@@ -32,6 +35,7 @@ extension ContestAnswer: MessagePayload {
                 buffer.writeSignedVarint(Int64(entry.change))
             }
         }
+        if rehearsal { buffer.writeWireBool(true) }
     }
 
     static func decode(from reader: inout WireReader) throws(WireError) -> ContestAnswer {
@@ -58,6 +62,8 @@ extension ContestAnswer: MessagePayload {
             }
             seatChanges = changes
         }
-        return ContestAnswer(requestID: requestID, sequence: sequence, record: record, seatChanges: seatChanges)
+        var answer = ContestAnswer(requestID: requestID, sequence: sequence, record: record, seatChanges: seatChanges)
+        answer.rehearsal = try reader.rehearsalMarking("contest.rehearsal")
+        return answer
     }
 }

@@ -18,6 +18,9 @@ public struct DeltaBatch: Hashable, Sendable {
     /// Ascending sequence, each within first...last.
     public var events: [SequencedRecord]
     public var checksum: UInt64
+    /// Specification 1.2 (section 6.17): the hub serves a rehearsal, so the results are test data. Encoded only when
+    /// set; absent is live data.
+    public var rehearsal = false
     public init(
         firstSequence: UInt64, lastSequence: UInt64, conflated: Bool, events: [SequencedRecord], checksum: UInt64
     ) {
@@ -40,6 +43,7 @@ extension DeltaBatch: MessagePayload {
             RecordCodec.encode(event.record, into: &buffer)
         }
         buffer.writeInteger(checksum)
+        if rehearsal { buffer.writeWireBool(true) }
     }
 
     static func decode(from reader: inout WireReader) throws(WireError) -> DeltaBatch {
@@ -68,7 +72,9 @@ extension DeltaBatch: MessagePayload {
             events.append(SequencedRecord(sequence: sequence, record: try RecordCodec.decode(from: &reader)))
         }
         let checksum = try reader.u64("deltaBatch.checksum")
-        return DeltaBatch(
+        var batch = DeltaBatch(
             firstSequence: first, lastSequence: last, conflated: conflated, events: events, checksum: checksum)
+        batch.rehearsal = try reader.rehearsalMarking("deltaBatch.rehearsal")
+        return batch
     }
 }

@@ -5,6 +5,9 @@ import NIOCore
 public struct ScoreboardAnswer: Hashable, Sendable {
     public var requestID: UInt64
     public var scoreboard: Scoreboard
+    /// Specification 1.2 (section 6.17): the hub serves a rehearsal, so the results are test data. Encoded only when
+    /// set; absent is live data.
+    public var rehearsal = false
     public init(requestID: UInt64, scoreboard: Scoreboard) {
         self.requestID = requestID
         self.scoreboard = scoreboard
@@ -36,6 +39,7 @@ extension ScoreboardAnswer: MessagePayload {
             buffer.writeVarint(row.councillorsCompared)
             buffer.writeSignedVarint(Int64(row.councillorsChange))
         }
+        if rehearsal { buffer.writeWireBool(true) }
     }
 
     static func decode(from reader: inout WireReader) throws(WireError) -> ScoreboardAnswer {
@@ -81,6 +85,8 @@ extension ScoreboardAnswer: MessagePayload {
                     try reader.signedVarint("councillorRow.councillorsChange", max: WireLimits.maxChangeMagnitude))
             }
         }
-        return ScoreboardAnswer(requestID: requestID, scoreboard: board)
+        var answer = ScoreboardAnswer(requestID: requestID, scoreboard: board)
+        answer.rehearsal = try reader.rehearsalMarking("scoreboard.rehearsal")
+        return answer
     }
 }

@@ -14,6 +14,9 @@ public struct Snapshot: Hashable, Sendable {
     /// Ascending contest id.
     public var records: [ContestRecord]
     public var checksum: UInt64
+    /// Specification 1.2 (section 6.17): the hub serves a rehearsal, so the results are test data. Encoded only when
+    /// set; absent is live data.
+    public var rehearsal = false
     public init(sequence: UInt64, reason: SnapshotReason, records: [ContestRecord], checksum: UInt64) {
         self.sequence = sequence
         self.reason = reason
@@ -29,6 +32,7 @@ extension Snapshot: MessagePayload {
         buffer.writeVarint(records.count)
         for record in records { RecordCodec.encode(record, into: &buffer) }
         buffer.writeInteger(checksum)
+        if rehearsal { buffer.writeWireBool(true) }
     }
 
     static func decode(from reader: inout WireReader) throws(WireError) -> Snapshot {
@@ -53,6 +57,8 @@ extension Snapshot: MessagePayload {
                 "snapshot.checksum is 0x\(String(checksum, radix: 16)) but its records sum to 0x\(String(computed, radix: 16))"
             )
         }
-        return Snapshot(sequence: sequence, reason: reason, records: records, checksum: checksum)
+        var snapshot = Snapshot(sequence: sequence, reason: reason, records: records, checksum: checksum)
+        snapshot.rehearsal = try reader.rehearsalMarking("snapshot.rehearsal")
+        return snapshot
     }
 }

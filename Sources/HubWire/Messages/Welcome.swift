@@ -32,6 +32,9 @@ public struct Welcome: Hashable, Sendable {
     public var regions: [RegionIndex]
     /// Protocol 1.1: `H` of the whole definition, details included (spec 7.3.1); nil from a 1.0 hub.
     public var definitionDigest: UInt64?
+    /// Specification 1.2 (section 6.17): the hub serves a rehearsal: every result it sends is test data. Encoded only
+    /// when set (after `definitionDigest`, which a 1.2 hub always sends); absent is a live hub.
+    public var rehearsal = false
 
     public init(
         version: UInt32, hubName: String, electionID: String, electionDigest: UInt64, latestSequence: UInt64,
@@ -68,7 +71,10 @@ extension Welcome: MessagePayload {
         buffer.writeWireBool(allRegions)
         buffer.writeVarint(regions.count)
         for region in regions { buffer.writeVarint(region.rawValue) }
-        if let definitionDigest { buffer.writeInteger(definitionDigest) }
+        if let definitionDigest {
+            buffer.writeInteger(definitionDigest)
+            if rehearsal { buffer.writeWireBool(true) }
+        }
     }
 
     static func decode(from reader: inout WireReader) throws(WireError) -> Welcome {
@@ -93,10 +99,12 @@ extension Welcome: MessagePayload {
         }
         // Protocol 1.1; a 1.0 hub's WELCOME ends here.
         let definitionDigest = reader.remaining > 0 ? try reader.u64("welcome.definitionDigest") : nil
-        return Welcome(
+        var welcome = Welcome(
             version: version, hubName: hubName, electionID: electionID, electionDigest: digest,
             latestSequence: latest, compression: compression, maxFrameLength: maxFrame,
             maxDecompressedLength: maxDecompressed, heartbeatIntervalMillis: heartbeat, allRegions: allRegions,
             regions: regions, definitionDigest: definitionDigest)
+        welcome.rehearsal = try reader.rehearsalMarking("welcome.rehearsal")
+        return welcome
     }
 }

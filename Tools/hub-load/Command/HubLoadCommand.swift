@@ -9,7 +9,7 @@ struct HubLoadCommand: AsyncParsableCommand {
         commandName: "hub-load",
         abstract: "Load-tests a ResultsHub hub on this machine, and verifies what it delivers.",
         version: ResultsHubVersion.currentWithProtocol,
-        subcommands: [Saturate.self, Night.self, Compare.self])
+        subcommands: [Saturate.self, Night.self, Compare.self, Web.self])
 }
 
 /// Options of both commands.
@@ -137,6 +137,44 @@ extension HubLoadCommand {
 
         func run() async throws {
             try await common.run(.night(speed: speed), filters: ["all", "region:north-west", "kind:mayoralty"])
+        }
+    }
+
+    struct Web: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replays the 2023 night while many browsers' event streams read results-web.",
+            discussion: """
+                Starts its own hub and results-web (both next to this tool) on free loopback ports, connects \
+                --clients streams to results-web's /v1/stream, replays the night into the hub, and checks that every \
+                stream received every change event once, in order, and ended on the same state. Reports \
+                results-web's memory with every stream connected and its CPU per delivered event.
+                """)
+
+        @Option(help: "Server-sent-event streams (each one browser's).")
+        var clients = 1000
+
+        @Option(help: "Time compression: 1440 plays the 8-hour night in 20 s (at least 48: 10 minutes).")
+        var speed: Double = 1440
+
+        @Option(help: "Write the figures as JSON to this file.")
+        var report: String?
+
+        func validate() throws {
+            guard (1...20_000).contains(clients) else { throw ValidationError("--clients must be 1 to 20000") }
+            guard speed >= 48 && speed.isFinite else { throw ValidationError("--speed must be at least 48") }
+        }
+
+        func run() async throws {
+            let result = try await WebLoadRunner(
+                clients: clients, speed: speed, election: try ResultMaker.defaultElection()
+            ).run()
+            print(result.summary)
+            if let report {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(result).write(to: URL(fileURLWithPath: report))
+            }
+            if !result.verified { throw ExitCode.failure }
         }
     }
 
