@@ -588,23 +588,7 @@ public struct HubMachine {
 
     /// `message` as this hub sends it: marked as test data when the hub serves a rehearsal (spec 6.17).
     private func marked(_ message: HubMessage) -> HubMessage {
-        guard configuration.rehearsal else { return message }
-        switch message {
-        case .snapshot(var snapshot):
-            snapshot.rehearsal = true
-            return .snapshot(snapshot)
-        case .deltaBatch(var batch):
-            batch.rehearsal = true
-            return .deltaBatch(batch)
-        case .scoreboard(var answer):
-            answer.rehearsal = true
-            return .scoreboard(answer)
-        case .contest(var answer):
-            answer.rehearsal = true
-            return .contest(answer)
-        default:
-            return message
-        }
+        configuration.rehearsal ? message.markedAsRehearsal() : message
     }
 
     // MARK: Subscribers

@@ -70,25 +70,9 @@ enum VectorMessage {
         let message = try unmarkedMessage(type: type, fields: f)
         // 1.2: the rehearsal marking (SPEC 6.17), in the messages that carry results.
         guard f["rehearsal"] as? Bool == true else { return message }
-        switch message {
-        case .welcome(var welcome):
-            welcome.rehearsal = true
-            return .welcome(welcome)
-        case .snapshot(var snapshot):
-            snapshot.rehearsal = true
-            return .snapshot(snapshot)
-        case .deltaBatch(var batch):
-            batch.rehearsal = true
-            return .deltaBatch(batch)
-        case .scoreboard(var answer):
-            answer.rehearsal = true
-            return .scoreboard(answer)
-        case .contest(var answer):
-            answer.rehearsal = true
-            return .contest(answer)
-        default:
-            throw Missing(field: "rehearsal in a \(type), which cannot carry it")
-        }
+        let marked = message.markedAsRehearsal()
+        guard marked != message else { throw Missing(field: "rehearsal in a \(type), which cannot carry it") }
+        return marked
     }
 
     private static func unmarkedMessage(type: String, fields f: [String: Any]) throws -> HubMessage {

@@ -142,3 +142,29 @@ public enum MessageCodec {
         }
     }
 }
+
+extension HubMessage {
+    /// This message as a rehearsal hub sends it (spec 6.17): WELCOME and the messages that carry results are marked
+    /// as test data; the others are unchanged.
+    public func markedAsRehearsal() -> HubMessage {
+        switch self {
+        case .welcome(var welcome):
+            welcome.rehearsal = true
+            return .welcome(welcome)
+        case .snapshot(var snapshot):
+            snapshot.rehearsal = true
+            return .snapshot(snapshot)
+        case .deltaBatch(var batch):
+            batch.rehearsal = true
+            return .deltaBatch(batch)
+        case .scoreboard(var answer):
+            answer.rehearsal = true
+            return .scoreboard(answer)
+        case .contest(var answer):
+            answer.rehearsal = true
+            return .contest(answer)
+        default:
+            return self
+        }
+    }
+}

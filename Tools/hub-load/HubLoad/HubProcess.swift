@@ -50,20 +50,7 @@ public final class HubProcess: Sendable {
         _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("hub.log").path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: directory.appendingPathComponent("hub.log"))
         try process.run()
-        // Blocking reads belong on a thread of their own, not on the concurrency pool.
-        let reader = output.fileHandleForReading
-        let port = try await NIOThreadPool.singleton.runIfActive { () throws -> Int? in
-            var text = ""
-            while true {
-                let data = reader.availableData
-                if data.isEmpty { return nil }
-                text += String(decoding: data, as: UTF8.self)
-                for line in text.split(separator: "\n") {
-                    if let port = servingPort(inLine: String(line)) { return port }
-                }
-            }
-        }
-        guard let port else {
+        guard let port = try await firstMatch(in: output.fileHandleForReading, servingPort(inLine:)) else {
             process.waitUntilExit()
             let log = (try? String(contentsOf: directory.appendingPathComponent("hub.log"), encoding: .utf8)) ?? ""
             try? FileManager.default.removeItem(at: directory)
@@ -78,6 +65,24 @@ public final class HubProcess: Sendable {
         self.pid = process.processIdentifier
         self.tokens = tokens
         self.directory = directory
+    }
+
+    /// The first line a child process writes to `output` that `match` finds something in; nil if the child closes
+    /// it first. Blocking reads belong on a thread of their own, not on the concurrency pool.
+    static func firstMatch<T: Sendable>(
+        in output: FileHandle, _ match: @escaping @Sendable (String) -> T?
+    ) async throws -> T? {
+        try await NIOThreadPool.singleton.runIfActive { () throws -> T? in
+            var text = ""
+            while true {
+                let data = output.availableData
+                if data.isEmpty { return nil }
+                text += String(decoding: data, as: UTF8.self)
+                for line in text.split(separator: "\n") {
+                    if let found = match(String(line)) { return found }
+                }
+            }
+        }
     }
 
     /// The port in "results-hub: serving … on 127.0.0.1:PORT".

@@ -175,20 +175,7 @@ public final class WebProcess: Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.standardError
         try process.run()
-        let reader = output.fileHandleForReading
-        // Blocking reads belong on a thread of their own, not on the concurrency pool.
-        let port = try await NIOThreadPool.singleton.runIfActive { () throws -> Int? in
-            var text = ""
-            while true {
-                let data = reader.availableData
-                if data.isEmpty { return nil }
-                text += String(decoding: data, as: UTF8.self)
-                for line in text.split(separator: "\n") {
-                    if let port = servingPort(inLine: String(line)) { return port }
-                }
-            }
-        }
-        guard let port else {
+        guard let port = try await HubProcess.firstMatch(in: output.fileHandleForReading, servingPort(inLine:)) else {
             process.waitUntilExit()
             throw LoadInputError("results-web exited (status \(process.terminationStatus)) before serving")
         }
