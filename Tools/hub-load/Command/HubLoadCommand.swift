@@ -64,13 +64,17 @@ struct CommonOptions: ParsableArguments {
             token: token ?? ProcessInfo.processInfo.environment["RESULTS_HUB_TOKEN"], force: force)
         let result = try await LoadRunner(configuration: configuration, election: election).run()
         print(result.summary)
-        if let report {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(result).write(to: URL(fileURLWithPath: report))
-        }
+        try writeReport(result, to: report)
         if !result.verified { throw ExitCode.failure }
     }
+}
+
+/// `--report FILE`: the figures as JSON, keys sorted.
+func writeReport(_ result: some Encodable, to path: String?) throws {
+    guard let path else { return }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(result).write(to: URL(fileURLWithPath: path))
 }
 
 /// The longest run the tool allows.
@@ -169,11 +173,7 @@ extension HubLoadCommand {
                 clients: clients, speed: speed, election: try ResultMaker.defaultElection()
             ).run()
             print(result.summary)
-            if let report {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(result).write(to: URL(fileURLWithPath: report))
-            }
+            try writeReport(result, to: report)
             if !result.verified { throw ExitCode.failure }
         }
     }
@@ -246,11 +246,7 @@ extension HubLoadCommand {
                 runs: runs
             ).run()
             print(result.table)
-            if let report {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(result).write(to: URL(fileURLWithPath: report))
-            }
+            try writeReport(result, to: report)
             if !result.lossless { throw ExitCode.failure }
         }
     }

@@ -129,13 +129,17 @@ public final class HubProcess: Sendable {
 
     /// SIGTERM, wait (SIGKILL after 10 s), and remove the temporary directory.
     public func stop() async {
-        let process = self.process
+        await Self.stop(process)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// SIGTERM to a child, and wait for it (SIGKILL after 10 s), on a thread of NIO's blocking pool.
+    static func stop(_ process: Process) async {
         process.terminate()
         _ = try? await NIOThreadPool.singleton.runIfActive {
             for _ in 0..<100 where process.isRunning { usleep(100_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
-        try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -207,13 +207,7 @@ public final class WebProcess: Sendable {
     }
 
     public func stop() async {
-        let process = self.process
-        process.terminate()
-        _ = try? await NIOThreadPool.singleton.runIfActive {
-            for _ in 0..<100 where process.isRunning { usleep(100_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
+        await HubProcess.stop(process)
     }
 }
 
