@@ -48,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         // results-hub only: `--config FILE` (TOML). Kept out of the library modules.
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        // Issue 15: the events in PostgreSQL, shared by several hubs (HubPostgres only).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): preset dictionaries and raw deflate need the C API itself.
@@ -100,6 +102,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             exclude: ["FORMAT.md"],
+            swiftSettings: strictSettings
+        ),
+        // The events in PostgreSQL behind `SharedEventStore`: one table keyed by sequence, the leader's advisory lock
+        // on its writing session, followers woken by LISTEN/NOTIFY. The only module that knows PostgreSQL.
+        .target(
+            name: "HubPostgres",
+            dependencies: [
+                "ElectionModel", "HubWire", "HubJournal",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         // How a PEM file that would not load is described, the same on the hub's side and the client's.
@@ -158,7 +173,8 @@ let package = Package(
         .executableTarget(
             name: "results-hub",
             dependencies: [
-                "HubServer", "HubAdmin", "HubCore", "HubWire", "ElectionModel", "ElectionDefaults",
+                "HubServer", "HubAdmin", "HubCore", "HubWire", "HubJournal", "HubPostgres", "HubClient", "ElectionModel",
+                "ElectionDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -292,6 +308,8 @@ let package = Package(
                 "ElectionDefaults",
                 // results-web over HTTP (issue 14).
                 "ResultsWeb", "WebFeed",
+                // Hubs on PostgreSQL (issue 15): a fresh database per test, and the store itself.
+                "HubPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

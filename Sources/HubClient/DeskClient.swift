@@ -22,8 +22,16 @@ public struct HubRejection: Error, Hashable, Sendable, CustomStringConvertible {
 /// If the connection drops before an answer arrives, the client reconnects and resubmits, which is safe because
 /// resubmitting the same declaration is idempotent. With a `timeout`, every wait on the hub (connecting, the
 /// handshake, each answer) is bounded and ends in `HubClientError.timedOut`, which is not retried.
+///
+/// Hubs that share a store (spec 6.18): given several addresses, the client tries the next when one is unreachable;
+/// a hub that does not take submissions names the leader in its GOODBYE, and the client goes there and resubmits
+/// (at most `maxRedirects` times in a row, so that two misconfigured hubs cannot bounce it forever).
 public actor DeskClient {
-    public let address: HubAddress
+    /// The hub the client talks to now: the first address, then wherever it was sent or had to go.
+    public private(set) var address: HubAddress
+    /// The addresses it was given, tried in turn when the current one is unreachable.
+    public let addresses: [HubAddress]
+    public static let maxRedirects = 5
     private let hello: Hello
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -36,7 +44,20 @@ public actor DeskClient {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger, attempts: Int = 3,
         timeout: Duration? = nil
     ) {
-        self.address = address
+        self.init(
+            addresses: [address], deskID: deskID, token: token, clientName: clientName, group: group, logger: logger,
+            attempts: attempts, timeout: timeout)
+    }
+
+    /// A desk of a cluster: `addresses` are its hubs (at least one), any of them; the leader is found from them.
+    public init(
+        addresses: [HubAddress], deskID: String, token: String, clientName: String = "HubClient",
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger, attempts: Int = 3,
+        timeout: Duration? = nil
+    ) {
+        precondition(!addresses.isEmpty, "a desk client needs a hub address")
+        self.address = addresses[0]
+        self.addresses = addresses
         self.hello = Hello(role: .desk, principal: deskID, secret: token, compression: [], clientName: clientName)
         self.group = group
         self.logger = logger
@@ -51,6 +72,7 @@ public actor DeskClient {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger, timeout: Duration? = nil
     ) {
         self.address = address
+        self.addresses = [address]
         self.hello = Hello(
             role: .subscriber, principal: observerName, secret: key, compression: [], clientName: clientName)
         self.group = group
@@ -108,7 +130,10 @@ public actor DeskClient {
 
     private func request(_ make: @escaping @Sendable (UInt64) -> HubMessage) async throws -> HubMessage {
         var lastError: any Error = HubClientError.connectionLost
-        for attempt in 0..<attempts {
+        var redirects = 0
+        var attempt = 0
+        while attempt < attempts {
+            defer { attempt += 1 }
             if attempt > 0 {
                 try await Task.sleep(for: .milliseconds(100 << min(attempt, 5)))
                 logger.info(
@@ -120,6 +145,12 @@ public actor DeskClient {
                 connection = try await connected()
             } catch let error as HubClientError {
                 if case .unreachable = error {
+                    lastError = error
+                    moveToNextAddress()
+                    continue
+                }
+                if case .closedByHub(let goodbye) = error, let leader = goodbye.leader {
+                    try follow(leader, redirects: &redirects, attempt: &attempt, goodbye)
                     lastError = error
                     continue
                 }
@@ -139,10 +170,45 @@ public actor DeskClient {
                 return answer
             } catch let error as HubClientError where Self.isRetryable(error) {
                 if self.connection?.channel === connection.channel { self.connection = nil }
+                if case .closedByHub(let goodbye) = error, let leader = goodbye.leader {
+                    try follow(leader, redirects: &redirects, attempt: &attempt, goodbye)
+                }
                 lastError = error
             }
         }
         throw lastError
+    }
+
+    /// A hub that takes no submissions sent the desk to `leader` (spec 6.18): go there, without counting it as a
+    /// failed attempt; with no leader known (a failover under way), try the next address after the usual wait.
+    private func follow(_ leader: String, redirects: inout Int, attempt: inout Int, _ goodbye: Goodbye) throws {
+        connection?.close()
+        connection = nil
+        guard !leader.isEmpty else {
+            moveToNextAddress()
+            return
+        }
+        redirects += 1
+        guard redirects <= Self.maxRedirects else {
+            throw HubClientError.unexpected(
+                "sent from hub to hub \(Self.maxRedirects) times without reaching one that takes submissions (last: \(goodbye.message))"
+            )
+        }
+        guard var next = HubAddress(leader) else {
+            throw HubClientError.unexpected("the hub sent the desk to \"\(leader)\", which is not a host:port")
+        }
+        next.tls = address.tls
+        logger.info("sent to the leader", metadata: ["hub.address": "\(address)", "hub.leader": "\(next)"])
+        address = next
+        attempt -= 1
+    }
+
+    /// The next of the addresses given, after the one in use (or the first, after a redirect elsewhere).
+    private func moveToNextAddress() {
+        guard addresses.count > 1 else { return }
+        connection = nil
+        let index = addresses.firstIndex(of: address).map { ($0 + 1) % addresses.count } ?? 0
+        address = addresses[index]
     }
 
     /// A lost connection, or one the hub closed for a reason that a new connection fixes (a restart, idleness).

@@ -47,6 +47,9 @@ public enum SubscriberEvent: Sendable {
 /// a hub that pauses does not take its subscribers for idle. Logs through the `Logger` it is given; prints nothing.
 public struct SubscriberClient: Sendable {
     public var address: HubAddress
+    /// Other hubs serving the same store or upstream (spec 6.18): after a lost connection the client resumes at the
+    /// next of `address` and these in turn, from the same sequence number (every hub of a cluster numbers alike).
+    public var otherAddresses: [HubAddress] = []
     public var name: String
     public var key: String
     public var filter: SubscriptionFilter
@@ -111,6 +114,8 @@ public struct SubscriberClient: Sendable {
         var resumePoint: UInt64?
         var election: Election?
         var failures = 0
+        let addresses = [address] + otherAddresses
+        var current = 0
         // Heartbeats both ways (spec 6.11), on the connection's timer: a subscriber only receives, so it says it is
         // alive once per interval whatever arrives, or the hub would drop it as idle. A long silence reconnects.
         let configuration = HubConnection.Configuration(
@@ -118,6 +123,7 @@ public struct SubscriberClient: Sendable {
         while !Task.isCancelled {
             emit(.connecting(attempt: failures + 1))
             do {
+                let address = addresses[current]
                 try await HubConnection.connect(
                     to: address, hello: hello, configuration: configuration, group: group, logger: logger
                 ) { connection, events in
@@ -195,10 +201,13 @@ public struct SubscriberClient: Sendable {
                 }
                 failures += 1
                 let delay = min(maximumBackoff, initialBackoff * (1 << min(failures - 1, 16)))
+                let lost = addresses[current]
+                current = (current + 1) % addresses.count
                 logger.info(
                     "connection lost; reconnecting",
                     metadata: [
-                        "hub.address": "\(address)", "error": "\(error)", "retry.in": "\(delay)",
+                        "hub.address": "\(lost)", "hub.next": "\(addresses[current])", "error": "\(error)",
+                        "retry.in": "\(delay)",
                         "resume.from": "\(resumePoint.map(String.init) ?? "snapshot")",
                     ])
                 emit(.disconnected(error, retryIn: delay))

@@ -131,6 +131,9 @@ public struct HubMachine {
         /// A commit failed; `decision` says whether to log it (a run of failures is summarised).
         case storeFailed(events: Int, error: String, decision: RepeatedFailureLog.Decision)
         case storeRecovered(afterFailures: Int)
+        /// Events another hub stored would not apply (the shared store holds what this election cannot): this hub's
+        /// copy stops at the last one that did.
+        case replicationFailed(String)
         /// Submissions answered, for the server's metrics.
         case answered(Answers)
     }
@@ -151,7 +154,17 @@ public struct HubMachine {
         }
     }
 
+    /// Whether this hub stores submissions, or serves what another hub stores.
+    public enum Role: Hashable, Sendable {
+        /// Stores submissions: a hub on its own, or the leader of hubs sharing one store.
+        case leader
+        /// Serves subscribers and queries with events another hub stored (`replicated`), and sends desks to that
+        /// hub: `leader` is its `host:port` when known (spec 6.18).
+        case follower(leader: String?)
+    }
+
     public let configuration: Configuration
+    public private(set) var role: Role
     public private(set) var state: HubState
     public private(set) var log: EventLog
     /// The latest sequence number that is durable (what heartbeats and goodbyes report).
@@ -169,6 +182,12 @@ public struct HubMachine {
     private var queued: [Submission] = []
     /// Work that must wait until the state equals what is durable.
     private var deferred: [Deferred] = []
+    /// Events another hub stored, reported while this hub's own commit was in flight (a leader stepping down):
+    /// applied once that commit is decided.
+    private var pendingReplicated: [(sequence: UInt64, record: ContestRecord)] = []
+    /// A follower's subscribers resuming from further than it has read (they came from a hub that was ahead):
+    /// started once it gets there, or sent `invalidResume` by the second `tick` (`seenByTick`) if it never does.
+    private var awaitingResumes: [(peer: PeerID, subscription: Subscribe, seenByTick: Bool)] = []
     private var shuttingDown = false
     private var storeFailures = RepeatedFailureLog(intervalNanos: 10_000_000_000)
 
@@ -223,13 +242,14 @@ public struct HubMachine {
         }
     }
 
-    public init(configuration: Configuration) {
-        self.init(recovered: Recovery(configuration: configuration))
+    public init(configuration: Configuration, role: Role = .leader) {
+        self.init(recovered: Recovery(configuration: configuration), role: role)
     }
 
     /// Starts from what recovery rebuilt: everything in it is durable.
-    public init(recovered: Recovery) {
+    public init(recovered: Recovery, role: Role = .leader) {
         self.configuration = recovered.configuration
+        self.role = role
         self.state = recovered.state
         self.log = recovered.log
         self.durableSequence = recovered.state.latestSequence
@@ -264,8 +284,75 @@ public struct HubMachine {
         _ peer: PeerID, compression: CompressionFormat, desk: DeskCredentialStamp? = nil
     ) -> [Action] {
         guard !shuttingDown else { return [goodbye(peer, code: .shuttingDown, "the hub is shutting down")] }
+        if desk != nil, case .follower(let leader) = role { return [redirect(peer, to: leader)] }
         peers[peer] = Peer(compression: compression, desk: desk)
         return []
+    }
+
+    // MARK: Roles (hubs sharing a store)
+
+    /// Another hub stores submissions now (at `leader`, when known): this one serves subscribers and queries with
+    /// what it stores, and sends desks there, the connected ones at once. A commit in flight is still decided by
+    /// the store; submissions queued behind it are dropped with their desks' connections (none was acked, and a
+    /// desk resubmits to the leader).
+    public mutating func follow(leader: String?) -> [Action] {
+        role = .follower(leader: leader)
+        queued.removeAll()
+        var actions: [Action] = []
+        for (id, peer) in peers.sorted(by: { $0.key < $1.key }) where peer.desk != nil {
+            peers[id] = nil
+            actions.append(redirect(id, to: leader))
+        }
+        return actions
+    }
+
+    /// This hub stores submissions from now on: its store has handed it every event stored before (`replicated`).
+    public mutating func lead() {
+        role = .leader
+    }
+
+    /// Events another hub stored, in sequence order, continuing from this hub's latest (those it has already are
+    /// skipped): applied, and delivered to subscribers as if committed here.
+    public mutating func replicated(_ entries: [(sequence: UInt64, record: ContestRecord)], now: UInt64) -> [Action] {
+        guard commitInFlight == nil else {
+            pendingReplicated.append(contentsOf: entries)
+            return []
+        }
+        var events: [HubEvent] = []
+        var failure: String?
+        for entry in entries where entry.sequence > state.latestSequence {
+            do {
+                events.append(try state.replay(sequence: entry.sequence, record: entry.record))
+            } catch {
+                failure = error.message
+                break
+            }
+        }
+        var actions: [Action] = []
+        if let failure { actions.append(.notice(.replicationFailed(failure))) }
+        guard !events.isEmpty else { return actions }
+        durableSequence = events.last!.sequence
+        for event in events { log.append(event) }
+        fanOut(events, now: now, into: &actions)
+        let reached = awaitingResumes.filter { $0.subscription.resumeFrom! <= durableSequence }
+        awaitingResumes.removeAll { $0.subscription.resumeFrom! <= durableSequence }
+        for waiting in reached { startSubscription(waiting.peer, waiting.subscription, into: &actions) }
+        afterCommit(now: now, into: &actions)
+        return actions
+    }
+
+    private func redirect(_ peer: PeerID, to leader: String?) -> Action {
+        let message =
+            leader.map { "this hub does not take submissions: submit to the leader at \($0)" }
+            ?? "this hub does not take submissions, and no leader is known just now: try again in a moment"
+        return .close(
+            peer,
+            goodbye: codecs.plain.encode(
+                .goodbye(
+                    Goodbye(
+                        code: .unexpectedMessage, message: message, lastSequence: durableSequence, leader: leader ?? "")
+                )
+            ))
     }
 
     /// Desks were revoked, or their tokens rotated, in the desk directory: each of their connections that holds a
@@ -290,6 +377,7 @@ public struct HubMachine {
     /// A client's connection closed, for whatever reason.
     public mutating func disconnected(_ peer: PeerID) {
         peers[peer] = nil
+        awaitingResumes.removeAll { $0.peer == peer }
         removeSubscriber(peer)
     }
 
@@ -300,6 +388,11 @@ public struct HubMachine {
                 .send(
                     encodeRejection(submission.requestID, .storeUnavailable, Self.shutdownMessage), to: submission.peer)
             }
+        }
+        if case .follower(let leader) = role {
+            let message =
+                "this hub no longer stores submissions: submit to the leader\(leader.map { " at \($0)" } ?? "")"
+            return submissions.map { .send(encodeRejection($0.requestID, .storeUnavailable, message), to: $0.peer) }
         }
         queued.append(contentsOf: submissions)
         var actions: [Action] = []
@@ -322,7 +415,7 @@ public struct HubMachine {
             ackLatenciesNanos: commit.acks.compactMap { $0.ack.duplicate ? nil : now &- $0.receivedNanos },
             into: &actions)
         fanOut(commit.events, now: now, into: &actions)
-        afterCommit(into: &actions)
+        afterCommit(now: now, into: &actions)
         return actions
     }
 
@@ -344,7 +437,7 @@ public struct HubMachine {
             unavailable.map { peer, requestID in
                 (peer, .reject(Reject(requestID: requestID, code: .storeUnavailable, message: message)))
             }, into: &actions)
-        afterCommit(into: &actions)
+        afterCommit(now: now, into: &actions)
         return actions
     }
 
@@ -373,6 +466,16 @@ public struct HubMachine {
     /// Time passes: subscribers that stayed conflating past the stall timeout are dropped.
     public mutating func tick(now: UInt64) -> [Action] {
         var actions: [Action] = []
+        let expired = awaitingResumes.filter(\.seenByTick)
+        awaitingResumes = awaitingResumes.filter { !$0.seenByTick }.map { ($0.peer, $0.subscription, true) }
+        for waiting in expired where peers[waiting.peer] != nil {
+            peers[waiting.peer] = nil
+            actions.append(
+                goodbye(
+                    waiting.peer, code: .invalidResume,
+                    "resume from \(waiting.subscription.resumeFrom!) is after this hub's latest sequence \(durableSequence), and it did not get there; subscribe afresh"
+                ))
+        }
         for id in subscribers.keys.sorted()
         where subscribers[id]!.flow.isStalled(nowNanos: now, stallNanos: configuration.stallTimeoutNanos) {
             let flow = subscribers[id]!.flow
@@ -478,7 +581,13 @@ public struct HubMachine {
         actions.append(.append(commit.events))
     }
 
-    private mutating func afterCommit(into actions: inout [Action]) {
+    private mutating func afterCommit(now: UInt64, into actions: inout [Action]) {
+        if !pendingReplicated.isEmpty {
+            let entries = pendingReplicated
+            pendingReplicated.removeAll()
+            actions += replicated(entries, now: now)
+            return
+        }
         let work = deferred
         deferred.removeAll()
         for item in work { perform(item, into: &actions) }
@@ -600,6 +709,10 @@ public struct HubMachine {
         let codec = codecs[compression]
         var frames: [ByteBuffer]
         if let from = subscription.resumeFrom {
+            if from > latest, case .follower = role {
+                awaitingResumes.append((peer, subscription, false))
+                return
+            }
             guard from <= latest else {
                 peers[peer] = nil
                 actions.append(

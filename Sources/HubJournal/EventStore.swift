@@ -60,3 +60,28 @@ public protocol EventStore: Sendable {
     /// Flushes and closes, and stops the store's threads. Further calls fail.
     func close() async throws(JournalError)
 }
+
+/// What a store shared by several hubs tells its hub about who writes (`SharedEventStore.coordinate`).
+public enum StoreRoleEvent: Sendable, Equatable {
+    /// Another hub leads (at `leader`, `host:port`, when it is known): this hub does not append, serves subscribers
+    /// and queries, and sends desks to the leader. Also the first event, and the one after this hub lost the lead.
+    case following(leader: String?)
+    /// Entries another hub appended, continuing the sequence from the last entry this hub has.
+    case entries([JournalEntry])
+    /// This hub now leads: it has every entry stored before it took the lead, and only it may append from now on.
+    case leading
+}
+
+/// A store that several hubs share (`PostgresEventStore`): one of them, the leader, appends; the others follow what
+/// it appends. Who leads is the store's decision, never the hubs' own: a hub appends only while the store says so.
+public protocol SharedEventStore: EventStore {
+    /// After `recover`: follows the store from the last entry recovered, reporting to `report` one event at a time
+    /// and waiting for each, until cancelled or closed. It first reports `.following`, then entries as other
+    /// hubs append them, and `.leading` once this hub takes the lead; a leader that loses the lead (its database
+    /// session ended) reports `.following` again and follows from the last entry it stored. `advertising` is the
+    /// address desks are sent to while this hub leads.
+    func coordinate(
+        advertising address: String,
+        _ report: @escaping @Sendable (StoreRoleEvent) async -> Void
+    ) async throws
+}

@@ -8,6 +8,9 @@ public struct HubConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// 0 picks a free port; the bound one is reported through `onServerRunning`.
     public var port = 7400
+    /// With a shared store: the `host:port` desks are sent to while this hub leads (spec 6.18). Default: `host` and
+    /// the bound port.
+    public var advertisedAddress: String?
     public var hubName = "ResultsHub"
     public var election: Election
     public var desks: DeskDirectory

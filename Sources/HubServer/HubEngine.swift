@@ -123,6 +123,22 @@ actor HubEngine {
         return stopped.futureResult
     }
 
+    /// What a shared store says about who stores submissions, and what the leader stored (`SharedEventStore`).
+    /// Awaited: the store reads on only once this hub has applied what it reported.
+    func storeReported(_ event: StoreRoleEvent) {
+        switch event {
+        case .following(let leader):
+            logger.notice("following: desks are sent to the leader", metadata: ["store.leader": "\(leader ?? "none")"])
+            perform(machine.follow(leader: leader))
+        case .entries(let entries):
+            perform(
+                machine.replicated(
+                    entries.map { ($0.sequence, $0.record) }, now: NIODeadline.now().uptimeNanoseconds))
+        case .leading:
+            machine.lead()
+        }
+    }
+
     nonisolated func statistics() -> EventLoopFuture<HubMachine.Statistics> {
         loop.submit { self.assumeIsolated { $0.machine.statistics(nowNanos: NIODeadline.now().uptimeNanoseconds) } }
     }
@@ -223,6 +239,11 @@ actor HubEngine {
             metrics.commitFailures.increment()
             readiness.storeFailed(error)
             logStoreFailure(events: events, error: error, decision)
+        case .replicationFailed(let reason):
+            readiness.storeFailed(reason)
+            logger.critical(
+                "events stored by the leader do not apply here; this hub's copy stops before them",
+                metadata: ["store.error": "\(reason)"])
         case .storeRecovered(let failures):
             readiness.storeRecovered()
             logger.notice("journal writes succeed again after \(failures) failed commits")

@@ -92,8 +92,12 @@ public final class HubServer: Service, Sendable {
                 "journal.seconds": "\(ContinuousClock.now - started)",
             ])
         let latestSequence = recovered.state.latestSequence
+        // A hub sharing its store starts as a follower: it stores nothing until the store says it leads.
+        let shared = store as? any SharedEventStore
+        let role: HubMachine.Role = shared == nil ? .leader : .follower(leader: nil)
         let engine = HubEngine(
-            loop: group.next(), machine: HubMachine(recovered: recovered), store: store, hubName: configuration.hubName,
+            loop: group.next(), machine: HubMachine(recovered: recovered, role: role), store: store,
+            hubName: configuration.hubName,
             heartbeatInterval: configuration.heartbeatInterval, desks: currentDesks, metrics: metrics,
             readiness: currentReadiness, logger: logger)
         engine.start()
@@ -174,6 +178,17 @@ public final class HubServer: Service, Sendable {
             startFailure = error
             channel.close(promise: nil)
         }
+        let coordination = shared.map { shared in
+            let advertised =
+                configuration.advertisedAddress ?? "\(configuration.host):\(address.port ?? configuration.port)"
+            return Task {
+                do {
+                    try await shared.coordinate(advertising: advertised) { await engine.storeReported($0) }
+                } catch {
+                    logger.error("the shared store stopped: \(error)")
+                }
+            }
+        }
 
         let readiness = currentReadiness
         try await withGracefulShutdownHandler {
@@ -184,8 +199,10 @@ public final class HubServer: Service, Sendable {
             channel.close(promise: nil)
         }
         currentReadiness.set(.stopping)
+        coordination?.cancel()
         try await engine.shutdown().get()
         try await store.close()
+        await coordination?.value
         if let startFailure { throw startFailure }
         logger.info("stopped", metadata: ["hub.sequence": "\(engine.latestDurableSequence)"])
     }

@@ -67,6 +67,8 @@ public enum WireLimits {
     public static let maxNameBytes = 64
     /// VERSION_RANGE, REJECT and GOODBYE messages.
     public static let maxMessageBytes = 1024
+    /// Protocol 1.3: GOODBYE's `leader`, a `host:port` (a DNS name is at most 253 bytes).
+    public static let maxAddressBytes = 261
     public static let maxDeskIDBytes = 64
     /// A withdrawal's reason.
     public static let maxReasonBytes = 256

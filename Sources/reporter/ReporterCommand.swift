@@ -20,7 +20,11 @@ struct Reporter: AsyncParsableCommand {
 
 /// Options every subcommand shares.
 struct HubOptions: ParsableArguments {
-    @Option(help: "The hub's address, HOST:PORT or [IPv6]:PORT.")
+    @Option(
+        help: """
+            The hub's address, HOST:PORT or [IPv6]:PORT; for hubs that share a store, several separated by commas \
+            (a desk is sent to the leader, and a watcher resumes at the next hub when one fails).
+            """)
     var hub = "127.0.0.1:7400"
 
     @Option(help: "Desk id (or the environment variable RESULTS_HUB_DESK).")
@@ -55,8 +59,8 @@ struct HubOptions: ParsableArguments {
     var verbose = false
 
     func validate() throws {
-        guard HubAddress(hub) != nil else {
-            throw ValidationError("--hub \(hub) is not HOST:PORT or [IPv6]:PORT with a port from 1 to 65535")
+        for text in hub.split(separator: ",") where HubAddress(String(text)) == nil {
+            throw ValidationError("--hub \(text) is not HOST:PORT or [IPv6]:PORT with a port from 1 to 65535")
         }
         if !tls, ca != nil || tlsCert != nil {
             throw ValidationError("--ca and --tls-cert go with --tls")
@@ -70,11 +74,17 @@ struct HubOptions: ParsableArguments {
     }
 
     /// Checked by `validate()`.
-    var address: HubAddress {
-        var address = HubAddress(hub) ?? .default
-        if tls { address.tls = ClientTLS(caFile: ca, certificateFile: tlsCert, privateKeyFile: tlsKey) }
-        return address
+    var addresses: [HubAddress] {
+        let addresses = hub.split(separator: ",").compactMap { HubAddress(String($0)) }
+        return (addresses.isEmpty ? [.default] : addresses).map {
+            var address = $0
+            if tls { address.tls = ClientTLS(caFile: ca, certificateFile: tlsCert, privateKeyFile: tlsKey) }
+            return address
+        }
     }
+
+    /// The first of `--hub`'s addresses.
+    var address: HubAddress { addresses[0] }
 
     var timeLimit: Duration { .milliseconds(Int64((timeout * 1000).rounded())) }
 
@@ -107,13 +117,14 @@ struct HubOptions: ParsableArguments {
     /// Checked by `validateDesk()`.
     func deskClient() -> DeskClient {
         DeskClient(
-            address: address, deskID: deskID ?? "", token: deskToken ?? "", clientName: "reporter", logger: logger,
+            addresses: addresses, deskID: deskID ?? "", token: deskToken ?? "", clientName: "reporter", logger: logger,
             timeout: timeLimit)
     }
 
     func subscriberClient(filter: SubscriptionFilter = .all) -> SubscriberClient {
         var client = SubscriberClient(
             address: address, name: subscriber, key: subscriberKey, filter: filter, logger: logger)
+        client.otherAddresses = Array(addresses.dropFirst())
         client.timeout = timeLimit
         return client
     }

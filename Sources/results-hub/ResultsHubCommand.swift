@@ -4,6 +4,8 @@ import ElectionModel
 import Foundation
 import HubAdmin
 import HubCore
+import HubJournal
+import HubPostgres
 import HubServer
 import HubWire
 import Logging
@@ -84,6 +86,32 @@ extension ResultsHubCommand {
         /// `--data`, or the default for a live hub or a rehearsal.
         var dataDirectory: String { data ?? (rehearsal ? "./hub-data-rehearsal" : "./hub-data") }
 
+        @Option(
+            help: ArgumentHelp(
+                """
+                Keep the events in PostgreSQL (postgres://USER@HOST:PORT/DATABASE) instead of the data directory's \
+                journal. Hubs given the same database form a cluster: one leads and stores submissions, the others \
+                follow, serve subscribers and send desks to the leader, and one of them takes over when it fails. \
+                The password comes from PGPASSWORD or --store-password-file, never the command line.
+                """, valueName: "url"))
+        var store: String?
+
+        @Option(help: ArgumentHelp("A file holding the PostgreSQL password (its first line).", valueName: "file"))
+        var storePasswordFile: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "With --store: the host:port desks are sent to while this hub leads. Default: --host and the port.",
+                valueName: "host:port"))
+        var advertise: String?
+
+        @Option(
+            help: """
+                With --store: milliseconds a leader may go unheard by PostgreSQL before its session ends and \
+                another hub takes over.
+                """)
+        var leaseMillis = 2000
+
         @Option(help: "Election definition (JSON). Default: the embedded 4 May 2023 English local elections.")
         var election: String?
 
@@ -160,6 +188,17 @@ extension ResultsHubCommand {
                 throw ValidationError("--tls-cert and --tls-key go together")
             }
             if tlsClientCA != nil && tlsCert == nil { throw ValidationError("--tls-client-ca goes with --tls-cert") }
+            if store == nil && (storePasswordFile != nil || advertise != nil) {
+                throw ValidationError("--store-password-file and --advertise go with --store")
+            }
+            guard leaseMillis >= 200 else { throw ValidationError("--lease-millis must be at least 200") }
+            if let store {
+                do {
+                    _ = try PostgresStoreLocation(url: store)
+                } catch {
+                    throw ValidationError("--store: \(error)")
+                }
+            }
         }
 
         func run() async throws {
@@ -213,6 +252,8 @@ extension ResultsHubCommand {
             configuration.repairJournal = repairJournal
             configuration.rehearsal = rehearsal
             configuration.tls = tls
+            configuration.advertisedAddress = advertise
+            let storeOptions = try postgresOptions(election: election)
             let metrics = PrometheusCollectorRegistry()
             configuration.metricsFactory = HubPrometheus.makeFactory(registry: metrics)
             if let subscribers {
@@ -232,26 +273,32 @@ extension ResultsHubCommand {
             let host = self.host
             let port = self.port
             let overTLS = tls == nil ? "" : " over TLS"
-            let server = HubServer(configuration: configuration, logger: logger) { address in
-                if let generated = desksFile.toWrite {
-                    // The hashes in the desks file; the tokens themselves once, in a file the operator moves away.
-                    try StartupChecks.writeSecretFile(Array(DesksFile.encode(desksFile.stored)), to: generated)
-                    let tokens = try DesksFileOptions.writeNewTokens(
-                        desksFile.generated, beside: generated, to: nil)
-                    say(
-                        "results-hub: wrote \(desksFile.generated.count) desks to \(generated) (one per region and \"national\"; hashes only) and their tokens to \(tokens): give each desk its token, then move that file off this machine"
-                    )
-                }
-                say(
-                    "results-hub: serving \(election.name) (\(contests) contests)\(overTLS) on \(address.ipAddress ?? host):\(address.port ?? port)"
-                )
-                if rehearsal {
-                    say("results-hub: REHEARSAL: every result this hub serves is marked as test data")
-                }
-                say(
-                    "results-hub: journal in \(dataDirectory)/journal.rhj; desks: \(desks.deskIDs.joined(separator: ", "))"
-                )
+            var storeFactory: (@Sendable (HubConfiguration, Logger) async throws -> any EventStore)?
+            if let storeOptions {
+                storeFactory = { _, logger in try await PostgresEventStore.open(storeOptions, logger: logger) }
             }
+            let storeDescription =
+                storeOptions.map { "events in \($0.location)" } ?? "journal in \(dataDirectory)/journal.rhj"
+            let server = HubServer(
+                configuration: configuration, logger: logger,
+                onServerRunning: { address in
+                    if let generated = desksFile.toWrite {
+                        // The hashes in the desks file; the tokens themselves once, in a file the operator moves away.
+                        try StartupChecks.writeSecretFile(Array(DesksFile.encode(desksFile.stored)), to: generated)
+                        let tokens = try DesksFileOptions.writeNewTokens(
+                            desksFile.generated, beside: generated, to: nil)
+                        say(
+                            "results-hub: wrote \(desksFile.generated.count) desks to \(generated) (one per region and \"national\"; hashes only) and their tokens to \(tokens): give each desk its token, then move that file off this machine"
+                        )
+                    }
+                    say(
+                        "results-hub: serving \(election.name) (\(contests) contests)\(overTLS) on \(address.ipAddress ?? host):\(address.port ?? port)"
+                    )
+                    if rehearsal {
+                        say("results-hub: REHEARSAL: every result this hub serves is marked as test data")
+                    }
+                    say("results-hub: \(storeDescription); desks: \(desks.deskIDs.joined(separator: ", "))")
+                }, storeFactory: storeFactory)
             let desksPath = desksFile.path
             let hangup = HangupSignal(logger: logger) {
                 // SIGHUP: the desks file again; an invalid one is logged and the desks in force are kept.
@@ -289,6 +336,27 @@ extension ResultsHubCommand {
                     services: [.init(service: admin), .init(service: server), .init(service: hangup)],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
+        }
+
+        /// `--store`'s options, the password read from its file or `PGPASSWORD`; nil for the file journal.
+        private func postgresOptions(election: Election) throws -> PostgresEventStore.Options? {
+            guard let store else { return nil }
+            let location = try PostgresStoreLocation(url: store)
+            var password = ProcessInfo.processInfo.environment["PGPASSWORD"]
+            if let storePasswordFile {
+                guard let data = FileManager.default.contents(atPath: storePasswordFile),
+                    let text = String(data: data, encoding: .utf8)
+                else {
+                    throw StartupError(
+                        "cannot read the password file \(storePasswordFile); check --store-password-file")
+                }
+                password = String(text.prefix(while: { $0 != "\n" && $0 != "\r" }))
+            }
+            var options = PostgresEventStore.Options(
+                location: location, password: password, electionID: election.id,
+                electionDigest: ElectionDefinition(election).digest, rehearsal: rehearsal)
+            options.lease = .milliseconds(leaseMillis)
+            return options
         }
 
         private func loadElection() throws -> Election {

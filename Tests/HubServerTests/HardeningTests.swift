@@ -13,6 +13,10 @@ import Testing
 @testable import HubClient
 @testable import HubServer
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What an operator and an attacker found from outside the code (issue 9), each held now: the hub and `reporter`
 /// run unprivileged, secrets are never readable by others, peers cannot pin memory with partial frames, a bad field
 /// fails its request only, peers cannot forge log lines, and start-up failures are one sentence.

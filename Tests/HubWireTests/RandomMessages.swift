@@ -247,7 +247,7 @@ struct RandomMessages {
             return .goodbye(
                 Goodbye(
                     code: ErrorCode(rawValue: UInt16(number(max: 65535))), message: string(maxBytes: 1024),
-                    lastSequence: u64()))
+                    lastSequence: u64(), leader: bool() ? string(maxBytes: WireLimits.maxAddressBytes) : nil))
         }
     }
 }

@@ -39,8 +39,8 @@ struct RoundTripTests {
     }
 
     /// Every prefix of every payload is an error, never a crash or a wrong message: each field is bounds-checked.
-    /// The one exception is where spec 1.1 appends fields (2.1): the prefix that ends with the 1.0 fields is a 1.0
-    /// peer's message, and decodes to the message without its 1.1 fields.
+    /// The one exception is where spec 1.1 or 1.3 appends fields (2.1): the prefix that ends before them is an
+    /// earlier peer's message, and decodes to the message without them.
     @Test(arguments: MessageType.allCases)
     func everyTruncatedPayloadIsMalformed(type: MessageType) throws {
         var random = RandomMessages(seed: UInt64(type.rawValue) * 104_729)
@@ -54,19 +54,24 @@ struct RoundTripTests {
                 do {
                     let decoded = try MessageCodec.decodePayload(type: type, payload: prefix)
                     decodedPrefixes += 1
-                    #expect(decoded == Self.withoutSpecification11Fields(message), "\(type) prefix of \(length)")
+                    #expect(decoded == Self.withoutAppendedFields(message), "\(type) prefix of \(length)")
                 } catch {}
             }
-            #expect(decodedPrefixes == (Self.extendedIn11.contains(type) ? 1 : 0), "\(type)")
+            let appended = Self.extendedIn11.contains(type) || Self.withoutAppendedFields(message) != message
+            #expect(decodedPrefixes == (appended ? 1 : 0), "\(type)")
         }
     }
 
     /// The messages spec 1.1 appends fields to.
     static let extendedIn11: Set<MessageType> = [.welcome, .scoreboard, .contest, .election]
 
-    /// What a 1.0 peer sends: the message without the fields spec 1.1 appends.
-    static func withoutSpecification11Fields(_ message: HubMessage) -> HubMessage {
+    /// What an earlier peer sends: the message without the fields spec 1.1 appends (a 1.0 peer's), or GOODBYE
+    /// without the leader spec 1.3 appends (a 1.2 peer's).
+    static func withoutAppendedFields(_ message: HubMessage) -> HubMessage {
         switch message {
+        case .goodbye(var goodbye):
+            goodbye.leader = nil
+            return .goodbye(goodbye)
         case .welcome(var welcome):
             welcome.definitionDigest = nil
             return .welcome(welcome)
@@ -129,10 +134,16 @@ struct RoundTripTests {
             let message = random.message(type)
             var payload = ByteBuffer()
             MessageCodec.encodePayload(message, into: &payload)
-            // The 1.2 fields, then what a later specification would append.
+            // The 1.2 and 1.3 fields, then what a later specification would append.
+            var expected = message
             if Self.markedIn12.contains(type) { payload.writeInteger(UInt8(0)) }
+            if case .goodbye(var goodbye) = message, goodbye.leader == nil {
+                payload.writeWireString("")
+                goodbye.leader = ""
+                expected = .goodbye(goodbye)
+            }
             payload.writeBytes([0xAB, 0xCD])
-            #expect(try MessageCodec.decodePayload(type: type, payload: payload) == message)
+            #expect(try MessageCodec.decodePayload(type: type, payload: payload) == expected)
         }
     }
 }

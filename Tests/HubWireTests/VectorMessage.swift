@@ -192,7 +192,7 @@ enum VectorMessage {
             return .goodbye(
                 Goodbye(
                     code: ErrorCode(rawValue: UInt16(try number(f, "code"))), message: try string(f, "message"),
-                    lastSequence: try number(f, "lastSequence")))
+                    lastSequence: try number(f, "lastSequence"), leader: f["leader"] as? String))
         default:
             throw Missing(field: "type \(type)")
         }

@@ -147,6 +147,9 @@ SCOREBOARD_11 = {"requestID": 5, "sequence": 1234, "contestsDeclared": 3, "conte
 # the mayoralty.
 STATE_AFTER_BATCH = [R_AMBRIDGE_2, R_BORCHESTER_2, R_CASTERBRIDGE_W, R_MAYOR_1]
 SCOREBOARD_DERIVED = rh.derive_scoreboard(DEFN_DETAILS, STATE_AFTER_BATCH)
+# Specification 1.3 (SPEC 6.18): a follower hub's GOODBYE to a desk, naming the leader.
+GOODBYE_LEADER = {"code": 4, "message": "this hub is a follower and takes no submissions: submit to the leader at "
+                  "10.0.0.5:7400", "lastSequence": 1234, "leader": "10.0.0.5:7400"}
 
 
 def without_11(type_name: str, fields: dict) -> dict:
@@ -305,6 +308,15 @@ def message_vectors() -> list:
     add("contest-rehearsal", "CONTEST", {"requestID": 8, "sequence": 1234, "present": False,
                                          "seatChangesKnown": False, "rehearsal": True},
         "contest-absent from a rehearsal hub (1.2): after seatChangesKnown (00), 01.")
+    # Specification 1.3 (SPEC 6.18): a hub that takes no submissions turns a desk away to the leader.
+    add("goodbye-leader", "GOODBYE", GOODBYE_LEADER,
+        "A follower hub turns a desk away after its handshake (1.3): unexpectedMessage, a message naming the leader "
+        "for a 1.2 desk, then leader, the host:port of the hub that takes submissions.")
+    add("goodbye-no-leader", "GOODBYE", {"code": 4, "message": "this hub is a follower and takes no submissions; no "
+                                         "leader is known just now (a failover is under way): try again shortly",
+                                         "lastSequence": 1234, "leader": ""},
+        "A follower hub that knows of no leader just now (1.3): leader is the empty string (00); the desk waits "
+        "and retries, or tries its other hub addresses.")
 
     by_name = {e["name"]: e for e in v}
     for e in v:
@@ -693,6 +705,10 @@ def pinned_vectors(add):
     add("hello-compression-unknown-bits", "preHandshake", data, "none",
         "A desk's HELLO whose compression byte is 0x83: bit 7 is unknown and masked off, so it decodes to "
         "compression 3 (decodesTo). Not an error, and not re-encoded (3 encodes as 03).", decodesTo=hello)
+
+    # Specification 1.3: GOODBYE's leader is a string of at most 261 bytes (a host:port).
+    pinned("goodbye-leader-262-bytes", "GOODBYE", GOODBYE_LEADER, {"leader": "h" * 257 + ":7400"}, "limitExceeded",
+           "goodbye-leader whose leader is 262 bytes (limit 261).")
 
 
 def invalid_vectors() -> list:

@@ -1,8 +1,9 @@
-"""ResultsHub wire protocol version 1 (specification 1.1): an independent reference codec.
+"""ResultsHub wire protocol version 1 (specification 1.3): an independent reference codec.
 
 Written from Protocol/SPEC.md alone (not from the Swift sources), Python 3.11, standard library only.
 Specification 1.1 fields (appended to WELCOME, SCOREBOARD, CONTEST and ELECTION) are written when the dict has
-them and read when bytes remain after the 1.0 fields, so a 1.0 peer's messages decode without them.
+them and read when bytes remain after the 1.0 fields, so a 1.0 peer's messages decode without them. The 1.2
+rehearsal marking (SPEC 6.17) and the 1.3 GOODBYE `leader` (SPEC 6.18) are appended and read the same way.
 Messages are plain dicts whose shape is exactly the "fields" object of Protocol/vectors/messages.json:
 camelCase field names from the spec's tables, enumerations as numbers (except a record's or ACK's
 "status", which is "declared"/"withdrawn"), bools as bools, u64 checksums/digests as "0x" + 16 hex
@@ -34,6 +35,7 @@ MAX_SEAT_CHANGES = 1024  # CONTEST seatChanges (1.1)
 MAX_CHANGE = ID_MAX  # magnitude of a councillor or seat change (1.1)
 MAX_GSS_CODE = 16
 MAX_SEATS_BEFORE_NOTE = 1024
+MAX_ADDRESS = 261  # GOODBYE leader, host:port (1.3): a DNS name is at most 253 bytes
 DICTIONARY_MAX = 32_768
 
 ERROR_CODES = {
@@ -1106,10 +1108,15 @@ def _enc_goodbye(w, f):
     w.u16(f["code"])
     w.string(f["message"], 1024, "message")
     w.varint(f["lastSequence"])
+    if "leader" in f:  # 1.3: only a hub that turns a desk away to the leader sends it (SPEC 6.18)
+        w.string(f["leader"], MAX_ADDRESS, "leader")
 
 
 def _dec_goodbye(r):
-    return {"code": r.u16("code"), "message": r.string(1024, "message"), "lastSequence": r.varint("lastSequence")}
+    f = {"code": r.u16("code"), "message": r.string(1024, "message"), "lastSequence": r.varint("lastSequence")}
+    if r.remaining():  # 1.3: the leader to go to (SPEC 6.18), "" when none is known; absent is no redirect
+        f["leader"] = r.string(MAX_ADDRESS, "leader")
+    return f
 
 
 CODECS = {

@@ -132,6 +132,52 @@ class Specification12(unittest.TestCase):
                 self.assertEqual(raised.exception.error, "malformedFrame")
 
 
+class Specification13(unittest.TestCase):
+    """Specification 1.3's GOODBYE leader (SPEC 6.18): a string after lastSequence, sent only by a hub that turns a
+    desk away to the hub that takes submissions; "" when it knows of none, absent when there is no redirect."""
+
+    def test_leader_round_trip_and_a_1_2_reader(self):
+        vectors = {v["name"]: v for v in load("messages.json")["vectors"] if v["type"] == "GOODBYE"}
+        for name, leader in (("goodbye-leader", "10.0.0.5:7400"), ("goodbye-no-leader", "")):
+            with self.subTest(name):
+                v = vectors[name]
+                self.assertEqual((v["fields"]["code"], v["fields"]["leader"]), (rh.ERROR_CODES["unexpectedMessage"],
+                                                                                 leader))
+                self.assertEqual(rh.decode_frame(bytes.fromhex(v["hex"]))[2], v["fields"])
+                without = dict(v["fields"])
+                without.pop("leader")
+                old = rh.encode_message("GOODBYE", without)  # what a 1.2 hub sends: no redirect
+                new = bytes.fromhex(v["hex"])
+                self.assertEqual(new[6:], old[6:] + rh.encode_varint(len(leader)) + leader.encode())
+                self.assertNotIn("leader", rh.decode_frame(old)[2])
+                r = rh.Reader(new[6:])  # a 1.2 reader stops after lastSequence and ignores the rest (2.1)
+                self.assertEqual((r.u16("code"), r.string(1024, "message"), r.varint("lastSequence")),
+                                 (v["fields"]["code"], v["fields"]["message"], v["fields"]["lastSequence"]))
+                self.assertEqual(r.remaining(), 1 + len(leader))
+        self.assertIn("10.0.0.5:7400", vectors["goodbye-leader"]["fields"]["message"])
+
+    def test_absent_leader_is_no_redirect(self):
+        for v in load("messages.json")["vectors"]:
+            if v["type"] == "GOODBYE" and v["name"] not in ("goodbye-leader", "goodbye-no-leader"):
+                with self.subTest(v["name"]):
+                    self.assertNotIn("leader", v["fields"])
+                    self.assertNotIn("leader", rh.decode_frame(bytes.fromhex(v["hex"]))[2])
+
+    def test_leader_limit(self):
+        base = {"code": 4, "message": "", "lastSequence": 1}
+        longest = "h" * (rh.MAX_ADDRESS - 5) + ":7400"
+        self.assertEqual(rh.decode_frame(rh.encode_message("GOODBYE", dict(base, leader=longest)))[2]["leader"],
+                         longest)
+        with self.assertRaises(ValueError):  # the encoder refuses 262 bytes
+            rh.encode_message("GOODBYE", dict(base, leader=longest + "0"))
+        payload = rh.encode_payload("GOODBYE", base) + rh.encode_varint(rh.MAX_ADDRESS + 1)  # checked before bytes
+        with self.assertRaises(rh.ProtocolError) as raised:
+            rh.decode_frame(rh.encode_frame("GOODBYE", payload))
+        self.assertEqual(raised.exception.error, "limitExceeded")
+        v = next(v for v in load("invalid.json")["vectors"] if v["name"] == "goodbye-leader-262-bytes")
+        self.assertEqual(v["error"], "limitExceeded")
+
+
 class Derived(unittest.TestCase):
     """derived.json: records, seat changes and scoreboards as the hub derives them (4.1, 6.13, 7.2)."""
 

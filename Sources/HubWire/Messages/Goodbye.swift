@@ -5,10 +5,15 @@ public struct Goodbye: Hashable, Sendable {
     public var code: ErrorCode
     public var message: String
     public var lastSequence: UInt64
-    public init(code: ErrorCode, message: String, lastSequence: UInt64) {
+    /// Specification 1.3 (section 6.18): a hub that does not take submissions (a follower or a relay) turning a desk
+    /// away names the hub that does, as `host:port`; empty when it knows of none just now. Encoded only when set.
+    public var leader: String?
+
+    public init(code: ErrorCode, message: String, lastSequence: UInt64, leader: String? = nil) {
         self.code = code
         self.message = message
         self.lastSequence = lastSequence
+        self.leader = leader
     }
 }
 
@@ -17,12 +22,16 @@ extension Goodbye: MessagePayload {
         buffer.writeInteger(code.rawValue)
         buffer.writeWireString(message)
         buffer.writeVarint(lastSequence)
+        if let leader { buffer.writeWireString(leader) }
     }
 
     static func decode(from reader: inout WireReader) throws(WireError) -> Goodbye {
-        Goodbye(
-            code: ErrorCode(rawValue: try reader.u16("goodbye.code")),
-            message: try reader.string("goodbye.message", maxBytes: WireLimits.maxMessageBytes),
-            lastSequence: try reader.varint("goodbye.lastSequence"))
+        let code = ErrorCode(rawValue: try reader.u16("goodbye.code"))
+        let message = try reader.string("goodbye.message", maxBytes: WireLimits.maxMessageBytes)
+        let lastSequence = try reader.varint("goodbye.lastSequence")
+        // Protocol 1.3; a 1.2 hub's GOODBYE ends here.
+        let leader =
+            reader.remaining > 0 ? try reader.string("goodbye.leader", maxBytes: WireLimits.maxAddressBytes) : nil
+        return Goodbye(code: code, message: message, lastSequence: lastSequence, leader: leader)
     }
 }
