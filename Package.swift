@@ -117,6 +117,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // A relay hub's store: its upstream hub's events through a verified subscription (`results-hub relay`).
+        .target(
+            name: "HubRelay",
+            dependencies: [
+                "ElectionModel", "HubWire", "HubJournal", "HubClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // How a PEM file that would not load is described, the same on the hub's side and the client's.
         .target(
             name: "TLSFiles",
@@ -173,7 +182,8 @@ let package = Package(
         .executableTarget(
             name: "results-hub",
             dependencies: [
-                "HubServer", "HubAdmin", "HubCore", "HubWire", "HubJournal", "HubPostgres", "HubClient", "ElectionModel",
+                "HubServer", "HubAdmin", "HubCore", "HubWire", "HubJournal", "HubPostgres", "HubRelay", "HubClient",
+                "ElectionModel",
                 "ElectionDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -341,6 +341,60 @@ public struct HubMachine {
         return actions
     }
 
+    /// A relay's upstream copy jumped (its first snapshot, a fresh one, or a conflated batch): the state takes the
+    /// copied records through `sequence`. After a conflated batch every subscriber gets one conflated batch from
+    /// where it was (spec 11); after a snapshot, whose records carry no sequence numbers of their own, a snapshot
+    /// with reason 3 (`fellBehind`, spec 6.9). Resumes from before `sequence` get a snapshot. A copy that goes back
+    /// (the upstream's store was replaced) sends every subscriber `invalidResume`.
+    public mutating func adopt(
+        _ copied: [(sequence: UInt64, record: ContestRecord)], through sequence: UInt64, replacingAll: Bool,
+        now: UInt64
+    ) -> [Action] {
+        var actions: [Action] = []
+        let first = state.latestSequence + 1
+        if sequence < state.latestSequence {
+            for id in subscribers.keys.sorted() {
+                removeSubscriber(id)
+                peers[id] = nil
+                actions.append(
+                    goodbye(
+                        id, code: .invalidResume,
+                        "the upstream hub went back from \(state.latestSequence) to \(sequence); subscribe afresh"))
+            }
+        }
+        let changed = state.adopt(copied, through: sequence, replacingAll: replacingAll)
+        durableSequence = sequence
+        log = EventLog(capacity: configuration.retainedEvents)
+        if replacingAll {
+            for group in groups {
+                let snapshot = state.snapshot(for: group.filter, reason: .fellBehind)
+                let frame = codecs[group.compression].encode(marked(.snapshot(snapshot)))
+                let members = group.members.filter { subscribers[$0] != nil }
+                for id in members {
+                    // Whatever it was sent or was conflating before, it starts again from this snapshot.
+                    subscribers[id]!.flow = SubscriberFlow(
+                        byteLimit: configuration.subscriberByteLimit, delivered: sequence)
+                    subscribers[id]!.flow.wrote(bytes: frame.readableBytes)
+                }
+                if !members.isEmpty { actions.append(.deliver(frame, to: members)) }
+            }
+        } else if sequence >= first {
+            for group in groups {
+                let batch = state.conflatedBatch(first: first, changed: changed, filter: group.filter)
+                let frame = codecs[group.compression].encode(marked(.deltaBatch(batch)))
+                var receivers: [PeerID] = []
+                for id in group.members where subscribers[id] != nil {
+                    if case .write = subscribers[id]!.flow.offer(batch, bytes: frame.readableBytes, nowNanos: now) {
+                        receivers.append(id)
+                    }
+                }
+                if !receivers.isEmpty { actions.append(.deliver(frame, to: receivers)) }
+            }
+        }
+        afterCommit(now: now, into: &actions)
+        return actions
+    }
+
     private func redirect(_ peer: PeerID, to leader: String?) -> Action {
         let message =
             leader.map { "this hub does not take submissions: submit to the leader at \($0)" }

@@ -146,6 +146,35 @@ public struct HubState: Sendable {
         return event
     }
 
+    /// A relay's copy of its upstream (which verified it): the records it holds at `sequence`, each with the
+    /// sequence number of its latest change, from a snapshot (`replacingAll`: contests not among them have no record)
+    /// or a conflated batch (only these changed). Events in between are not known, so the gapless sequence jumps to
+    /// `sequence`. Returns the contests whose record changed.
+    @discardableResult
+    public mutating func adopt(
+        _ copied: [(sequence: UInt64, record: ContestRecord)], through sequence: UInt64, replacingAll: Bool
+    ) -> [ContestID] {
+        var changed: [ContestID] = []
+        var given = Set<ContestID>()
+        for (changeSequence, record) in copied where election.contest(record.contestID) != nil {
+            given.insert(record.contestID)
+            if records[record.contestID] != record {
+                changed.append(record.contestID)
+                set(record, for: record.contestID)
+            }
+            lastChange[record.contestID] = min(changeSequence, sequence)
+        }
+        if replacingAll {
+            for contest in election.contests where !given.contains(contest.id) && records[contest.id] != nil {
+                changed.append(contest.id)
+                set(nil, for: contest.id)
+                lastChange[contest.id] = nil
+            }
+        }
+        latestSequence = sequence
+        return changed
+    }
+
     /// Undoes the latest event: the store could not make it durable, so it never happened.
     public mutating func revert(_ event: HubEvent) {
         precondition(event.sequence == latestSequence, "only the latest event can be reverted")

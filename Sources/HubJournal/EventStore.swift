@@ -68,6 +68,9 @@ public enum StoreRoleEvent: Sendable, Equatable {
     case following(leader: String?)
     /// Entries another hub appended, continuing the sequence from the last entry this hub has.
     case entries([JournalEntry])
+    /// A relay's upstream copy jumped to `through`: these records, each with the sequence of its latest change,
+    /// from a snapshot (`whole`: no other contest has a record) or a conflated batch (only these changed).
+    case copied([JournalEntry], through: UInt64, whole: Bool)
     /// This hub now leads: it has every entry stored before it took the lead, and only it may append from now on.
     case leading
 }
@@ -78,10 +81,10 @@ public protocol SharedEventStore: EventStore {
     /// After `recover`: follows the store from the last entry recovered, reporting to `report` one event at a time
     /// and waiting for each, until cancelled or closed. It first reports `.following`, then entries as other
     /// hubs append them, and `.leading` once this hub takes the lead; a leader that loses the lead (its database
-    /// session ended) reports `.following` again and follows from the last entry it stored. `advertising` is the
-    /// address desks are sent to while this hub leads.
+    /// session ended) reports `.following` again and follows from the last entry it stored. `advertising` gives the
+    /// address desks are sent to while this hub leads (known once the hub listens).
     func coordinate(
-        advertising address: String,
+        advertising address: @escaping @Sendable () async throws -> String,
         _ report: @escaping @Sendable (StoreRoleEvent) async -> Void
     ) async throws
 }

@@ -259,15 +259,17 @@ public actor PostgresEventStore: SharedEventStore {
     // MARK: Leading and following
 
     public func coordinate(
-        advertising address: String, _ report: @escaping @Sendable (StoreRoleEvent) async -> Void
+        advertising address: @escaping @Sendable () async throws -> String,
+        _ report: @escaping @Sendable (StoreRoleEvent) async -> Void
     ) async throws {
         var reportedLeader: String?? = nil
         while !Task.isCancelled && !closed {
             do {
                 try await reconnectIfNeeded()
                 try await follow(reportedLeader: &reportedLeader, report)
-                try await takeLead(advertising: address, report)
-                reportedLeader = .some(address)
+                let advertised = try await address()
+                try await takeLead(advertising: advertised, report)
+                reportedLeader = .some(advertised)
                 await report(.leading)
                 logger.notice(
                     "leading: this hub stores the submissions",

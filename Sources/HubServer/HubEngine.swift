@@ -134,6 +134,11 @@ actor HubEngine {
             perform(
                 machine.replicated(
                     entries.map { ($0.sequence, $0.record) }, now: NIODeadline.now().uptimeNanoseconds))
+        case .copied(let entries, let sequence, let whole):
+            perform(
+                machine.adopt(
+                    entries.map { ($0.sequence, $0.record) }, through: sequence, replacingAll: whole,
+                    now: NIODeadline.now().uptimeNanoseconds))
         case .leading:
             machine.lead()
         }

@@ -103,6 +103,38 @@ public final class HubServer: Service, Sendable {
         engine.start()
         runningEngine.withLock { $0 = engine }
         defer { runningEngine.withLock { $0 = nil } }
+        // A shared store is followed from before the hub listens, so that its first subscribers find the state the
+        // store reported first (a relay's first upstream copy); the address desks are sent to once it leads is known
+        // once it listens.
+        let advertised = group.next().makePromise(of: String.self)
+        let firstReport = group.next().makePromise(of: Void.self)
+        let coordination = shared.map { shared in
+            Task {
+                let reported = Atomic<Bool>(false)
+                do {
+                    try await shared.coordinate(advertising: { try await advertised.futureResult.get() }) { event in
+                        await engine.storeReported(event)
+                        if !reported.exchange(true, ordering: .relaxed) { firstReport.succeed() }
+                    }
+                } catch {
+                    logger.error("the shared store stopped: \(error)")
+                }
+                firstReport.fail(CancellationError())
+            }
+        }
+        if coordination != nil {
+            do {
+                try await firstReport.futureResult.get()
+            } catch {
+                advertised.fail(error)
+                try? await engine.shutdown().get()
+                try? await store.close()
+                throw HubServerError(message: "the shared store stopped before the hub could serve")
+            }
+        } else {
+            firstReport.succeed()
+        }
+        defer { advertised.fail(CancellationError()) }
         let nextID = Atomic<UInt64>(0)
         let heartbeat = configuration.heartbeatInterval
 
@@ -153,6 +185,7 @@ public final class HubServer: Service, Sendable {
         do {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
+            coordination?.cancel()
             try? await engine.shutdown().get()
             try? await store.close()
             throw HubServerError.cannotListen(host: configuration.host, port: configuration.port, error)
@@ -160,6 +193,7 @@ public final class HubServer: Service, Sendable {
 
         guard let address = channel.localAddress else {
             channel.close(promise: nil)
+            coordination?.cancel()
             try? await engine.shutdown().get()
             try? await store.close()
             throw HubServerError(message: "the listening socket has no address")
@@ -178,17 +212,8 @@ public final class HubServer: Service, Sendable {
             startFailure = error
             channel.close(promise: nil)
         }
-        let coordination = shared.map { shared in
-            let advertised =
-                configuration.advertisedAddress ?? "\(configuration.host):\(address.port ?? configuration.port)"
-            return Task {
-                do {
-                    try await shared.coordinate(advertising: advertised) { await engine.storeReported($0) }
-                } catch {
-                    logger.error("the shared store stopped: \(error)")
-                }
-            }
-        }
+        advertised.succeed(
+            configuration.advertisedAddress ?? "\(configuration.host):\(address.port ?? configuration.port)")
 
         let readiness = currentReadiness
         try await withGracefulShutdownHandler {

@@ -20,7 +20,7 @@ struct ResultsHubCommand: AsyncParsableCommand {
         commandName: "results-hub",
         abstract: "The ResultsHub election-night results hub.",
         version: ResultsHubVersion.currentWithProtocol,
-        subcommands: [Serve.self, Desks.self, DevCert.self],
+        subcommands: [Serve.self, Relay.self, Desks.self, DevCert.self],
         defaultSubcommand: Serve.self)
 
     /// ArgumentParser's `main`, given the command line with the settings of `serve --config FILE` and of the
@@ -202,30 +202,11 @@ extension ResultsHubCommand {
         }
 
         func run() async throws {
-            let level = logLevel
-            let format = logFormat
-            LoggingSystem.bootstrap { label in
-                switch format {
-                case .text:
-                    var handler = StreamLogHandler.standardError(label: label)
-                    handler.logLevel = level
-                    return handler
-                case .json:
-                    var handler = JSONLogHandler(label: label)
-                    handler.logLevel = level
-                    return handler
-                }
-            }
-            let logger = Logger(label: "results-hub")
+            let logger = logFormat.bootstrap(level: logLevel)
             do {
                 try await serve(logger: logger)
             } catch {
-                // One sentence, not a stack of wrapped errors: what failed and what to do. With JSON logs it is a
-                // log record too, so that whatever reads standard error sees every line as JSON.
-                switch format {
-                case .text: FileHandle.standardError.write(Data("results-hub: \(error)\n".utf8))
-                case .json: logger.critical("\(error)")
-                }
+                logFormat.report(error, logger: logger)
                 throw ExitCode.failure
             }
         }
@@ -426,6 +407,33 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 enum LogFormat: String, ExpressibleByArgument, CaseIterable {
     case text
     case json
+
+    /// Sets up logging on standard error in this format; the command's logger.
+    func bootstrap(level: Logger.Level) -> Logger {
+        let format = self
+        LoggingSystem.bootstrap { label in
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+        return Logger(label: "results-hub")
+    }
+
+    /// The error that stops the command: one sentence, not a stack of wrapped errors: what failed and what to do.
+    /// With JSON logs it is a log record too, so that whatever reads standard error sees every line as JSON.
+    func report(_ error: any Error, logger: Logger) {
+        switch self {
+        case .text: FileHandle.standardError.write(Data("results-hub: \(error)\n".utf8))
+        case .json: logger.critical("\(error)")
+        }
+    }
 }
 
 /// A line for the operator on standard output, written at once (not buffered) so that scripts see it.

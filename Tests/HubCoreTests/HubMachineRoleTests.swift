@@ -114,3 +114,75 @@ struct HubMachineRoleTests {
         #expect(actions.appendedEvents?.map(\.sequence) == [2])
     }
 }
+
+/// A relay (spec 6.18): its state is its upstream's copy, which can jump (a snapshot, a conflated batch).
+@Suite("Hub machine as a relay")
+struct HubMachineRelayTests {
+    typealias F = Fixture
+    let watcher = PeerID(10)
+
+    func relay() throws -> HubMachine {
+        HubMachine(configuration: .init(election: try F.election()), role: .follower(leader: "upstream:7400"))
+    }
+
+    func record(_ declaration: Declaration) throws -> ContestRecord {
+        try F.election().validate(declaration, from: F.national)
+    }
+
+    @Test func aCopyThatJumpsReachesSubscribersWithTheUpstreamChecksum() throws {
+        var hub = try relay()
+        _ = hub.connected(watcher, compression: .none)
+        _ = hub.subscribe(watcher, Subscribe(filter: .all, resumeFrom: nil))
+        let alpha = try record(F.declaration(F.alpha, (F.con, 6), (F.lab, 4)))
+        let beta = try record(F.declaration(F.beta, (F.ld, 5), (F.con, 4)))
+        // The upstream's first snapshot, at 40: its records carry no sequence numbers, so a snapshot it is.
+        let first = hub.adopt([(40, alpha), (40, beta)], through: 40, replacingAll: true, now: 0).messages(to: watcher)
+        guard case .snapshot(let snapshot)? = first.first else {
+            Issue.record("expected a snapshot, got \(first)")
+            return
+        }
+        #expect(snapshot.sequence == 40 && snapshot.reason == .fellBehind)
+        #expect(snapshot.checksum == StateChecksum(records: [alpha, beta]).value)
+
+        // A conflated batch upstream: only alpha changed, at 45; it is passed on as one.
+        let corrected = try record(F.declaration(F.alpha, revision: 2, (F.con, 3), (F.lab, 7)))
+        let next = hub.adopt([(45, corrected)], through: 47, replacingAll: false, now: 0).messages(to: watcher)
+        guard case .deltaBatch(let batch)? = next.first else {
+            Issue.record("expected a batch, got \(next)")
+            return
+        }
+        #expect(batch.conflated && batch.firstSequence == 41 && batch.lastSequence == 47)
+        #expect(batch.events.map(\.sequence) == [45])
+        #expect(batch.checksum == StateChecksum(records: [corrected, beta]).value)
+        #expect(hub.durableSequence == 47)
+        // Resumes from before the jump get a snapshot.
+        _ = hub.connected(PeerID(11), compression: .none)
+        let resumed = hub.subscribe(PeerID(11), Subscribe(filter: .all, resumeFrom: 42)).messages(to: PeerID(11))
+        guard case .snapshot(let fresh)? = resumed.first else {
+            Issue.record("a resume across a jump must get a snapshot, got \(resumed)")
+            return
+        }
+        #expect(fresh.sequence == 47)
+    }
+
+    @Test func aFreshSnapshotWithoutAContestRemovesItsRecord() throws {
+        var hub = try relay()
+        let alpha = try record(F.declaration(F.alpha, (F.con, 6), (F.lab, 4)))
+        let beta = try record(F.declaration(F.beta, (F.ld, 5), (F.con, 4)))
+        _ = hub.adopt([(1, alpha), (2, beta)], through: 2, replacingAll: true, now: 0)
+        _ = hub.adopt([(3, beta)], through: 3, replacingAll: true, now: 0)
+        #expect(hub.state.record(F.alpha) == nil && hub.state.record(F.beta) == beta)
+        #expect(hub.state.checksum(for: .all) == StateChecksum(records: [beta]).value)
+    }
+
+    @Test func anUpstreamThatGoesBackSendsSubscribersToSubscribeAfresh() throws {
+        var hub = try relay()
+        let alpha = try record(F.declaration(F.alpha, (F.con, 6), (F.lab, 4)))
+        _ = hub.adopt([(9, alpha)], through: 9, replacingAll: true, now: 0)
+        _ = hub.connected(watcher, compression: .none)
+        _ = hub.subscribe(watcher, Subscribe(filter: .all, resumeFrom: nil))
+        let actions = hub.adopt([], through: 3, replacingAll: true, now: 0)
+        #expect(actions.goodbyeCode(for: watcher) == .invalidResume)
+        #expect(hub.durableSequence == 3 && hub.state.record(F.alpha) == nil)
+    }
+}

@@ -1,6 +1,7 @@
 import ElectionModel
 import Foundation
 import HubClient
+import HubPostgres
 import HubServer
 import HubWire
 import Testing
@@ -62,5 +63,29 @@ struct HubLoadCLITests {
         let events = object?["events"] as? Int ?? 0
         #expect(events >= TestHub.election.contests.count)
         #expect(object?["deliveries"] as? Int == events * 100)
+    }
+
+    /// Hubs on PostgreSQL with relays, then one hub with its file journal: both loaded, both verified.
+    @Test func aClusterAndAFileJournalAreLoadedInOneRun() async throws {
+        let (server, password) = try TestPostgres.server()
+        let directory = try OrdinaryUser.makeDirectory("hub-load-cluster")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let reportPath = directory + "/report.json"
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGPASSWORD"] = password
+        let run = try await CommandRun.run(
+            Self.binary,
+            [
+                "cluster", "--store", server.description, "--followers", "1", "--relays", "1", "--desks", "2",
+                "--subscribers", "2", "--duration", "2s", "--max-declarations", "2000", "--report", reportPath,
+            ], environment: environment, asOrdinaryUser: true)
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        #expect(run.output.contains("verified: cluster yes, file journal yes"), "\(run.output)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: reportPath))
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let cluster = object?["cluster"] as? [String: Any]
+        #expect((cluster?["declarationsAccepted"] as? Int ?? 0) > 0)
+        #expect(cluster?["verified"] as? Bool == true)
+        #expect((object?["fileJournal"] as? [String: Any])?["verified"] as? Bool == true)
     }
 }

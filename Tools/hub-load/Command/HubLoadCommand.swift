@@ -9,7 +9,7 @@ struct HubLoadCommand: AsyncParsableCommand {
         commandName: "hub-load",
         abstract: "Load-tests a ResultsHub hub on this machine, and verifies what it delivers.",
         version: ResultsHubVersion.currentWithProtocol,
-        subcommands: [Saturate.self, Night.self, Compare.self, Web.self])
+        subcommands: [Saturate.self, Night.self, Compare.self, Web.self, Cluster.self])
 }
 
 /// Options of both commands.
@@ -171,6 +171,72 @@ extension HubLoadCommand {
         func run() async throws {
             let result = try await WebLoadRunner(
                 clients: clients, speed: speed, election: try ResultMaker.defaultElection()
+            ).run()
+            print(result.summary)
+            try writeReport(result, to: report)
+            if !result.verified { throw ExitCode.failure }
+        }
+    }
+
+    struct Cluster: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Saturates hubs sharing PostgreSQL, then one hub with its file journal, in the same run.",
+            discussion: """
+                Makes a database of its own on --store's server (with psql; the password from PGPASSWORD), starts a \
+                leader and --followers hubs on it and --relays relays below the followers (all next to this tool, on \
+                free loopback ports), and has --desks desks submit to the leader as fast as it acks while the \
+                subscribers, spread over the followers and relays, verify every delivery. Then the same load on one \
+                hub with its file journal. Prints both, with the ratios; drops the database.
+                """)
+
+        @Option(
+            help: ArgumentHelp(
+                "A PostgreSQL server: postgres://USER@HOST:PORT/DATABASE (a database to connect to first).",
+                valueName: "url"))
+        var store: String
+
+        @Option(help: "Follower hubs besides the leader.")
+        var followers = 2
+
+        @Option(help: "Relays, each below a follower in turn.")
+        var relays = 2
+
+        @Option(help: "Desk connections (to the leader).")
+        var desks = 4
+
+        @Option(help: "Subscriber connections, spread over the followers and relays.")
+        var subscribers = 8
+
+        @Option(help: "How long the desks submit, in each run: 10s, 1m … (at most 10m).")
+        var duration = "10s"
+
+        @Option(help: "Submissions each desk keeps in flight.")
+        var pipeline = 32
+
+        @Option(help: "Stop each run after this many declarations.")
+        var maxDeclarations = 10_000_000
+
+        @Option(help: "Write the figures as JSON to this file.")
+        var report: String?
+
+        func validate() throws {
+            guard (0...8).contains(followers) else { throw ValidationError("--followers must be 0 to 8") }
+            guard (0...8).contains(relays) else { throw ValidationError("--relays must be 0 to 8") }
+            guard (1...256).contains(desks) else { throw ValidationError("--desks must be 1 to 256") }
+            guard (1...256).contains(subscribers) else { throw ValidationError("--subscribers must be 1 to 256") }
+            guard (1...4096).contains(pipeline) else { throw ValidationError("--pipeline must be 1 to 4096") }
+            guard maxDeclarations > 0 && maxDeclarations <= 20_000_000 else {
+                throw ValidationError("--max-declarations must be 1 to 20000000")
+            }
+            guard try DurationText.parse(duration) <= maximumRun else {
+                throw ValidationError("--duration is at most 10m")
+            }
+        }
+
+        func run() async throws {
+            let result = try await ClusterLoadRunner(
+                server: store, followers: followers, relays: relays, desks: desks, subscribers: subscribers,
+                pipeline: pipeline, duration: try DurationText.parse(duration), maxDeclarations: maxDeclarations
             ).run()
             print(result.summary)
             try writeReport(result, to: report)

@@ -11,6 +11,8 @@ public final class HubProcess: Sendable {
     public let tokens: [String: String]
     private let process: Process
     private let directory: URL
+    /// The desks file it was started with (hubs of a cluster, and relays, share one).
+    let desksFile: URL
 
     /// `results-hub` in the directory of this executable.
     public static func siblingExecutable() -> URL {
@@ -20,28 +22,59 @@ public final class HubProcess: Sendable {
     }
 
     /// Starts the hub with one desk per region and a national desk, and waits for the line saying where it serves.
-    public static func start(executable: URL, election: Election) async throws -> HubProcess {
+    /// - Parameters:
+    ///   - arguments: besides the port, data directory, desks file and log level (e.g. `--store URL`).
+    ///   - desksOf: another hub whose desks (file and tokens) this one shares, as the hubs of a cluster do.
+    public static func start(
+        executable: URL, election: Election, arguments: [String] = [], desksOf other: HubProcess? = nil
+    ) async throws -> HubProcess {
+        let directory = try makeDirectory(executable: executable)
+        var tokens: [String: String] = other?.tokens ?? [:]
+        var desksFile = other?.desksFile ?? directory.appendingPathComponent("desks.json")
+        if other == nil {
+            var desks: [[String: Any]] = []
+            for id in election.regions.map(\.id) + ["national"] {
+                tokens[id] = UUID().uuidString
+                desks.append(["id": id, "token": tokens[id]!, "regions": id == "national" ? "*" : [id] as Any])
+            }
+            desksFile = directory.appendingPathComponent("desks.json")
+            try JSONSerialization.data(withJSONObject: desks).write(to: desksFile)
+        }
+        return try await launch(
+            executable: executable,
+            arguments: [
+                "--port", "0", "--admin-port", "0", "--data", directory.path, "--desks", desksFile.path,
+                "--log-level", "warning",
+            ] + arguments, tokens: tokens, desksFile: desksFile, directory: directory)
+    }
+
+    /// Starts `results-hub relay` below `upstream` (sharing its desks, which it sends upstream).
+    public static func startRelay(executable: URL, upstream: HubProcess) async throws -> HubProcess {
+        let directory = try makeDirectory(executable: executable)
+        return try await launch(
+            executable: executable,
+            arguments: [
+                "relay", "--upstream", "127.0.0.1:\(upstream.port)", "--port", "0", "--admin-port", "0", "--desks",
+                upstream.desksFile.path, "--log-level", "warning",
+            ], tokens: upstream.tokens, desksFile: upstream.desksFile, directory: directory)
+    }
+
+    private static func makeDirectory(executable: URL) throws -> URL {
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw LoadInputError(
                 "no results-hub at \(executable.path); build it (swift build --product results-hub) or pass --hub")
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hub-load-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var tokens: [String: String] = [:]
-        var desks: [[String: Any]] = []
-        for id in election.regions.map(\.id) + ["national"] {
-            tokens[id] = UUID().uuidString
-            desks.append(["id": id, "token": tokens[id]!, "regions": id == "national" ? "*" : [id] as Any])
-        }
-        let desksFile = directory.appendingPathComponent("desks.json")
-        try JSONSerialization.data(withJSONObject: desks).write(to: desksFile)
+        return directory
+    }
 
+    private static func launch(
+        executable: URL, arguments: [String], tokens: [String: String], desksFile: URL, directory: URL
+    ) async throws -> HubProcess {
         let process = Process()
         process.executableURL = executable
-        process.arguments = [
-            "--port", "0", "--admin-port", "0", "--data", directory.path, "--desks", desksFile.path, "--log-level",
-            "warning",
-        ]
+        process.arguments = arguments
         // The hub takes any option from a RESULTS_HUB_<KEY> variable (RESULTS_HUB_CONFIG, RESULTS_HUB_TLS_CERT):
         // the operator's own settings must not change the hub this tool starts and measures.
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RESULTS_HUB_") }
@@ -56,14 +89,15 @@ public final class HubProcess: Sendable {
             try? FileManager.default.removeItem(at: directory)
             throw LoadInputError("results-hub exited (status \(process.terminationStatus)) before serving: \(log)")
         }
-        return HubProcess(process: process, port: port, tokens: tokens, directory: directory)
+        return HubProcess(process: process, port: port, tokens: tokens, desksFile: desksFile, directory: directory)
     }
 
-    private init(process: Process, port: Int, tokens: [String: String], directory: URL) {
+    private init(process: Process, port: Int, tokens: [String: String], desksFile: URL, directory: URL) {
         self.process = process
         self.port = port
         self.pid = process.processIdentifier
         self.tokens = tokens
+        self.desksFile = desksFile
         self.directory = directory
     }
 
@@ -85,9 +119,11 @@ public final class HubProcess: Sendable {
         }
     }
 
-    /// The port in "results-hub: serving … on 127.0.0.1:PORT".
+    /// The port in "results-hub: serving … on 127.0.0.1:PORT" (or a relay's "results-hub relay: relaying … on …").
     public static func servingPort(inLine line: String) -> Int? {
-        guard line.hasPrefix("results-hub: serving "), let colon = line.lastIndex(of: ":") else { return nil }
+        guard line.hasPrefix("results-hub: serving ") || line.hasPrefix("results-hub relay: relaying "),
+            let colon = line.lastIndex(of: ":")
+        else { return nil }
         return Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
     }
 

@@ -31,6 +31,8 @@ public struct LoadConfiguration: Sendable {
     public var verify: Bool
     /// The `results-hub` to start when `hub` is nil; nil: the one beside this tool.
     public var hubExecutable: URL?
+    /// Where the subscribers connect, in turn, when not to `hub` (a cluster's followers and relays).
+    public var subscriberHubs: [LoopbackAddress] = []
 
     public init(
         mode: Mode, filters: [SubscriptionFilter], hub: LoopbackAddress?, desk: String, token: String?,
@@ -177,9 +179,11 @@ public struct LoadRunner: Sendable {
             // Subscribers first, each from the same snapshot of an idle hub.
             let (ready, readyContinuation) = AsyncStream.makeStream(of: UInt64?.self)
             for (number, filter) in filters.enumerated() {
+                let hubs = configuration.subscriberHubs
+                let watched = hubs.isEmpty ? address : hubs[number % hubs.count]
                 group.addTask {
                     try await self.watch(
-                        number: number, filter: filter, metered: filters.firstIndex(of: filter) == number, at: address,
+                        number: number, filter: filter, metered: filters.firstIndex(of: filter) == number, at: watched,
                         state: state, ready: readyContinuation)
                 }
             }

@@ -1,0 +1,85 @@
+import ElectionModel
+import Foundation
+import HubClient
+import HubServer
+import HubWire
+import Logging
+import Synchronization
+import Testing
+
+/// `results-hub relay` processes, run as the ordinary user, chained below a real hub (issue 15): each serves a
+/// verified copy of its upstream with the same sequence numbers and checksums, and sends desks upstream.
+@Suite("Relay hubs", .serialized)
+struct RelayTests {
+    static let logger = Logger(label: "relay-tests")
+
+    static func startRelay(upstream: Int, desks: String) async throws -> HubProcess {
+        try await HubProcess.start(
+            allArguments: [
+                "relay", "--upstream", "127.0.0.1:\(upstream)", "--port", "0", "--admin-port", "0", "--desks", desks,
+            ], asOrdinaryUser: true)
+    }
+
+    @Test func aChainOfRelaysEndsWithTheHubsCopyAndSendsDesksUpstream() async throws {
+        let directory = try OrdinaryUser.makeDirectory("results-hub-relay")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let desks = directory + "/desks.json"
+        try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
+        let data = try OrdinaryUser.makeDirectory("results-hub-relay-data")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let hub = try await HubProcess.start(directory: data, arguments: ["--desks", desks], asOrdinaryUser: true)
+        defer { hub.terminate() }
+        let first = try await Self.startRelay(upstream: hub.port, desks: desks)
+        defer { first.terminate() }
+        let second = try await Self.startRelay(upstream: first.port, desks: desks)
+        defer { second.terminate() }
+
+        // A broadcaster at the end of the chain, from before the night starts.
+        let watched = Shared<(snapshots: Int, latest: Replica?)>((0, nil))
+        let watching = Task {
+            let client = SubscriberClient(
+                address: HubAddress(host: "127.0.0.1", port: second.port), name: "graphics", logger: Self.logger)
+            for try await update in client.updates() {
+                watched.value.withLock { state in
+                    if case .snapshot = update.kind { state.snapshots += 1 }
+                    state.latest = update.replica
+                }
+            }
+        }
+        defer { watching.cancel() }
+
+        // The night's councils, then corrections of a few, submitted by a desk that was given the last relay only.
+        let desk = DeskClient(
+            address: HubAddress(host: "127.0.0.1", port: second.port), deskID: "national",
+            token: TestHub.nationalToken, logger: Self.logger, timeout: .seconds(20))
+        var last: UInt64 = 0
+        for slug in Declarations.councils {
+            last = try await desk.submit(Declarations.real(slug)).sequence
+        }
+        for slug in Declarations.councils.prefix(10) {
+            last = try await desk.submit(Declarations.allTo(slug, party: "GRN", revision: 2)).sequence
+        }
+        #expect(await desk.address.port == hub.port, "sent from relay to relay to the hub")
+        await desk.close()
+        #expect(last == UInt64(Declarations.councils.count + 10))
+
+        let atHub = try await ClusterTests.copy(at: hub.port, through: last)
+        let atFirst = try await ClusterTests.copy(at: first.port, through: last)
+        #expect(atFirst.checksum == atHub.checksum && atFirst.records == atHub.records)
+        for _ in 0..<600 where watched.value.withLock({ ($0.latest?.sequence ?? 0) < last }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let end = watched.value.withLock { $0 }
+        #expect(end.latest?.sequence == last)
+        #expect(end.latest?.checksum == atHub.checksum && end.latest?.records == atHub.records)
+        #expect(end.snapshots == 1, "every change arrived as a verified batch, never a fresh copy")
+    }
+
+    @Test func aRelayWithoutItsUpstreamSaysSo() async throws {
+        let run = try await CommandRun.run(
+            Executables.resultsHub, ["relay", "--upstream", "127.0.0.1:1", "--port", "0", "--admin-port", "0"],
+            asOrdinaryUser: true)
+        #expect(run.status != 0)
+        #expect(run.errors.contains("cannot reach the upstream hub at 127.0.0.1:1"))
+    }
+}
