@@ -156,11 +156,13 @@ public struct HubConnection: Sendable {
     /// fail it with a `HubClientError`; cancelling the waiting task fails it with `CancellationError`.
     public func request(_ make: @escaping @Sendable (UInt64) -> HubMessage) async throws -> HubMessage {
         let answer = channel.eventLoop.makePromise(of: HubMessage.self)
+        // A connection the hub closed with a GOODBYE fails the request with it (a follower's, naming the leader).
+        let shared = self.shared
         do {
             try await outbound.write(.request(make, answer))
-            Self.failIfClosedMeanwhile(answer, channel: channel)
+            Self.failIfClosedMeanwhile(answer, channel: channel) { shared.closedReason }
         } catch {
-            answer.fail(HubClientError.connectionLost)
+            answer.fail(shared.closedReason)
         }
         // A cancelled wait ends at once; the request stays in the table until its answer comes or the connection ends.
         return try await withTaskCancellationHandler {
@@ -175,11 +177,12 @@ public struct HubConnection: Sendable {
     /// for the answers (`PendingAnswers.answers()`) elsewhere. The same failures as `request`.
     public func send(_ makes: [@Sendable (UInt64) -> HubMessage]) async throws -> PendingAnswers {
         let answers = makes.map { _ in channel.eventLoop.makePromise(of: HubMessage.self) }
+        let shared = self.shared
         do {
             try await outbound.write(contentsOf: zip(makes, answers).map { ClientOutbound.request($0, $1) })
-            for answer in answers { Self.failIfClosedMeanwhile(answer, channel: channel) }
+            for answer in answers { Self.failIfClosedMeanwhile(answer, channel: channel) { shared.closedReason } }
         } catch {
-            for answer in answers { answer.fail(HubClientError.connectionLost) }
+            for answer in answers { answer.fail(shared.closedReason) }
         }
         return PendingAnswers(promises: answers)
     }

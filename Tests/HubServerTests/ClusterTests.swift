@@ -5,6 +5,7 @@ import HubPostgres
 import HubServer
 import HubWire
 import Logging
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -101,6 +102,19 @@ struct ClusterTests {
             }
         }
         #expect(goodbye.code == .unexpectedMessage && goodbye.leader == "127.0.0.1:\(leader.port)")
+        // A request written after that GOODBYE arrived fails with it too, not as a lost connection, so that the
+        // client library still learns where the leader is.
+        let late = try await HubConnection.open(
+            to: HubAddress(host: "127.0.0.1", port: followers[0].port), hello: .desk(),
+            configuration: .init(connectTimeout: .seconds(10)), group: MultiThreadedEventLoopGroup.singleton,
+            logger: Self.logger)
+        for _ in 0..<200 where late.isOpen { try await Task.sleep(for: .milliseconds(10)) }
+        do {
+            _ = try await late.request { .submit(Submit(requestID: $0, declaration: Declarations.real("swindon"))) }
+            Issue.record("a follower answered a submission")
+        } catch HubClientError.closedByHub(let late) {
+            #expect(late.leader == "127.0.0.1:\(leader.port)")
+        }
 
         // The client library, given the followers first, finds the leader and submits there.
         let desk = DeskClient(

@@ -69,15 +69,21 @@ public struct ClusterLoadRunner: Sendable {
                 LoopbackAddress(host: "127.0.0.1", port: $0.port)
             }
             if configuration.subscriberHubs.isEmpty { configuration.subscriberHubs = [configuration.hub!] }
-            let atStart = leader.usage()
+            let names =
+                ["leader"] + followers.indices.map { "follower \($0 + 1)" } + relays.indices.map { "relay \($0 + 1)" }
+            let atStart = hubs.map { $0.usage() }
             clustered = try await LoadRunner(configuration: configuration, election: election).run()
+            var usage: [String: HubUsage] = [:]
+            for (index, hub) in hubs.enumerated() {
+                usage[names[index]] = hub.usage()
+                usage[names[index]]?.cpuSecondsAtStart = atStart[index]?.cpuSeconds
+            }
             var report = clustered
-            report.hubUsage = leader.usage()
-            report.hubUsage?.cpuSecondsAtStart = atStart?.cpuSeconds
+            report.hubUsage = usage["leader"]
             for hub in hubs { await hub.stop() }
             try database.drop()
             return ClusterReport(
-                followers: self.followers, relays: self.relays, cluster: report,
+                followers: self.followers, relays: self.relays, cluster: report, usage: usage,
                 fileJournal: try await fileJournalRun(mode: mode, filters: filters, election: election))
         } catch {
             for hub in hubs { await hub.stop() }
@@ -101,6 +107,8 @@ public struct ClusterReport: Codable, Sendable {
     public var followers: Int
     public var relays: Int
     public var cluster: LoadReport
+    /// Each process of the cluster during its run: "leader", "follower 1", "relay 1"…
+    public var usage: [String: HubUsage]
     public var fileJournal: LoadReport
 
     public var verified: Bool { cluster.verified && fileJournal.verified }
@@ -112,7 +120,7 @@ public struct ClusterReport: Codable, Sendable {
                 + "\(fixed(clustered, 1)) \(unit)".padding(toLength: 18, withPad: " ", startingAt: 0)
                 + "\(fixed(file, 1)) \(unit)".padding(toLength: 18, withPad: " ", startingAt: 0) + "\(fixed(ratio, 2))x"
         }
-        return [
+        var lines = [
             "hub-load cluster: leader + \(followers) followers on PostgreSQL, \(relays) relays; subscribers on followers and relays; \(cluster.cores) cores",
             "".padding(toLength: 26, withPad: " ", startingAt: 0)
                 + "cluster".padding(toLength: 18, withPad: " ", startingAt: 0)
@@ -129,9 +137,15 @@ public struct ClusterReport: Codable, Sendable {
                 "delivery latency p99", Double(cluster.deliveryLatencyMicros.p99),
                 Double(fileJournal.deliveryLatencyMicros.p99), "µs"),
             "verified: cluster \(cluster.verified ? "yes" : "NO"), file journal \(fileJournal.verified ? "yes" : "NO")",
-        ].joined(separator: "\n") + "\n"
-            + (cluster.problems + fileJournal.problems).map { "problem: \($0)" }
-            .joined(separator: "\n")
+        ]
+        for name in usage.keys.sorted() {
+            guard let process = usage[name] else { continue }
+            let cpu: Double = process.cpuSeconds - (process.cpuSecondsAtStart ?? 0)
+            let mebibytes: Double = Double(process.peakMemoryBytes) / 1_048_576
+            lines.append("\(name): \(fixed(cpu, 2)) s of CPU during the load, peak memory \(fixed(mebibytes, 1)) MiB")
+        }
+        lines += (cluster.problems + fileJournal.problems).map { "problem: \($0)" }
+        return lines.joined(separator: "\n")
     }
 }
 
