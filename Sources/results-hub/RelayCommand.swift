@@ -97,21 +97,24 @@ extension ResultsHubCommand {
                 }
                 key = String(decoding: data, as: UTF8.self).prefix { $0 != "\n" && $0 != "\r" }.description
             }
-            // The election and the marking are the upstream's: asked once, before serving anything.
+            // The election and the marking are the upstream's: asked once (of each address in turn), before serving.
             let addresses = upstreamAddresses
-            let asker = DeskClient(
-                address: addresses[0], observerName: upstreamName, key: key, clientName: "results-hub relay",
-                logger: logger, timeout: .seconds(10))
-            let election: Election
-            let rehearsal: Bool
-            do {
-                election = try await asker.election()
-                rehearsal = try await asker.welcome().rehearsal
-            } catch {
+            var upstreamElection: (Election, Bool)?
+            var problems: [String] = []
+            for address in addresses where upstreamElection == nil {
+                let asker = DeskClient(
+                    address: address, observerName: upstreamName, key: key, clientName: "results-hub relay",
+                    logger: logger, timeout: .seconds(10))
+                do {
+                    upstreamElection = (try await asker.election(), try await asker.welcome().rehearsal)
+                } catch {
+                    problems.append("at \(address): \(error)")
+                }
                 await asker.close()
-                throw StartupError("cannot reach the upstream hub at \(addresses[0]): \(error)")
             }
-            await asker.close()
+            guard let (election, rehearsal) = upstreamElection else {
+                throw StartupError("cannot reach the upstream hub \(problems.joined(separator: "; "))")
+            }
 
             var desks = try DeskDirectory(desks: [], election: election)
             if let path = self.desks {
