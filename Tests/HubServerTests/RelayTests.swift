@@ -75,6 +75,33 @@ struct RelayTests {
         #expect(end.snapshots == 1, "every change arrived as a verified batch, never a fresh copy")
     }
 
+    /// The 2023 night replayed into the hub by `hub-load night`, its three subscribers at the end of the chain:
+    /// every delivery and each subscriber's final copy verified.
+    @Test func theNightReplayedThroughTwoRelaysIsDeliveredWhole() async throws {
+        let directory = try OrdinaryUser.makeDirectory("results-hub-relay-night")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let desks = directory + "/desks.json"
+        try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
+        let data = try OrdinaryUser.makeDirectory("results-hub-relay-night-data")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let hub = try await HubProcess.start(directory: data, arguments: ["--desks", desks], asOrdinaryUser: true)
+        defer { hub.terminate() }
+        let first = try await Self.startRelay(upstream: hub.port, desks: desks)
+        defer { first.terminate() }
+        let second = try await Self.startRelay(upstream: first.port, desks: desks)
+        defer { second.terminate() }
+        let run = try await CommandRun.run(
+            Executables.directory.appendingPathComponent("hub-load").path,
+            [
+                "night", "--speed", "3600", "--hub", "127.0.0.1:\(hub.port)", "--token", TestHub.nationalToken,
+                "--subscribe-at", "127.0.0.1:\(second.port)",
+            ], asOrdinaryUser: true)
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        #expect(
+            run.output.contains("verified      every acked declaration reached every matching subscriber"),
+            "\(run.output)")
+    }
+
     @Test func aRelayWithoutItsUpstreamSaysSo() async throws {
         let run = try await CommandRun.run(
             Executables.resultsHub, ["relay", "--upstream", "127.0.0.1:1", "--port", "0", "--admin-port", "0"],

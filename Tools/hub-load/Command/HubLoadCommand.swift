@@ -27,6 +27,12 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Write the figures as JSON to this file.")
     var report: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "With --hub: the subscribers connect here instead, in turn (a cluster's followers, relays); repeatable.",
+            valueName: "host:port"))
+    var subscribeAt: [String] = []
+
     @Flag(help: "Load a --hub that already holds results (its watchers will see made-up ones).")
     var force = false
 
@@ -43,6 +49,12 @@ struct CommonOptions: ParsableArguments {
         } catch {
             throw ValidationError("--hub: \(error)")
         }
+        do {
+            for address in subscribeAt { _ = try LoopbackAddress(parsing: address) }
+        } catch {
+            throw ValidationError("--subscribe-at: \(error)")
+        }
+        if !subscribeAt.isEmpty && hub == nil { throw ValidationError("--subscribe-at goes with --hub") }
         if tls && hub == nil { throw ValidationError("--tls goes with --hub (the hub this tool starts is plain TCP)") }
         if ca != nil && !tls { throw ValidationError("--ca goes with --tls") }
     }
@@ -58,10 +70,15 @@ struct CommonOptions: ParsableArguments {
     /// Runs the load, prints the summary, writes the report; exits non-zero if the verification failed.
     func run(_ mode: LoadConfiguration.Mode, filters: [String]) async throws {
         let election = try ResultMaker.defaultElection()
-        let configuration = LoadConfiguration(
+        var configuration = LoadConfiguration(
             mode: mode, filters: try filters.map { try FilterText.parse($0, election: election) },
             hub: try hubAddress(), desk: desk,
             token: token ?? ProcessInfo.processInfo.environment["RESULTS_HUB_TOKEN"], force: force)
+        configuration.subscriberHubs = try subscribeAt.map {
+            var address = try LoopbackAddress(parsing: $0)
+            if tls { address.useTLS(caFile: ca) }
+            return address
+        }
         let result = try await LoadRunner(configuration: configuration, election: election).run()
         print(result.summary)
         try writeReport(result, to: report)
