@@ -568,7 +568,7 @@ public struct HubMachine {
                 $0.isStalled(nowNanos: nowNanos, stallNanos: configuration.stallTimeoutNanos / 2)
             }.count,
             largestPendingBytes: flows.map(\.pendingBytes).max() ?? 0,
-            totalPendingBytes: flows.reduce(0) { $0 + $1.pendingBytes })
+            totalPendingBytes: flows.reduce(0) { $0 + $1.pendingBytes }, role: role)
     }
 
     public struct Statistics: Hashable, Sendable {
@@ -580,6 +580,8 @@ public struct HubMachine {
         public var stalledSubscribers: Int
         public var largestPendingBytes: Int
         public var totalPendingBytes: Int
+        /// Whether this hub stores submissions now, or which hub does.
+        public var role: Role
     }
 
     // MARK: Commit cycle

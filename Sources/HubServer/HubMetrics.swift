@@ -25,6 +25,8 @@ public final class HubMetrics: Sendable {
         /// With a `state` dimension: live, conflating, stalled.
         public static let subscribers = "resultshub_subscribers"
         public static let connectionsOpen = "resultshub_connections_open"
+        /// 1 while this hub stores submissions (alone, or as a cluster's leader), 0 while it follows or relays.
+        public static let leading = "resultshub_leading"
         public static let connectionsRefused = "resultshub_connections_refused_total"
         /// Bytes of frames the hub handed to its sockets (answers, deliveries, goodbyes).
         public static let bytesSent = "resultshub_bytes_sent_total"
@@ -45,6 +47,7 @@ public final class HubMetrics: Sendable {
     let subscribersConflating: Gauge
     let subscribersStalled: Gauge
     let connectionsOpen: Gauge
+    let leading: Gauge
     let connectionsRefused: Counter
     let bytesSent: Counter
     let conflatedBatches: Counter
@@ -63,6 +66,7 @@ public final class HubMetrics: Sendable {
         subscribersConflating = Gauge(label: Name.subscribers, dimensions: [("state", "conflating")], factory: factory)
         subscribersStalled = Gauge(label: Name.subscribers, dimensions: [("state", "stalled")], factory: factory)
         connectionsOpen = Gauge(label: Name.connectionsOpen, factory: factory)
+        leading = Gauge(label: Name.leading, factory: factory)
         connectionsRefused = Counter(label: Name.connectionsRefused, factory: factory)
         bytesSent = Counter(label: Name.bytesSent, factory: factory)
         conflatedBatches = Counter(label: Name.conflatedBatches, factory: factory)
@@ -97,5 +101,6 @@ public final class HubMetrics: Sendable {
         subscribersConflating.record(statistics.conflatingSubscribers - statistics.stalledSubscribers)
         subscribersStalled.record(statistics.stalledSubscribers)
         connectionsOpen.record(statistics.openConnections)
+        leading.record(statistics.role == "leader" ? 1 : 0)
     }
 }

@@ -264,6 +264,13 @@ extension HubServer {
             latestSequence: machine.latestSequence, peers: machine.peers, subscribers: machine.subscribers,
             conflatingSubscribers: machine.conflatingSubscribers, stalledSubscribers: machine.stalledSubscribers,
             largestPendingBytes: machine.largestPendingBytes, totalPendingBytes: machine.totalPendingBytes)
+        switch machine.role {
+        case .leader:
+            statistics.role = "leader"
+        case .follower(let leader):
+            statistics.role = "follower"
+            statistics.leader = leader
+        }
         statistics.openConnections = openConnections.load(ordering: .relaxed)
         statistics.partialFrameBytes = partialFrames.heldBytes
         metrics.update(from: statistics)
@@ -273,6 +280,11 @@ extension HubServer {
 
 public struct HubStatistics: Hashable, Sendable, Codable {
     public var latestSequence: UInt64
+    /// "leader": this hub stores submissions (a hub on its own, or a cluster's leader); "follower": a cluster's
+    /// follower or a relay, which sends desks to `leader`.
+    public var role = "leader"
+    /// For a follower or relay: the `host:port` it sends desks to, when known.
+    public var leader: String?
     /// TCP connections open, authenticated or not.
     public var openConnections = 0
     /// Bytes held for frames still arriving, over all connections (bounded by `maxPartialFrameBytes`).

@@ -136,6 +136,15 @@ struct ClusterTests {
             #expect(copy.records == atLeader.records)
         }
         #expect(try await TestPostgres.storedTerms(in: cluster.location).map(\.sequence) == Array(1...20))
+
+        // Operators see which hub leads: /v1/stats and the resultshub_leading gauge.
+        let leaderStats = try await AdminHTTP.get(port: leader.adminPort, "/v1/stats").body
+        #expect(leaderStats.contains(#""role":"leader""#), "\(leaderStats)")
+        let followerStats = try await AdminHTTP.get(port: followers[0].adminPort, "/v1/stats").body
+        #expect(followerStats.contains(#""role":"follower""#), "\(followerStats)")
+        #expect(followerStats.contains(#""leader":"127.0.0.1:\#(leader.port)""#), "\(followerStats)")
+        #expect(try await AdminHTTP.get(port: leader.adminPort, "/metrics").body.contains("resultshub_leading 1"))
+        #expect(try await AdminHTTP.get(port: followers[0].adminPort, "/metrics").body.contains("resultshub_leading 0"))
     }
 
     @Test func killNineOfTheLeaderLosesNothingAckedAndSubscribersResumeElsewhere() async throws {
