@@ -213,27 +213,9 @@ struct ClusterTests {
         let newLeader = try #require(cluster.hubs.dropFirst().first { "127.0.0.1:\($0.port)" == leaderAddress })
         let latest = UInt64(stored.count)
         let final = try await Self.copy(at: newLeader.port, through: latest)
-        try await withTimeout(30) {
-            try await HubSession.connect(host: "127.0.0.1", port: newLeader.port, hello: .subscriber) { session in
-                session.useElectionCompression()
-                try await session.send(.subscribe(Subscribe(filter: .all, resumeFrom: 0)))
-                var replica = Replica()
-                try replica.apply(Snapshot(sequence: 0, reason: .newSubscription, records: [], checksum: 0))
-                var events: [UInt64: ContestRecordKey] = [:]
-                while replica.sequence < latest {
-                    guard case .deltaBatch(let batch) = try await session.next() else {
-                        throw TestFailure("expected deltas")
-                    }
-                    for event in batch.events {
-                        events[event.sequence] = ContestRecordKey(
-                            contest: event.record.contestID, revision: event.record.revision)
-                    }
-                    try replica.apply(batch)
-                }
-                for (sequence, key) in acked {
-                    #expect(events[sequence] == key, "acked sequence \(sequence) is stored as acked")
-                }
-            }
+        let (events, _) = try await storedEvents(at: newLeader.port, through: latest)
+        for (sequence, key) in acked {
+            #expect(events[sequence] == key, "acked sequence \(sequence) is stored as acked")
         }
 
         // The broadcaster resumed on a follower: one snapshot only, and its verified copy is the new leader's.

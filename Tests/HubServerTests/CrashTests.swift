@@ -63,37 +63,49 @@ struct CrashTests {
         defer { hub.terminate() }
         let ackedNow = ledger.acked.withLock { $0 }
         #expect(!ackedNow.isEmpty)
+        let latest = try await withTimeout(30) {
+            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { $0.welcome }
+        }.latestSequence
+        #expect(latest >= ackedNow.keys.max() ?? 0)
+        let (events, replica) = try await storedEvents(at: hub.port, through: latest)
+        for (sequence, key) in ackedNow {
+            #expect(events[sequence] == key, "acked sequence \(sequence) is in the journal as acked")
+        }
+        let rejected = ledger.rejected.withLock { $0 }
+        #expect(Set(events.values).isDisjoint(with: rejected), "nothing rejected was stored")
+        // The replayed copy equals the restarted hub's state.
         try await withTimeout(30) {
-            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { subscriber in
-                subscriber.useElectionCompression()
-                let latest = subscriber.welcome.latestSequence
-                #expect(latest >= ackedNow.keys.max() ?? 0)
-                // Every event the hub has, from the journal, in order.
-                try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: 0)))
-                var replica = Replica()
-                try replica.apply(Snapshot(sequence: 0, reason: .newSubscription, records: [], checksum: 0))
-                var events: [UInt64: ContestRecordKey] = [:]
-                while replica.sequence < latest {
-                    guard case .deltaBatch(let batch) = try await subscriber.next() else {
-                        throw TestFailure("expected deltas")
-                    }
-                    for event in batch.events {
-                        events[event.sequence] = ContestRecordKey(
-                            contest: event.record.contestID, revision: event.record.revision)
-                    }
-                    try replica.apply(batch)
-                }
-                for (sequence, key) in ackedNow {
-                    #expect(events[sequence] == key, "acked sequence \(sequence) is in the journal as acked")
-                }
-                let rejected = ledger.rejected.withLock { $0 }
-                #expect(Set(events.values).isDisjoint(with: rejected), "nothing rejected was stored")
-                // The replayed copy equals the restarted hub's state.
-                try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { fresh in
-                    let snapshot = try await fresh.subscribeForSnapshot()
-                    #expect(snapshot.checksum == replica.checksum.value)
-                }
+            try await HubSession.connect(host: "127.0.0.1", port: hub.port, hello: .subscriber) { fresh in
+                let snapshot = try await fresh.subscribeForSnapshot()
+                #expect(snapshot.checksum == replica.checksum.value)
             }
+        }
+    }
+}
+
+/// Every event a hub holds through `latest`, read back by resuming from 0 (from its journal or store, in order) and
+/// checked batch by batch: each sequence number's contest and revision, and the copy they build.
+func storedEvents(at port: Int, through latest: UInt64) async throws -> (
+    events: [UInt64: ContestRecordKey], copy: Replica
+) {
+    try await withTimeout(30) {
+        try await HubSession.connect(host: "127.0.0.1", port: port, hello: .subscriber) { subscriber in
+            subscriber.useElectionCompression()
+            try await subscriber.send(.subscribe(Subscribe(filter: .all, resumeFrom: 0)))
+            var replica = Replica()
+            try replica.apply(Snapshot(sequence: 0, reason: .newSubscription, records: [], checksum: 0))
+            var events: [UInt64: ContestRecordKey] = [:]
+            while replica.sequence < latest {
+                guard case .deltaBatch(let batch) = try await subscriber.next() else {
+                    throw TestFailure("expected deltas")
+                }
+                for event in batch.events {
+                    events[event.sequence] = ContestRecordKey(
+                        contest: event.record.contestID, revision: event.record.revision)
+                }
+                try replica.apply(batch)
+            }
+            return (events, replica)
         }
     }
 }

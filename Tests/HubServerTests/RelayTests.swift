@@ -7,11 +7,41 @@ import Logging
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `results-hub relay` processes, run as the ordinary user, chained below a real hub (issue 15): each serves a
 /// verified copy of its upstream with the same sequence numbers and checksums, and sends desks upstream.
 @Suite("Relay hubs", .serialized)
 struct RelayTests {
     static let logger = Logger(label: "relay-tests")
+
+    /// A hub (file journal) and two relays below it, one below the other, all as the ordinary user.
+    struct Chain {
+        var directory: String
+        var hub: HubProcess
+        var first: HubProcess
+        var second: HubProcess
+
+        static func start() async throws -> Chain {
+            let directory = try OrdinaryUser.makeDirectory("results-hub-relay")
+            let desks = directory + "/desks.json"
+            try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
+            let data = directory + "/hub"
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
+            if OrdinaryUser.testsRunAsRoot { chown(data, OrdinaryUser.nobody, OrdinaryUser.nogroup) }
+            let hub = try await HubProcess.start(directory: data, arguments: ["--desks", desks], asOrdinaryUser: true)
+            let first = try await RelayTests.startRelay(upstream: hub.port, desks: desks)
+            let second = try await RelayTests.startRelay(upstream: first.port, desks: desks)
+            return Chain(directory: directory, hub: hub, first: first, second: second)
+        }
+
+        func stop() {
+            for process in [second, first, hub] { process.terminate() }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
 
     static func startRelay(upstream: Int, desks: String) async throws -> HubProcess {
         try await HubProcess.start(
@@ -21,18 +51,9 @@ struct RelayTests {
     }
 
     @Test func aChainOfRelaysEndsWithTheHubsCopyAndSendsDesksUpstream() async throws {
-        let directory = try OrdinaryUser.makeDirectory("results-hub-relay")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let desks = directory + "/desks.json"
-        try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
-        let data = try OrdinaryUser.makeDirectory("results-hub-relay-data")
-        defer { try? FileManager.default.removeItem(atPath: data) }
-        let hub = try await HubProcess.start(directory: data, arguments: ["--desks", desks], asOrdinaryUser: true)
-        defer { hub.terminate() }
-        let first = try await Self.startRelay(upstream: hub.port, desks: desks)
-        defer { first.terminate() }
-        let second = try await Self.startRelay(upstream: first.port, desks: desks)
-        defer { second.terminate() }
+        let chain = try await Chain.start()
+        defer { chain.stop() }
+        let (hub, first, second) = (chain.hub, chain.first, chain.second)
 
         // A broadcaster at the end of the chain, from before the night starts.
         let watched = Shared<(snapshots: Int, latest: Replica?)>((0, nil))
@@ -78,18 +99,9 @@ struct RelayTests {
     /// The 2023 night replayed into the hub by `hub-load night`, its three subscribers at the end of the chain:
     /// every delivery and each subscriber's final copy verified.
     @Test func theNightReplayedThroughTwoRelaysIsDeliveredWhole() async throws {
-        let directory = try OrdinaryUser.makeDirectory("results-hub-relay-night")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let desks = directory + "/desks.json"
-        try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
-        let data = try OrdinaryUser.makeDirectory("results-hub-relay-night-data")
-        defer { try? FileManager.default.removeItem(atPath: data) }
-        let hub = try await HubProcess.start(directory: data, arguments: ["--desks", desks], asOrdinaryUser: true)
-        defer { hub.terminate() }
-        let first = try await Self.startRelay(upstream: hub.port, desks: desks)
-        defer { first.terminate() }
-        let second = try await Self.startRelay(upstream: first.port, desks: desks)
-        defer { second.terminate() }
+        let chain = try await Chain.start()
+        defer { chain.stop() }
+        let (hub, second) = (chain.hub, chain.second)
         let run = try await CommandRun.run(
             Executables.directory.appendingPathComponent("hub-load").path,
             [
