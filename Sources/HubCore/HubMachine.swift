@@ -318,27 +318,37 @@ public struct HubMachine {
             pendingReplicated.append(contentsOf: entries)
             return []
         }
+        var actions: [Action] = []
+        applyReplicated(entries, now: now, into: &actions)
+        afterCommit(now: now, into: &actions)
+        return actions
+    }
+
+    /// Applies what another hub stored and delivers it; what `replicated` does between commits.
+    private mutating func applyReplicated(
+        _ entries: [(sequence: UInt64, record: ContestRecord)], now: UInt64, into actions: inout [Action]
+    ) {
         var events: [HubEvent] = []
-        var failure: String?
         for entry in entries where entry.sequence > state.latestSequence {
             do {
                 events.append(try state.replay(sequence: entry.sequence, record: entry.record))
             } catch {
-                failure = error.message
+                actions.append(.notice(.replicationFailed(error.message)))
                 break
             }
         }
-        var actions: [Action] = []
-        if let failure { actions.append(.notice(.replicationFailed(failure))) }
-        guard !events.isEmpty else { return actions }
+        guard !events.isEmpty else { return }
         durableSequence = events.last!.sequence
         for event in events { log.append(event) }
         fanOut(events, now: now, into: &actions)
+        startReachedResumes(into: &actions)
+    }
+
+    /// Subscribers that resumed from ahead of this follower, now that it got there.
+    private mutating func startReachedResumes(into actions: inout [Action]) {
         let reached = awaitingResumes.filter { $0.subscription.resumeFrom! <= durableSequence }
         awaitingResumes.removeAll { $0.subscription.resumeFrom! <= durableSequence }
         for waiting in reached { startSubscription(waiting.peer, waiting.subscription, into: &actions) }
-        afterCommit(now: now, into: &actions)
-        return actions
     }
 
     /// A relay's upstream copy jumped (its first snapshot, a fresh one, or a conflated batch): the state takes the
@@ -391,6 +401,7 @@ public struct HubMachine {
                 if !receivers.isEmpty { actions.append(.deliver(frame, to: receivers)) }
             }
         }
+        startReachedResumes(into: &actions)
         afterCommit(now: now, into: &actions)
         return actions
     }
@@ -641,8 +652,7 @@ public struct HubMachine {
         if !pendingReplicated.isEmpty {
             let entries = pendingReplicated
             pendingReplicated.removeAll()
-            actions += replicated(entries, now: now)
-            return
+            applyReplicated(entries, now: now, into: &actions)
         }
         let work = deferred
         deferred.removeAll()

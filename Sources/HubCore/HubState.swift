@@ -172,6 +172,9 @@ public struct HubState: Sendable {
             }
         }
         latestSequence = sequence
+        // The events in between are not known, so neither are their revisions: remembering starts again after the
+        // jump (each contest's current revision is still recognised from its record).
+        remembered = RememberedRevisions(bound: remembered.bound, after: sequence)
         return changed
     }
 

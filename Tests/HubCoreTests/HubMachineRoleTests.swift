@@ -165,6 +165,41 @@ struct HubMachineRelayTests {
         #expect(fresh.sequence == 47)
     }
 
+    @Test func eventsAfterAJumpApplyAndReachSubscribersAsUsual() throws {
+        var hub = try relay()
+        let alpha = try record(F.declaration(F.alpha, (F.con, 6), (F.lab, 4)))
+        let beta = try record(F.declaration(F.beta, (F.ld, 5), (F.con, 4)))
+        // A relay started below a hub already at 100, then the upstream's next event.
+        _ = hub.adopt([(100, alpha)], through: 100, replacingAll: true, now: 0)
+        _ = hub.connected(watcher, compression: .none)
+        _ = hub.subscribe(watcher, Subscribe(filter: .all, resumeFrom: nil))
+        let next = hub.replicated([(101, beta)], now: 0).messages(to: watcher)
+        guard case .deltaBatch(let batch)? = next.first else {
+            Issue.record("expected a batch, got \(next)")
+            return
+        }
+        #expect(batch.firstSequence == 101 && batch.lastSequence == 101 && !batch.conflated)
+        #expect(batch.checksum == StateChecksum(records: [alpha, beta]).value)
+        // And again after a conflated jump.
+        let corrected = try record(F.declaration(F.alpha, revision: 2, (F.con, 3), (F.lab, 7)))
+        _ = hub.adopt([(140, corrected)], through: 150, replacingAll: false, now: 0)
+        #expect(hub.replicated([(151, beta)], now: 0).messages(to: watcher).count == 1)
+        #expect(hub.durableSequence == 151)
+    }
+
+    @Test func aResumeFromAheadIsStartedByACopyThatGetsThere() throws {
+        var hub = try relay()
+        _ = hub.connected(watcher, compression: .none)
+        #expect(hub.subscribe(watcher, Subscribe(filter: .all, resumeFrom: 30)).isEmpty)
+        let alpha = try record(F.declaration(F.alpha, (F.con, 6), (F.lab, 4)))
+        let started = hub.adopt([(40, alpha)], through: 40, replacingAll: true, now: 0).messages(to: watcher)
+        guard case .snapshot(let snapshot)? = started.first else {
+            Issue.record("expected the resume to be answered with a snapshot, got \(started)")
+            return
+        }
+        #expect(snapshot.sequence == 40)
+    }
+
     @Test func aFreshSnapshotWithoutAContestRemovesItsRecord() throws {
         var hub = try relay()
         let alpha = try record(F.declaration(F.alpha, (F.con, 6), (F.lab, 4)))

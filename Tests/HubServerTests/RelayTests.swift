@@ -114,6 +114,26 @@ struct RelayTests {
             "\(run.output)")
     }
 
+    @Test func aRelayStartedBelowAHubThatHoldsResultsCopiesItThenFollows() async throws {
+        let directory = try OrdinaryUser.makeDirectory("results-hub-relay-late")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let desks = directory + "/desks.json"
+        try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
+        let hub = try await HubProcess.start(directory: directory, arguments: ["--desks", desks], asOrdinaryUser: true)
+        defer { hub.terminate() }
+        let desk = DeskClient(
+            address: HubAddress(host: "127.0.0.1", port: hub.port), deskID: "national", token: TestHub.nationalToken,
+            logger: Self.logger, timeout: .seconds(20))
+        for slug in Declarations.councils.prefix(5) { _ = try await desk.submit(Declarations.real(slug)) }
+        let relay = try await Self.startRelay(upstream: hub.port, desks: desks)
+        defer { relay.terminate() }
+        for slug in Declarations.councils.dropFirst(5).prefix(5) { _ = try await desk.submit(Declarations.real(slug)) }
+        await desk.close()
+        let atHub = try await ClusterTests.copy(at: hub.port, through: 10)
+        let atRelay = try await ClusterTests.copy(at: relay.port, through: 10)
+        #expect(atRelay.checksum == atHub.checksum && atRelay.records == atHub.records)
+    }
+
     @Test func aRelayWithoutItsUpstreamSaysSo() async throws {
         let run = try await CommandRun.run(
             Executables.resultsHub, ["relay", "--upstream", "127.0.0.1:1", "--port", "0", "--admin-port", "0"],
