@@ -132,9 +132,14 @@ public actor DeskClient {
         var lastError: any Error = HubClientError.connectionLost
         var redirects = 0
         var attempt = 0
+        // Addresses found unreachable since one answered: one attempt is a round over all of them.
+        var unreachable = 0
         while attempt < attempts {
             defer { attempt += 1 }
-            if attempt > 0 {
+            if redirects > 0 && attempt == 0 {
+                // Redirected: a short pause, growing, so that hubs naming each other cannot make it spin.
+                try await Task.sleep(for: .milliseconds(20 * redirects))
+            } else if attempt > 0 {
                 try await Task.sleep(for: .milliseconds(100 << min(attempt, 5)))
                 logger.info(
                     "retrying after a lost connection",
@@ -147,10 +152,13 @@ public actor DeskClient {
                 if case .unreachable = error {
                     lastError = error
                     moveToNextAddress()
+                    unreachable += 1
+                    // The other addresses first, before this counts as an attempt.
+                    if unreachable % addresses.count != 0 { attempt -= 1 }
                     continue
                 }
                 if case .closedByHub(let goodbye) = error, let leader = goodbye.leader {
-                    try follow(leader, redirects: &redirects, attempt: &attempt, goodbye)
+                    try await follow(leader, redirects: &redirects, attempt: &attempt, goodbye)
                     lastError = error
                     continue
                 }
@@ -171,7 +179,7 @@ public actor DeskClient {
             } catch let error as HubClientError where Self.isRetryable(error) {
                 if self.connection?.channel === connection.channel { self.connection = nil }
                 if case .closedByHub(let goodbye) = error, let leader = goodbye.leader {
-                    try follow(leader, redirects: &redirects, attempt: &attempt, goodbye)
+                    try await follow(leader, redirects: &redirects, attempt: &attempt, goodbye)
                 }
                 lastError = error
             }
@@ -181,10 +189,14 @@ public actor DeskClient {
 
     /// A hub that takes no submissions sent the desk to `leader` (spec 6.18): go there, without counting it as a
     /// failed attempt; with no leader known (a failover under way), try the next address after the usual wait.
-    private func follow(_ leader: String, redirects: inout Int, attempt: inout Int, _ goodbye: Goodbye) throws {
+    private func follow(
+        _ leader: String, redirects: inout Int, attempt: inout Int, _ goodbye: Goodbye
+    ) async throws {
         connection?.close()
         connection = nil
         guard !leader.isEmpty else {
+            // No leader just now (a failover): the next address after half a second (spec 6.18), as an attempt.
+            try await Task.sleep(for: .milliseconds(500))
             moveToNextAddress()
             return
         }

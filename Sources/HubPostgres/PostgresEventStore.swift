@@ -58,6 +58,11 @@ public actor PostgresEventStore: SharedEventStore {
     private var leadingTerm: Int64?
     /// An append failed in a way that means the session is gone: the lead is lost.
     private var sessionLost = false
+    /// Counts sessions: an append that ends after its session was replaced says nothing about the new one.
+    private var sessionGeneration = 0
+    /// The address this hub advertised when it last led: read back from the store after it lost the lead, it is
+    /// stale, and desks must not be sent back here.
+    private var ownAddress: String?
 
     private init(options: Options, logger: Logger, group: any EventLoopGroup) {
         self.options = options
@@ -77,7 +82,7 @@ public actor PostgresEventStore: SharedEventStore {
     private func start() async throws(PostgresStoreError) {
         let location = options.location.description
         do {
-            let session = try await connect(purpose: "session")
+            let session = try await connect(purpose: "session", lease: true)
             self.session = session
             self.reader = try await connect(purpose: "reader")
             try await session.withTransaction(logger: logger) { connection in
@@ -138,7 +143,7 @@ public actor PostgresEventStore: SharedEventStore {
         return rehearsal ? "a rehearsal of \(id) (digest \(hex))" : "\(id) (digest \(hex))"
     }
 
-    private func connect(purpose: String) async throws -> PostgresConnection {
+    private func connect(purpose: String, lease: Bool = false) async throws -> PostgresConnection {
         var configuration = PostgresConnection.Configuration(
             host: options.location.host, port: options.location.port, username: options.location.user,
             password: options.password, database: options.location.database, tls: .disable)
@@ -149,7 +154,21 @@ public actor PostgresEventStore: SharedEventStore {
             on: group.next(), configuration: configuration, id: nextConnectionID, logger: logger
         ).get()
         // Acked means committed, whatever the database's default: with a synchronous standby, on both machines.
-        try await connection.query("SET synchronous_commit = on", logger: logger)
+        // And the session that may take the lock ends, lock and all, when the hub goes quiet for a lease: set before
+        // the lock can be taken, so that it is never held without one.
+        let leaseMillis = max(100, Int(options.lease / .milliseconds(1)))
+        let settings = ["SET synchronous_commit = on"] + (lease ? ["SET idle_session_timeout = \(leaseMillis)"] : [])
+        let logger = self.logger
+        do {
+            for setting in settings {
+                try await bounded(by: queryLimit) {
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: setting), logger: logger)
+                }
+            }
+        } catch {
+            _ = try? await bounded(by: .seconds(1)) { try await connection.close() }
+            throw error
+        }
         return connection
     }
 
@@ -190,6 +209,7 @@ public actor PostgresEventStore: SharedEventStore {
         guard let term = leadingTerm, let session, !sessionLost else {
             throw .writeFailed("this hub does not lead the cluster on \(options.location), so it stores nothing")
         }
+        let generation = sessionGeneration
         guard first.sequence == lastSequence + 1 else {
             throw .appendOutOfSequence(expected: lastSequence + 1, found: first.sequence)
         }
@@ -224,7 +244,7 @@ public actor PostgresEventStore: SharedEventStore {
         } catch {
             // Whatever went wrong, this session may no longer be the leader's: step down and follow from what the
             // table holds (if the commit went through after all, the entries come back as another's).
-            sessionLost = true
+            if generation == sessionGeneration { sessionLost = true }
             if Self.isUniqueViolation(error) {
                 throw .writeFailed(
                     "sequence \(first.sequence) is already stored by another hub: this hub no longer leads")
@@ -232,10 +252,11 @@ public actor PostgresEventStore: SharedEventStore {
             throw .writeFailed("storing in \(options.location) failed: \(Self.describe(error))")
         }
         guard stored == Int64(entries.count) else {
-            sessionLost = true
+            if generation == sessionGeneration { sessionLost = true }
             throw .writeFailed("another hub took the lead (the store's term is no longer \(term)); nothing stored")
         }
-        lastSequence = entries.last!.sequence
+        // Never backwards: a follower's read may have passed these already after a session was replaced.
+        lastSequence = max(lastSequence, entries.last!.sequence)
     }
 
     public func close() async throws(JournalError) {
@@ -266,8 +287,12 @@ public actor PostgresEventStore: SharedEventStore {
         while !Task.isCancelled && !closed {
             do {
                 try await reconnectIfNeeded()
-                try await follow(reportedLeader: &reportedLeader, report)
+                // Returns holding the lock, unless cancelled or closed meanwhile: then it must not lead.
+                guard try await follow(reportedLeader: &reportedLeader, report), !Task.isCancelled, !closed else {
+                    break
+                }
                 let advertised = try await address()
+                ownAddress = advertised
                 try await takeLead(advertising: advertised, report)
                 reportedLeader = .some(advertised)
                 await report(.leading)
@@ -295,20 +320,24 @@ public actor PostgresEventStore: SharedEventStore {
     }
 
     private func reconnectIfNeeded() async throws {
-        if session == nil { session = try await connect(purpose: "session") }
+        if session == nil {
+            session = try await connect(purpose: "session", lease: true)
+            sessionGeneration += 1
+            sessionLost = false
+        }
         if reader == nil { reader = try await connect(purpose: "reader") }
-        sessionLost = false
     }
 
-    /// Reads what the leader stores until this hub takes the lock; returns holding it, having read to the end.
+    /// Reads what the leader stores until this hub takes the lock: true holding it, having read to the end; false
+    /// if it stopped without (cancelled, or the store closed).
     private func follow(
         reportedLeader: inout String??, _ report: @escaping @Sendable (StoreRoleEvent) async -> Void
-    ) async throws {
-        guard let reader, let session else { return }
+    ) async throws -> Bool {
+        guard let reader, let session else { return false }
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let interval = options.pollInterval
         let logger = self.logger
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        return try await withThrowingTaskGroup(of: Void.self) { group in
             for channel in [PostgresSchema.eventsChannel, PostgresSchema.leaderChannel] {
                 group.addTask {
                     try await reader.listen(on: channel) { notifications in
@@ -325,7 +354,9 @@ public actor PostgresEventStore: SharedEventStore {
             defer { group.cancelAll() }
             for await _ in wakeups {
                 try Task.checkCancellation()
-                let leader = try await readLeader(on: reader)
+                var leader = try await readLeader(on: reader)
+                // This hub's own address, left by its last term: stale until another hub takes the lead.
+                if leader != nil && leader == ownAddress { leader = nil }
                 if reportedLeader != .some(leader) {
                     reportedLeader = .some(leader)
                     logger.info("following", metadata: ["store.leader": "\(leader ?? "none")"])
@@ -339,9 +370,10 @@ public actor PostgresEventStore: SharedEventStore {
                 if locked {
                     // Everything stored before the lock was released is readable now: read it before leading.
                     try await readToEnd(on: reader, report)
-                    return
+                    return true
                 }
             }
+            return false
         }
     }
 
@@ -369,18 +401,22 @@ public actor PostgresEventStore: SharedEventStore {
         advertising address: String, _ report: @escaping @Sendable (StoreRoleEvent) async -> Void
     ) async throws {
         guard let session else { return }
-        // From now on PostgreSQL ends this session, and the lock with it, when the hub goes quiet for a lease.
-        let leaseMillis = max(100, Int(options.lease / .milliseconds(1)))
-        try await session.query(PostgresQuery(unsafeSQL: "SET idle_session_timeout = \(leaseMillis)"), logger: logger)
-        let rows = try await session.query(
-            """
-            UPDATE resultshub_store SET term = term + 1, leader = \(address), leader_since = now()
-            RETURNING term
-            """, logger: logger)
-        guard let term = try await rows.decode(Int64.self).first(where: { _ in true }) else {
+        let logger = self.logger
+        let newTerm = try await bounded(by: queryLimit) {
+            try await session.query(
+                """
+                UPDATE resultshub_store SET term = term + 1, leader = \(address), leader_since = now()
+                RETURNING term
+                """, logger: logger
+            ).decode(Int64.self).first(where: { _ in true })
+        }
+        guard let term = newTerm else {
             throw PostgresStoreError.cannotConnect(location: options.location.description, reason: "no store row")
         }
-        try await session.query("SELECT pg_notify(\(PostgresSchema.leaderChannel), \(address))", logger: logger)
+        try await bounded(by: queryLimit) {
+            _ = try await session.query(
+                "SELECT pg_notify(\(PostgresSchema.leaderChannel), \(address))", logger: logger)
+        }
         leadingTerm = term
     }
 
@@ -392,7 +428,9 @@ public actor PostgresEventStore: SharedEventStore {
             try await Task.sleep(for: interval)
             guard let session, !sessionLost else { break }
             let logger = self.logger
-            try await bounded(by: options.lease) { _ = try await session.query("SELECT 1", logger: logger) }
+            // Queued behind a commit on the same session, so bounded as a commit is; PostgreSQL ends the session
+            // itself when nothing reaches it for a lease.
+            try await bounded(by: queryLimit) { _ = try await session.query("SELECT 1", logger: logger) }
         }
         logger.warning("this hub lost the lead: its database session ended; following again")
     }

@@ -130,6 +130,8 @@ actor HubEngine {
         case .following(let leader):
             logger.notice("following: desks are sent to the leader", metadata: ["store.leader": "\(leader ?? "none")"])
             perform(machine.follow(leader: leader))
+            // A commit that failed as this hub lost the lead says nothing about the store a follower reads.
+            readiness.storeRecovered()
         case .entries(let entries):
             perform(
                 machine.replicated(

@@ -108,6 +108,7 @@ public final class HubServer: Service, Sendable {
         // once it listens.
         let advertised = group.next().makePromise(of: String.self)
         let firstReport = group.next().makePromise(of: Void.self)
+        let readiness = currentReadiness
         let coordination = shared.map { shared in
             Task {
                 let reported = Atomic<Bool>(false)
@@ -119,12 +120,23 @@ public final class HubServer: Service, Sendable {
                 } catch {
                     logger.error("the shared store stopped: \(error)")
                 }
+                if !Task.isCancelled {
+                    // Serving on would be serving a copy that no longer moves: say so where operators look.
+                    readiness.storeFailed("the shared store stopped: this hub's copy no longer follows it")
+                    logger.critical("the shared store stopped: this hub's copy no longer follows it")
+                }
                 firstReport.fail(CancellationError())
             }
         }
-        if coordination != nil {
+        if let coordination {
             do {
-                try await firstReport.futureResult.get()
+                // A relay waits here for its upstream: a SIGTERM meanwhile stops the wait.
+                try await withGracefulShutdownHandler {
+                    try await firstReport.futureResult.get()
+                } onGracefulShutdown: {
+                    coordination.cancel()
+                    firstReport.fail(CancellationError())
+                }
             } catch {
                 advertised.fail(error)
                 try? await engine.shutdown().get()
@@ -212,10 +224,9 @@ public final class HubServer: Service, Sendable {
             startFailure = error
             channel.close(promise: nil)
         }
-        advertised.succeed(
-            configuration.advertisedAddress ?? "\(configuration.host):\(address.port ?? configuration.port)")
+        let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+        advertised.succeed(configuration.advertisedAddress ?? "\(host):\(address.port ?? configuration.port)")
 
-        let readiness = currentReadiness
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()
         } onGracefulShutdown: {

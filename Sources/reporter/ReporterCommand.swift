@@ -116,9 +116,10 @@ struct HubOptions: ParsableArguments {
 
     /// Checked by `validateDesk()`.
     func deskClient() -> DeskClient {
+        // Hubs of a cluster: enough attempts (about 6 s of backoff) to ride out a failover.
         DeskClient(
             addresses: addresses, deskID: deskID ?? "", token: deskToken ?? "", clientName: "reporter", logger: logger,
-            timeout: timeLimit)
+            attempts: addresses.count > 1 ? 6 : 3, timeout: timeLimit)
     }
 
     func subscriberClient(filter: SubscriptionFilter = .all) -> SubscriberClient {

@@ -3,6 +3,7 @@ import ElectionDefaults
 import ElectionModel
 import Foundation
 import HubAdmin
+import HubClient
 import HubCore
 import HubJournal
 import HubPostgres
@@ -192,6 +193,11 @@ extension ResultsHubCommand {
                 throw ValidationError("--store-password-file and --advertise go with --store")
             }
             guard leaseMillis >= 200 else { throw ValidationError("--lease-millis must be at least 200") }
+            if let advertise, HubAddress(advertise) == nil || advertise.utf8.count > WireLimits.maxAddressBytes {
+                throw ValidationError(
+                    "--advertise \(advertise) is not HOST:PORT or [IPv6]:PORT of at most \(WireLimits.maxAddressBytes) bytes"
+                )
+            }
             if let store {
                 do {
                     _ = try PostgresStoreLocation(url: store)

@@ -265,11 +265,38 @@ struct ClusterTests {
         #expect(stored.map(\.sequence) == [1, 2])
         #expect(stored.map(\.term) == [1, 2], "nothing written in the old term after the new one began")
 
-        // It steps down and follows: its subscribers see what the new leader stored.
+        // It steps down and follows, sending desks to the new leader, never back to itself.
+        var sentTo: String?
+        for _ in 0..<100 {
+            sentTo = try await withTimeout {
+                try await HubSession.connect(host: "127.0.0.1", port: old.port, hello: .desk()) { desk in
+                    guard case .goodbye(let goodbye) = try await desk.next() else { return nil }
+                    return goodbye.leader
+                }
+            }
+            if sentTo == "127.0.0.1:\(new.port)" { break }
+            #expect(sentTo != "127.0.0.1:\(old.port)", "a hub that lost the lead sent a desk back to itself")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(sentTo == "127.0.0.1:\(new.port)")
+        // Its subscribers see what the new leader stored.
         let atOld = try await Self.copy(at: old.port, through: 2)
         let atNew = try await Self.copy(at: new.port, through: 2)
         #expect(atOld.checksum == atNew.checksum)
         #expect(old.standardError.contains("lost the lead"))
+    }
+
+    @Test func aFollowerThatStopsLeavesTheLeaderLeading() async throws {
+        let cluster = try await Self.startCluster(hubs: 2)
+        defer { cluster.stopAll() }
+        cluster.hubs[1].terminate()
+        #expect(try await TestPostgres.leader(in: cluster.location) == "127.0.0.1:\(cluster.hubs[0].port)")
+        let desk = DeskClient(
+            address: cluster.addresses[0], deskID: "national", token: TestHub.nationalToken, logger: Self.logger,
+            timeout: .seconds(10))
+        #expect(try await desk.submit(Declarations.real(Declarations.councils[0])).sequence == 1)
+        await desk.close()
+        #expect(try await TestPostgres.storedTerms(in: cluster.location).map(\.term) == [1])
     }
 
     @Test func aStoreForAnotherElectionIsRefused() async throws {
