@@ -65,7 +65,8 @@ struct HubLoadCLITests {
         #expect(object?["deliveries"] as? Int == events * 100)
     }
 
-    /// Hubs on PostgreSQL with relays, then one hub with its file journal: both loaded, both verified.
+    /// Hubs on PostgreSQL with relays, the leader killed during the load, then one hub with its file journal: both
+    /// loaded, both verified.
     @Test func aClusterAndAFileJournalAreLoadedInOneRun() async throws {
         let (server, password) = try TestPostgres.server()
         let directory = try OrdinaryUser.makeDirectory("hub-load-cluster")
@@ -77,15 +78,19 @@ struct HubLoadCLITests {
             Self.binary,
             [
                 "cluster", "--store", server.description, "--followers", "1", "--relays", "1", "--desks", "2",
-                "--subscribers", "2", "--duration", "2s", "--max-declarations", "2000", "--report", reportPath,
+                "--subscribers", "2", "--duration", "3s", "--max-declarations", "3000", "--kill-leader-after", "1s",
+                "--report", reportPath,
             ], environment: environment, asOrdinaryUser: true)
         #expect(run.status == 0, "\(run.output)\(run.errors)")
         #expect(run.output.contains("verified: cluster yes, file journal yes"), "\(run.output)")
+        // The leader was killed a second in; the desks went on at the follower, and every ack was verified.
+        #expect(run.output.contains("the leader was killed (kill -9) during the load"), "\(run.output)")
         let data = try Data(contentsOf: URL(fileURLWithPath: reportPath))
         let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         let cluster = object?["cluster"] as? [String: Any]
         #expect((cluster?["declarationsAccepted"] as? Int ?? 0) > 0)
         #expect(cluster?["verified"] as? Bool == true)
+        #expect((cluster?["takeoverSeconds"] as? Double ?? 0) > 0)
         #expect((object?["fileJournal"] as? [String: Any])?["verified"] as? Bool == true)
     }
 }

@@ -233,11 +233,23 @@ extension HubLoadCommand {
         @Option(help: "Stop each run after this many declarations.")
         var maxDeclarations = 10_000_000
 
+        @Option(
+            help: ArgumentHelp(
+                "kill -9 the leader this long into the load (e.g. 3s): the desks go on at a follower; reports the takeover.",
+                valueName: "duration"))
+        var killLeaderAfter: String?
+
         @Option(help: "Write the figures as JSON to this file.")
         var report: String?
 
         func validate() throws {
             guard (0...8).contains(followers) else { throw ValidationError("--followers must be 0 to 8") }
+            if let killLeaderAfter {
+                guard followers > 0 else { throw ValidationError("--kill-leader-after needs a follower to take over") }
+                guard try DurationText.parse(killLeaderAfter) < DurationText.parse(duration) else {
+                    throw ValidationError("--kill-leader-after must be within --duration")
+                }
+            }
             guard (0...8).contains(relays) else { throw ValidationError("--relays must be 0 to 8") }
             guard (1...256).contains(desks) else { throw ValidationError("--desks must be 1 to 256") }
             guard (1...256).contains(subscribers) else { throw ValidationError("--subscribers must be 1 to 256") }
@@ -251,10 +263,11 @@ extension HubLoadCommand {
         }
 
         func run() async throws {
-            let result = try await ClusterLoadRunner(
+            var runner = ClusterLoadRunner(
                 server: store, followers: followers, relays: relays, desks: desks, subscribers: subscribers,
-                pipeline: pipeline, duration: try DurationText.parse(duration), maxDeclarations: maxDeclarations
-            ).run()
+                pipeline: pipeline, duration: try DurationText.parse(duration), maxDeclarations: maxDeclarations)
+            runner.killLeaderAfter = try killLeaderAfter.map { try DurationText.parse($0) }
+            let result = try await runner.run()
             print(result.summary)
             try writeReport(result, to: report)
             if !result.verified { throw ExitCode.failure }

@@ -18,6 +18,9 @@ public struct ClusterLoadRunner: Sendable {
     public var duration: Duration
     public var maxDeclarations: Int
     public var hubExecutable: URL?
+    /// `kill -9` of the leader this long into the load: the desks go on at a follower, and the report says how long
+    /// the takeover took.
+    public var killLeaderAfter: Duration?
 
     public init(
         server: String, followers: Int, relays: Int, desks: Int, subscribers: Int, pipeline: Int, duration: Duration,
@@ -58,8 +61,11 @@ public struct ClusterLoadRunner: Sendable {
             hubs += followers
             var relays: [HubProcess] = []
             for index in 0..<self.relays {
-                let upstream = followers.isEmpty ? leader : followers[index % followers.count]
-                relays.append(try await HubProcess.startRelay(executable: executable, upstream: upstream))
+                // Below a follower, with the others to go on at; below the leader when there are none.
+                let upstreams =
+                    followers.isEmpty
+                    ? [leader] : (0..<followers.count).map { followers[(index + $0) % followers.count] }
+                relays.append(try await HubProcess.startRelay(executable: executable, upstreams: upstreams))
             }
             hubs += relays
             var configuration = LoadConfiguration(
@@ -69,6 +75,10 @@ public struct ClusterLoadRunner: Sendable {
                 LoopbackAddress(host: "127.0.0.1", port: $0.port)
             }
             if configuration.subscriberHubs.isEmpty { configuration.subscriberHubs = [configuration.hub!] }
+            configuration.deskFailover = ([leader] + followers).map {
+                LoopbackAddress(host: "127.0.0.1", port: $0.port)
+            }
+            if let killLeaderAfter { configuration.killDuringLoad = (leader.pid, leader.port, killLeaderAfter) }
             let names =
                 ["leader"] + followers.indices.map { "follower \($0 + 1)" } + relays.indices.map { "relay \($0 + 1)" }
             let atStart = hubs.map { $0.usage() }
@@ -138,6 +148,11 @@ public struct ClusterReport: Codable, Sendable {
                 Double(fileJournal.deliveryLatencyMicros.p99), "µs"),
             "verified: cluster \(cluster.verified ? "yes" : "NO"), file journal \(fileJournal.verified ? "yes" : "NO")",
         ]
+        if let takeover = cluster.takeoverSeconds {
+            lines.append(
+                "the leader was killed (kill -9) during the load: a follower took over and acked \(fixed(takeover, 2)) s later; every acked declaration verified"
+            )
+        }
         for name in usage.keys.sorted() {
             guard let process = usage[name] else { continue }
             let cpu: Double = process.cpuSeconds - (process.cpuSecondsAtStart ?? 0)

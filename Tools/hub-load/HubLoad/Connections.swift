@@ -10,20 +10,52 @@ extension LoadRunner {
     // MARK: Desks
 
     /// Submits the plan's work, keeping up to `pipeline` submissions in flight; returns the submit-to-ack latency.
+    /// With `deskFailover` (a cluster), a lost connection is not the end: the desk goes to the hub a GOODBYE named, or
+    /// the next address, and sends again what was not answered, in order (a duplicate ack for those is expected).
     func submit(
         _ plan: DeskPlan, pipeline: Int, start: UInt64, at address: LoopbackAddress, state: RunState
     ) async throws -> (Histogram<UInt64>, DeskPlan) {
-        do {
-            return try await submitting(plan, pipeline: pipeline, start: start, at: address, state: state)
-        } catch {
-            state.failed.store(true, ordering: .relaxed)
-            throw LoadFailure("desk \(plan.hello.principal): \(error)")
+        let progress = DeskProgress(plan: plan)
+        let addresses = [address] + configuration.deskFailover.filter { $0 != address }
+        var current = address
+        var failovers = 0
+        while true {
+            do {
+                return try await submitting(progress, pipeline: pipeline, start: start, at: current, state: state)
+            } catch {
+                guard addresses.count > 1, failovers < 50, !state.failed.load(ordering: .relaxed),
+                    Self.isConnectionLoss(error)
+                else {
+                    state.failed.store(true, ordering: .relaxed)
+                    throw LoadFailure("desk \(plan.hello.principal): \(error)")
+                }
+                failovers += 1
+                if case HubClientError.closedByHub(let goodbye) = error, let leader = goodbye.leader, !leader.isEmpty,
+                    let named = try? LoopbackAddress(parsing: leader)
+                {
+                    current = named
+                } else {
+                    let index = addresses.firstIndex(of: current).map { ($0 + 1) % addresses.count } ?? 0
+                    current = addresses[index]
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+    }
+
+    /// The connection went (the hub died, or it is not the leader): another hub may take the work on.
+    static func isConnectionLoss(_ error: any Error) -> Bool {
+        switch error {
+        case HubClientError.connectionLost, HubClientError.unreachable: return true
+        case HubClientError.closedByHub(let goodbye): return goodbye.code != .authenticationFailed
+        default: return false
         }
     }
 
     private func submitting(
-        _ plan: DeskPlan, pipeline: Int, start: UInt64, at address: LoopbackAddress, state: RunState
+        _ progress: DeskProgress, pipeline: Int, start: UInt64, at address: LoopbackAddress, state: RunState
     ) async throws -> (Histogram<UInt64>, DeskPlan) {
+        let plan = progress.state.withLock { $0.plan }
         // The connection's request table matches each answer to its submission; its timer sends the heartbeats.
         let configuration = HubConnection.Configuration(deliversMessages: false)
         return try await HubConnection.connect(
@@ -32,8 +64,9 @@ extension LoadRunner {
         ) { connection, _ in
             try checkElection(connection.welcome)
             var plan = plan
-            var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
             var exhausted = false
+            // Sent on a connection that was lost: sent again first, in order, as batches of their own.
+            var resend = progress.takeUnanswered()
             // nil: a paced desk's timer, due while submissions are in flight.
             return try await withThrowingTaskGroup(of: [Answered]?.self) { inFlight in
                 var count = 0
@@ -41,9 +74,10 @@ extension LoadRunner {
                 while true {
                     // What is due now, up to the pipeline, goes out as one batch: one write and one task, not one
                     // of each per submission, or the tool rather than the hub would set the pace.
-                    var batch: [Submission] = []
+                    var batch: [Submission] = Array(resend.prefix(Self.maxBatch))
+                    resend.removeFirst(batch.count)
                     var step = DeskPlan.Step.done
-                    while count + batch.count < pipeline && batch.count < Self.maxBatch && !exhausted
+                    while resend.isEmpty && count + batch.count < pipeline && batch.count < Self.maxBatch && !exhausted
                         && !state.failed.load(ordering: .relaxed)
                     {
                         // A full window (compare): wait for the slowest subscriber, polling, as the Redis side does.
@@ -61,6 +95,7 @@ extension LoadRunner {
                     if !batch.isEmpty {
                         count += batch.count
                         let sentAt = nanos()
+                        let batchID = progress.sent(batch, plan: plan)
                         // Written here, in order, so that two revisions of one contest in flight arrive in order;
                         // only the waiting for answers is a task of its own.
                         let pending = try await connection.send(
@@ -68,6 +103,7 @@ extension LoadRunner {
                         inFlight.addTask { [batch] in
                             let answers = try await pending.answers()
                             let at = nanos()
+                            progress.answered(batchID)
                             return zip(answers, batch).map {
                                 Answered(answer: $0, key: $1.key, sentAt: sentAt, at: at)
                             }
@@ -87,7 +123,7 @@ extension LoadRunner {
                             return nil
                         }
                     case .done where count == 0:
-                        return (latency, plan)
+                        return (progress.state.withLock { $0.latency }, plan)
                     default:
                         break
                     }
@@ -105,10 +141,11 @@ extension LoadRunner {
                                 throw LoadFailure(
                                     "an ack for \(ack.contestID) revision \(ack.revision) answers no request")
                             }
-                            guard !ack.duplicate else {
+                            guard !ack.duplicate || progress.wasSentAgain(sent) else {
                                 throw LoadFailure("the hub already had \(sent) (a duplicate ack): load a fresh hub")
                             }
-                            latency.record((answered.at - answered.sentAt) / 1000)
+                            state.noteAck(at: answered.at, from: address.port)
+                            _ = progress.state.withLock { $0.latency.record((answered.at - answered.sentAt) / 1000) }
                             state.ledger.withLock {
                                 $0.acked(sequence: ack.sequence, key: sent, sentAt: answered.sentAt)
                             }
@@ -125,6 +162,52 @@ extension LoadRunner {
 
     /// Submissions one desk sends in one write at most.
     static let maxBatch = 32
+}
+
+/// A desk's work across its connections: where it is in its plan, its latencies, and what it sent that was not
+/// answered yet (sent again on the next connection when one is lost).
+final class DeskProgress: Sendable {
+    struct State: Sendable {
+        var plan: DeskPlan
+        var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+        var outstanding: [Int: [Submission]] = [:]
+        var nextBatch = 0
+        var sentAgain: Set<EventKey> = []
+    }
+    let state: Mutex<State>
+
+    init(plan: DeskPlan) {
+        state = Mutex(State(plan: plan))
+    }
+
+    /// A batch written, and the plan after it; its id.
+    func sent(_ batch: [Submission], plan: DeskPlan) -> Int {
+        state.withLock { state in
+            state.plan = plan
+            state.nextBatch += 1
+            state.outstanding[state.nextBatch] = batch
+            return state.nextBatch
+        }
+    }
+
+    func answered(_ batch: Int) {
+        _ = state.withLock { $0.outstanding.removeValue(forKey: batch) }
+    }
+
+    /// What was sent and not answered, in the order sent; from now on their duplicate acks are expected.
+    func takeUnanswered() -> [Submission] {
+        state.withLock { state in
+            let unanswered = state.outstanding.keys.sorted().flatMap { state.outstanding[$0]! }
+            state.outstanding.removeAll()
+            state.sentAgain.formUnion(unanswered.map(\.key))
+            return unanswered
+        }
+    }
+
+    func wasSentAgain(_ key: EventKey) -> Bool { state.withLock { $0.sentAgain.contains(key) } }
+}
+
+extension LoadRunner {
 
     /// A desk's answer, with when its submission was sent and when the answer came (nanoseconds).
     private struct Answered: Sendable {

@@ -49,13 +49,15 @@ public final class HubProcess: Sendable {
     }
 
     /// Starts `results-hub relay` below `upstream` (sharing its desks, which it sends upstream).
-    public static func startRelay(executable: URL, upstream: HubProcess) async throws -> HubProcess {
+    /// Starts `results-hub relay` below `upstreams` (the first, then the others when it goes), sharing their desks.
+    public static func startRelay(executable: URL, upstreams: [HubProcess]) async throws -> HubProcess {
         let directory = try makeDirectory(executable: executable)
+        let upstream = upstreams[0]
         return try await launch(
             executable: executable,
             arguments: [
-                "relay", "--upstream", "127.0.0.1:\(upstream.port)", "--port", "0", "--admin-port", "0", "--desks",
-                upstream.desksFile.path, "--log-level", "warning",
+                "relay", "--upstream", upstreams.map { "127.0.0.1:\($0.port)" }.joined(separator: ","), "--port", "0",
+                "--admin-port", "0", "--desks", upstream.desksFile.path, "--log-level", "warning",
             ], tokens: upstream.tokens, desksFile: upstream.desksFile, directory: directory)
     }
 
@@ -171,6 +173,8 @@ public final class HubProcess: Sendable {
 
     /// SIGTERM to a child, and wait for it (SIGKILL after 10 s), on a thread of NIO's blocking pool.
     static func stop(_ process: Process) async {
+        // One killed on purpose (`hub-load cluster --kill-leader-after`) has nothing left to stop.
+        guard process.isRunning else { return }
         process.terminate()
         _ = try? await NIOThreadPool.singleton.runIfActive {
             for _ in 0..<100 where process.isRunning { usleep(100_000) }

@@ -7,6 +7,10 @@ import Logging
 import NIOCore
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What to run.
 public struct LoadConfiguration: Sendable {
     public enum Mode: Sendable {
@@ -33,6 +37,11 @@ public struct LoadConfiguration: Sendable {
     public var hubExecutable: URL?
     /// Where the subscribers connect, in turn, when not to `hub` (a cluster's followers and relays).
     public var subscriberHubs: [LoopbackAddress] = []
+    /// The other hubs of a cluster: a desk whose connection is lost goes on at one of them (`submit`).
+    public var deskFailover: [LoopbackAddress] = []
+    /// `kill -9` of this process `after` the load starts (a cluster's leader): the report says how long until the
+    /// next ack.
+    public var killDuringLoad: (pid: Int32, port: Int, after: Duration)?
 
     public init(
         mode: Mode, filters: [SubscriptionFilter], hub: LoopbackAddress?, desk: String, token: String?,
@@ -229,6 +238,15 @@ public struct LoadRunner: Sendable {
             let start = nanos()
             let progress = Task { [bound = plannedLength] in await state.showProgress(start: start, planned: bound) }
             defer { progress.cancel() }
+            let killer = configuration.killDuringLoad.map { target in
+                Task {
+                    try await Task.sleep(for: target.after)
+                    state.killedPort.store(target.port, ordering: .relaxed)
+                    kill(target.pid, SIGKILL)
+                    state.killedAt.store(nanos(), ordering: .relaxed)
+                }
+            }
+            defer { killer?.cancel() }
             var ackLatency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
             var finale = reservedFinale
             try await withThrowingTaskGroup(of: (Histogram<UInt64>, DeskPlan).self) { desks in
@@ -260,9 +278,14 @@ public struct LoadRunner: Sendable {
             if RunState.progressOnATerminal { FileHandle.standardError.write(Data("\n".utf8)) }
 
             let timing = (start: start, loadEnd: loadEnd, deliveryEnd: results.map(\.caughtUpAt).max() ?? loadEnd)
-            return report(
+            var report = report(
                 ledger: state.ledger.withLock { $0 }, last: last, results: results, ackLatency: ackLatency,
                 desks: plans.count, pipeline: pipeline, timing: timing)
+            let (killed, acked) = (
+                state.killedAt.load(ordering: .relaxed), state.firstAckAfterKill.load(ordering: .relaxed)
+            )
+            if killed != 0 && acked > killed { report.takeoverSeconds = Double(acked - killed) / 1e9 }
+            return report
         }
     }
 
@@ -319,6 +342,18 @@ final class RunState: Sendable {
     /// Subscribers stop once they have applied this sequence.
     let target = Atomic<UInt64>(UInt64.max)
     let failed = Atomic<Bool>(false)
+    /// When `killDuringLoad` killed its process (0: not yet), and the first ack after that.
+    let killedAt = Atomic<UInt64>(0)
+    let firstAckAfterKill = Atomic<UInt64>(0)
+
+    /// The port of the hub killed (`killDuringLoad`): acks still read from its socket after the kill do not count.
+    let killedPort = Atomic<Int>(0)
+
+    func noteAck(at: UInt64, from port: Int) {
+        let killed = killedAt.load(ordering: .relaxed)
+        guard killed != 0, at > killed, port != killedPort.load(ordering: .relaxed) else { return }
+        _ = firstAckAfterKill.compareExchange(expected: 0, desired: at, ordering: .relaxed)
+    }
 
     /// Whether a desk with `inFlight` unanswered submissions must wait before the next: the window counts what was
     /// submitted beyond what the slowest subscriber received.

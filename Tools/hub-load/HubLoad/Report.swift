@@ -97,6 +97,8 @@ public struct LoadReport: Codable, Sendable {
     public var conflatedBatches: Int
     public var supersededDeliveries: Int
     public var hubUsage: HubUsage?
+    /// With a leader killed during the load (`hub-load cluster --kill-leader-after`): from the kill to the next ack.
+    public var takeoverSeconds: Double?
     public var verified: Bool
     /// Whether the subscribers' copies and checksums were verified too (not with `--no-verify`); absent: yes.
     public var copiesVerified: Bool?
