@@ -97,6 +97,19 @@ func writeReport(_ result: some Encodable, to path: String?) throws {
 /// The longest run the tool allows.
 let maximumRun = Duration.seconds(600)
 
+/// The bounds of a saturating load (`saturate`, `cluster`).
+func validateSaturation(desks: Int, subscribers: Int, pipeline: Int, maxDeclarations: Int, duration: String) throws {
+    guard (1...256).contains(desks) else { throw ValidationError("--desks must be 1 to 256") }
+    guard (1...256).contains(subscribers) else { throw ValidationError("--subscribers must be 1 to 256") }
+    guard (1...4096).contains(pipeline) else { throw ValidationError("--pipeline must be 1 to 4096") }
+    guard maxDeclarations > 0 && maxDeclarations <= 20_000_000 else {
+        throw ValidationError("--max-declarations must be 1 to 20000000")
+    }
+    guard try DurationText.parse(duration) <= maximumRun else {
+        throw ValidationError("--duration is at most 10m")
+    }
+}
+
 extension HubLoadCommand {
     struct Saturate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -123,15 +136,9 @@ extension HubLoadCommand {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            guard (1...256).contains(desks) else { throw ValidationError("--desks must be 1 to 256") }
-            guard (1...256).contains(subscribers) else { throw ValidationError("--subscribers must be 1 to 256") }
-            guard (1...4096).contains(pipeline) else { throw ValidationError("--pipeline must be 1 to 4096") }
-            guard maxDeclarations > 0 && maxDeclarations <= 20_000_000 else {
-                throw ValidationError("--max-declarations must be 1 to 20000000")
-            }
-            guard try DurationText.parse(duration) <= maximumRun else {
-                throw ValidationError("--duration is at most 10m")
-            }
+            try validateSaturation(
+                desks: desks, subscribers: subscribers, pipeline: pipeline, maxDeclarations: maxDeclarations,
+                duration: duration)
         }
 
         func run() async throws {
@@ -251,15 +258,9 @@ extension HubLoadCommand {
                 }
             }
             guard (0...8).contains(relays) else { throw ValidationError("--relays must be 0 to 8") }
-            guard (1...256).contains(desks) else { throw ValidationError("--desks must be 1 to 256") }
-            guard (1...256).contains(subscribers) else { throw ValidationError("--subscribers must be 1 to 256") }
-            guard (1...4096).contains(pipeline) else { throw ValidationError("--pipeline must be 1 to 4096") }
-            guard maxDeclarations > 0 && maxDeclarations <= 20_000_000 else {
-                throw ValidationError("--max-declarations must be 1 to 20000000")
-            }
-            guard try DurationText.parse(duration) <= maximumRun else {
-                throw ValidationError("--duration is at most 10m")
-            }
+            try validateSaturation(
+                desks: desks, subscribers: subscribers, pipeline: pipeline, maxDeclarations: maxDeclarations,
+                duration: duration)
         }
 
         func run() async throws {
