@@ -153,11 +153,18 @@ public actor PostgresEventStore: SharedEventStore {
         let connection = try await PostgresConnection.connect(
             on: group.next(), configuration: configuration, id: nextConnectionID, logger: logger
         ).get()
-        // Acked means committed, whatever the database's default: with a synchronous standby, on both machines.
-        // And the session that may take the lock ends, lock and all, when the hub goes quiet for a lease: set before
-        // the lock can be taken, so that it is never held without one.
+        // Acked means committed, whatever the database's default: raised to `on` (with a synchronous standby, on both
+        // machines) when the server's is weaker, and `remote_apply` kept. And the session that may take the lock
+        // ends, lock and all, when the hub goes quiet for a lease: set before the lock can be taken, so that it is
+        // never held without one.
         let leaseMillis = max(100, Int(options.lease / .milliseconds(1)))
-        let settings = ["SET synchronous_commit = on"] + (lease ? ["SET idle_session_timeout = \(leaseMillis)"] : [])
+        let settings =
+            [
+                """
+                SELECT set_config('synchronous_commit', 'on', false)
+                WHERE current_setting('synchronous_commit') IN ('off', 'local', 'remote_write')
+                """
+            ] + (lease ? ["SET idle_session_timeout = \(leaseMillis)"] : [])
         let logger = self.logger
         do {
             for setting in settings {
