@@ -104,6 +104,15 @@ let package = Package(
             exclude: ["FORMAT.md"],
             swiftSettings: strictSettings
         ),
+        // The command-line options every client executable shares (reporter, results-web): TLS to the hub.
+        .target(
+            name: "ClientOptions",
+            dependencies: [
+                "HubClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The events in PostgreSQL behind `SharedEventStore`: one table keyed by sequence, the leader's advisory lock
         // on its writing session, followers woken by LISTEN/NOTIFY. The only module that knows PostgreSQL.
         .target(
@@ -224,6 +233,7 @@ let package = Package(
         .executableTarget(
             name: "results-web",
             dependencies: [
+                "ClientOptions",
                 "ResultsWeb", "WebFeed", "HubClient", "HubWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -236,6 +246,7 @@ let package = Package(
         .executableTarget(
             name: "reporter",
             dependencies: [
+                "ClientOptions",
                 "HubClient", "ElectionModel", "HubWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientOptions
 import ElectionModel
 import Foundation
 import HubClient
@@ -42,18 +43,7 @@ struct HubOptions: ParsableArguments {
     @Option(help: "Seconds to wait for the hub (connecting, the handshake, each answer) before giving up.")
     var timeout: Double = 10
 
-    @Flag(help: "Connect with TLS (a hub started with --tls-cert).")
-    var tls = false
-
-    @Option(
-        help: "With --tls: PEM file of the CA that signed the hub's certificate. Default: the system's trusted CAs.")
-    var ca: String?
-
-    @Option(help: "With --tls: a client certificate (PEM), for a hub started with --tls-client-ca.")
-    var tlsCert: String?
-
-    @Option(help: "With --tls-cert: its private key (PEM).")
-    var tlsKey: String?
+    @OptionGroup var clientTLS: HubClientTLSOptions
 
     @Flag(help: "Log connection details to standard error.")
     var verbose = false
@@ -62,12 +52,7 @@ struct HubOptions: ParsableArguments {
         for text in hub.split(separator: ",") where HubAddress(String(text)) == nil {
             throw ValidationError("--hub \(text) is not HOST:PORT or [IPv6]:PORT with a port from 1 to 65535")
         }
-        if !tls, ca != nil || tlsCert != nil {
-            throw ValidationError("--ca and --tls-cert go with --tls")
-        }
-        guard (tlsCert == nil) == (tlsKey == nil) else {
-            throw ValidationError("--tls-cert and --tls-key go together")
-        }
+        try clientTLS.validate()
         guard timeout > 0, timeout <= 3600 else {
             throw ValidationError("--timeout \(timeout) is not 0 to 3600 seconds")
         }
@@ -76,11 +61,7 @@ struct HubOptions: ParsableArguments {
     /// Checked by `validate()`.
     var addresses: [HubAddress] {
         let addresses = hub.split(separator: ",").compactMap { HubAddress(String($0)) }
-        return (addresses.isEmpty ? [.default] : addresses).map {
-            var address = $0
-            if tls { address.tls = ClientTLS(caFile: ca, certificateFile: tlsCert, privateKeyFile: tlsKey) }
-            return address
-        }
+        return (addresses.isEmpty ? [.default] : addresses).map { clientTLS.applied(to: $0) }
     }
 
     /// The first of `--hub`'s addresses.

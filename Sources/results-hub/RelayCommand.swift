@@ -42,6 +42,27 @@ extension ResultsHubCommand {
         @Option(help: "The admin HTTP port; 0 picks a free port and prints it.")
         var adminPort = 7411
 
+        @Flag(help: "Connect to the upstream with TLS (an upstream started with --tls-cert).")
+        var upstreamTls = false
+
+        @Option(
+            help:
+                "With --upstream-tls: PEM file of the CA that signed the upstream's certificate. Default: the system's."
+        )
+        var upstreamCa: String?
+
+        @Option(help: "Serve TLS on the port: the relay's certificate (PEM), then any intermediates. With --tls-key.")
+        var tlsCert: String?
+
+        @Option(help: "The private key of --tls-cert (PEM).")
+        var tlsKey: String?
+
+        /// Checked by `validate()`.
+        var tls: HubTLS? {
+            guard let tlsCert, let tlsKey else { return nil }
+            return HubTLS(certificateFile: tlsCert, privateKeyFile: tlsKey)
+        }
+
         @Option(help: "The subscriber name this relay gives upstream.")
         var upstreamName = "relay"
 
@@ -60,7 +81,13 @@ extension ResultsHubCommand {
         @Option(help: "Log format on standard error: text, or json (one JSON object a line).")
         var logFormat: LogFormat = .text
 
-        var upstreamAddresses: [HubAddress] { upstream.split(separator: ",").compactMap { HubAddress(String($0)) } }
+        var upstreamAddresses: [HubAddress] {
+            upstream.split(separator: ",").compactMap { HubAddress(String($0)) }.map { address in
+                var address = address
+                if upstreamTls { address.tls = ClientTLS(caFile: upstreamCa) }
+                return address
+            }
+        }
 
         func validate() throws {
             guard !upstreamAddresses.isEmpty,
@@ -68,6 +95,10 @@ extension ResultsHubCommand {
             else {
                 throw ValidationError("--upstream \(upstream) is not HOST:PORT (or several, comma-separated)")
             }
+            guard (tlsCert == nil) == (tlsKey == nil) else {
+                throw ValidationError("--tls-cert and --tls-key go together")
+            }
+            if upstreamCa != nil && !upstreamTls { throw ValidationError("--upstream-ca goes with --upstream-tls") }
             do {
                 try StartupChecks.checkPortRange(port, option: "--port")
                 try StartupChecks.checkPortRange(adminPort, option: "--admin-port")
@@ -87,6 +118,8 @@ extension ResultsHubCommand {
         }
 
         private func relay(logger: Logger) async throws {
+            // The certificate and key are read (and matched) before anything else.
+            if let tls { _ = try tls.makeContext() }
             try StartupChecks.checkListenAddress(host: host, port: port)
             try StartupChecks.checkListenAddress(
                 host: adminHost, port: adminPort, options: ("--admin-host", "--admin-port"))
@@ -127,6 +160,7 @@ extension ResultsHubCommand {
             configuration.host = host
             configuration.port = port
             configuration.rehearsal = rehearsal
+            configuration.tls = tls
             configuration.hubName = "ResultsHub relay"
             if let subscribers {
                 guard let data = FileManager.default.contents(atPath: subscribers) else {
@@ -143,11 +177,12 @@ extension ResultsHubCommand {
             let store = UpstreamStore(client: client, upstream: upstream, logger: logger)
             let host = self.host
             let port = self.port
+            let overTLS = tls == nil ? "" : " over TLS"
             let server = HubServer(
                 configuration: configuration, logger: logger,
                 onServerRunning: { address in
                     say(
-                        "results-hub relay: relaying \(election.name) from \(upstream) on \(address.ipAddress ?? host):\(address.port ?? port)"
+                        "results-hub relay: relaying \(election.name) from \(upstream)\(overTLS) on \(address.ipAddress ?? host):\(address.port ?? port)"
                     )
                 }, storeFactory: { _, _ in store })
             let adminHost = self.adminHost

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientOptions
 import Foundation
 import HubClient
 import HubWire
@@ -37,18 +38,7 @@ struct ResultsWebCommand: AsyncParsableCommand {
     @Option(help: "Subscriber key (or RESULTS_HUB_KEY), when the hub requires subscriber keys.")
     var key: String?
 
-    @Flag(help: "Connect to the hub with TLS (a hub started with --tls-cert).")
-    var tls = false
-
-    @Option(
-        help: "With --tls: PEM file of the CA that signed the hub's certificate. Default: the system's trusted CAs.")
-    var ca: String?
-
-    @Option(help: "With --tls: a client certificate (PEM), for a hub started with --tls-client-ca.")
-    var tlsCert: String?
-
-    @Option(help: "With --tls-cert: its private key (PEM).")
-    var tlsKey: String?
+    @OptionGroup var clientTLS: HubClientTLSOptions
 
     @Option(help: "Browsers connected at once, at most; more are answered 503.")
     var maxClients = 10_000
@@ -73,8 +63,7 @@ struct ResultsWebCommand: AsyncParsableCommand {
             throw ValidationError("--hub \(hub) is not HOST:PORT or [IPv6]:PORT with a port from 1 to 65535")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not 0 to 65535") }
-        if !tls, ca != nil || tlsCert != nil { throw ValidationError("--ca and --tls-cert go with --tls") }
-        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        try clientTLS.validate()
         guard (1...1_000_000).contains(maxClients) else {
             throw ValidationError("--max-clients \(maxClients) is not 1 to 1000000")
         }
@@ -92,8 +81,7 @@ struct ResultsWebCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "results-web")
         logger.logLevel = logLevel
-        var address = HubAddress(hub) ?? .default
-        if tls { address.tls = ClientTLS(caFile: ca, certificateFile: tlsCert, privateKeyFile: tlsKey) }
+        let address = clientTLS.applied(to: HubAddress(hub) ?? .default)
         let feed = LiveFeed(
             limits: .init(
                 eventsPerClient: eventsPerClient, maxClients: maxClients,

@@ -134,6 +134,45 @@ struct RelayTests {
         #expect(atRelay.checksum == atHub.checksum && atRelay.records == atHub.records)
     }
 
+    /// TLS both ways: the relay's upstream serves TLS, and so does the relay.
+    @Test func aRelayOverTLSBothWays() async throws {
+        let directory = try OrdinaryUser.makeDirectory("results-hub-relay-tls")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certs = directory + "/dev-tls"
+        let made = try await CommandRun.run(Executables.resultsHub, ["dev-cert", certs], asOrdinaryUser: true)
+        #expect(made.status == 0, "\(made.errors)")
+        let desks = directory + "/desks.json"
+        try DeskDirectory.encode(TestHub.credentials()).write(to: URL(fileURLWithPath: desks))
+        let serveTLS = ["--tls-cert", certs + "/server.pem", "--tls-key", certs + "/server-key.pem"]
+        let hub = try await HubProcess.start(
+            directory: directory + "/data", arguments: ["--desks", desks] + serveTLS, asOrdinaryUser: true)
+        defer { hub.terminate() }
+        let relay = try await HubProcess.start(
+            allArguments: [
+                "relay", "--upstream", "127.0.0.1:\(hub.port)", "--upstream-tls", "--upstream-ca", certs + "/ca.pem",
+                "--port", "0", "--admin-port", "0", "--desks", desks,
+            ] + serveTLS, asOrdinaryUser: true)
+        defer { relay.terminate() }
+        let tls = ClientTLS(caFile: certs + "/ca.pem")
+        let desk = DeskClient(
+            address: HubAddress(host: "127.0.0.1", port: relay.port, tls: tls), deskID: "national",
+            token: TestHub.nationalToken, logger: Self.logger, timeout: .seconds(20))
+        for slug in Declarations.councils.prefix(3) { _ = try await desk.submit(Declarations.real(slug)) }
+        #expect(await desk.address.port == hub.port, "sent upstream, over TLS")
+        await desk.close()
+        func copy(at port: Int) async throws -> Replica {
+            try await withTimeout(30) {
+                let client = SubscriberClient(
+                    address: HubAddress(host: "127.0.0.1", port: port, tls: tls), name: "graphics",
+                    logger: Self.logger)
+                for try await update in client.updates() where update.replica.sequence >= 3 { return update.replica }
+                throw TestFailure("the subscription ended")
+            }
+        }
+        let (atHub, atRelay) = (try await copy(at: hub.port), try await copy(at: relay.port))
+        #expect(atRelay.sequence == 3 && atRelay.checksum == atHub.checksum && atRelay.records == atHub.records)
+    }
+
     @Test func aRelayWithoutItsUpstreamSaysSo() async throws {
         let run = try await CommandRun.run(
             Executables.resultsHub, ["relay", "--upstream", "127.0.0.1:1", "--port", "0", "--admin-port", "0"],
